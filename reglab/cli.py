@@ -1,0 +1,187 @@
+"""The ``reglab`` command line.
+
+    reglab list
+    reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]
+    reglab run EXPERIMENT --help        (the experiment's settings and defaults)
+    reglab data {where,verify,download}
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from .callbacks import format_table_row
+from .config import describe_config
+from .errors import ConfigError, DataError, InvalidArgumentError
+from .experiments import get_experiment, list_experiments
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _error(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"reglab: error: {message}", file=sys.stderr)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reglab",
+        description="reglab: a regularization laboratory for PyTorch.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("list", help="list the experiments")
+
+    run = sub.add_parser(
+        "run",
+        help="run an experiment into a new run directory",
+        add_help=False,
+        description="Run EXPERIMENT; `reglab run EXPERIMENT --help` lists its settings.",
+    )
+    run.add_argument("experiment", nargs="?", metavar="EXPERIMENT")
+    run.add_argument("--seed", type=int, default=None, help="random seed (the same as seed=N)")
+    run.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda, cuda:N")
+    run.add_argument("--out", default="runs", help="parent of the run directories (default: runs)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch table")
+    run.add_argument("--dry-run", action="store_true", help="the whole path on a tiny budget, in seconds")
+    run.add_argument("-h", "--help", action="store_true", help="show the experiment's settings and exit")
+
+    data = sub.add_parser("data", help="find, verify or download Fashion-MNIST")
+    data.add_argument("action", choices=["where", "verify", "download"])
+    data.add_argument("--root", default=None, help="a folder to look in first")
+    return parser
+
+
+def _cmd_list() -> int:
+    experiments = list_experiments()
+    width = max(len(e.name) for e in experiments)
+    for e in experiments:
+        print(f"{e.name.ljust(width)}  {e.summary}")
+    return EXIT_OK
+
+
+def _experiment_help(name: str) -> int:
+    experiment = get_experiment(name)
+    print(f"usage: reglab run {name} [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]\n")
+    print(textwrap.fill(experiment.summary, 88))
+    if experiment.description:
+        print("\n" + experiment.description)
+    rows = describe_config(experiment.default_config())
+    widths = [max(len(r[i]) for r in rows + [("setting", "type", "default", "")]) for i in range(3)]
+    print("\nsettings (key=value):")
+    for setting, kind, default, help_text in rows:
+        print(f"  {setting.ljust(widths[0])}  {kind.ljust(widths[1])}  {default.ljust(widths[2])}  {help_text}")
+    if experiment.quick:
+        quick = " ".join(f"{k}={v!r}" for k, v in experiment.quick.items())
+        print(f"\n--dry-run sets: {quick}")
+    return EXIT_OK
+
+
+def _print_final(outcome) -> None:  # noqa: ANN001 - a RunOutcome
+    summary = outcome.summary
+    keys = [k for k in ("train_loss", "train_acc", "test_loss", "test_acc") if k in summary]
+    if keys:
+        numbers = "  ".join(f"{k} {summary[k]:.4f}" for k in keys)
+        epochs = f"{summary['epochs']} epochs, " if "epochs" in summary else ""
+        print(f"final: {numbers}  ({epochs}{summary['seconds']:.1f} s)")
+    table = outcome.result.table if outcome.result is not None else []
+    if table:
+        columns = list(table[0])
+        widths = [max(len(c), 8) for c in columns]
+        print(format_table_row(columns, widths))
+        for row in table:
+            print(format_table_row([row.get(c, "") for c in columns], widths))
+
+
+def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.experiment is None:
+        print("usage: reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]")
+        print("experiments: " + ", ".join(e.name for e in list_experiments()))
+        return EXIT_OK if args.help else EXIT_USAGE
+    if args.help:
+        return _experiment_help(args.experiment)
+    from .runner import run_experiment
+
+    outcome = run_experiment(
+        args.experiment,
+        args.overrides,
+        seed=args.seed,
+        device=args.device,
+        out=args.out,
+        quiet=args.quiet,
+        dry_run=args.dry_run,
+        command=["reglab", *sys.argv[1:]],
+        reraise_interrupt=False,
+    )
+    code = EXIT_OK
+    if outcome.status == "complete":
+        _print_final(outcome)
+    elif outcome.status == "interrupted":
+        print("interrupted: the finished epochs are in the run directory", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    else:
+        print(f"reglab: {outcome.status}: {outcome.error}", file=sys.stderr)
+        code = EXIT_FAILED
+    if outcome.run_dir is not None:
+        print(f"run directory: {outcome.run_dir.path}")
+    return code
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data import fashion_mnist as fm
+
+    if args.action == "where":
+        files = fm.find_fashion_mnist(args.root)
+        if files is None:
+            return _error(fm._not_found_message(args.root, None), EXIT_FAILED)
+        print(files["train_images"].parent)
+        return EXIT_OK
+    if args.action == "download":
+        paths = fm.download_fashion_mnist(progress=True)
+        print(paths["train_images"].parent)
+        return EXIT_OK
+    data = fm.load_fashion_mnist(args.root)
+    print(
+        f"Fashion-MNIST OK in {data.source}: {len(data.train_labels)} training and "
+        f"{len(data.test_labels)} test images, SHA-256 verified"
+    )
+    return EXIT_OK
+
+
+def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    # key=value settings may stand anywhere after `run EXPERIMENT`, also after options.
+    args, extra = parser.parse_known_args(argv)
+    if args.command != "run":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return args
+    bad = [e for e in extra if e.startswith("-") or "=" not in e]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)} (settings are given as key=value)")
+    args.overrides = extra
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = _split_overrides(parser, argv)
+    try:
+        if args.command == "list":
+            return _cmd_list()
+        if args.command == "run":
+            return _cmd_run(args, parser)
+        if args.command == "data":
+            return _cmd_data(args)
+        parser.print_help()
+        return EXIT_USAGE
+    except (ConfigError, InvalidArgumentError) as exc:
+        return _error(str(exc))
+    except DataError as exc:
+        return _error(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

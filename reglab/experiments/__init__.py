@@ -1,0 +1,7 @@
+"""The experiment catalogue. Each module registers its experiments on import;
+this explicit list is the whole catalogue, in ``reglab list`` order."""
+
+from . import dropout_mlp  # noqa: F401  (registers dropout-scratch, dropout)
+from ._base import EXPERIMENTS, Experiment, Result, RunContext, get_experiment, list_experiments, register
+
+__all__ = ["EXPERIMENTS", "Experiment", "Result", "RunContext", "get_experiment", "list_experiments", "register"]

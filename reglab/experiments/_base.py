@@ -1,0 +1,133 @@
+"""What an experiment is: a frozen config type, a run function and a registry.
+
+An experiment's ``run(config, ctx)`` trains or computes, writes its files
+through ``ctx`` (only when ``ctx.run_dir`` is set: sweeps run experiments
+without folders) and returns a :class:`Result` whose ``summary`` holds the
+final numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..callbacks import Callback, EpochTable
+from ..registry import Registry
+from ..rundir import MetricsWriter, RunDir
+
+__all__ = ["Experiment", "Result", "RunContext", "EXPERIMENTS", "register", "get_experiment", "list_experiments"]
+
+
+@dataclass
+class Result:
+    """What an experiment returns.
+
+    Attributes:
+        summary: final numbers, JSON-ready (e.g. ``train_loss``, ``test_acc``).
+        rows: per-epoch rows when the experiment has epochs, else empty.
+        table: rows to print as the final table (defaults to none).
+        model: the trained model, when there is one (saved as ``model.pt``).
+    """
+
+    summary: dict[str, Any]
+    rows: list[dict[str, float]] = field(default_factory=list)
+    table: list[dict[str, Any]] = field(default_factory=list)
+    model: torch.nn.Module | None = None
+
+
+@dataclass
+class RunContext:
+    """How to run: device, output folder (or none), verbosity."""
+
+    device: torch.device
+    run_dir: RunDir | None = None
+    quiet: bool = False
+    progress: bool | None = None
+
+    def callbacks(self, *, metrics: bool = True) -> list[Callback]:
+        """The engine callbacks every epoch-based experiment should pass to ``fit``:
+        the per-epoch table (unless quiet) and ``metrics.csv`` (with a run dir)."""
+        out: list[Callback] = []
+        if not self.quiet:
+            out.append(EpochTable())
+        if metrics and self.run_dir is not None:
+            out.append(MetricsWriter(self.run_dir))
+        return out
+
+    @property
+    def show_progress(self) -> bool | None:
+        return False if self.quiet else self.progress
+
+    def save_figure(self, name: str, figure: Any) -> None:
+        if self.run_dir is not None:
+            self.run_dir.save_figure(name, figure)
+
+    def write_csv(self, name: str, rows: list[dict[str, Any]]) -> None:
+        if self.run_dir is not None:
+            self.run_dir.write_csv(name, rows)
+
+    def write_json(self, name: str, data: Any) -> None:
+        if self.run_dir is not None:
+            self.run_dir.write_json(name, data)
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment.
+
+    Attributes:
+        name: the command-line name, e.g. ``"dropout"``.
+        summary: one line for ``reglab list``.
+        config_type: a frozen dataclass whose defaults are the seeds' settings.
+        run: ``run(config, ctx) -> Result``.
+        quick: overrides for ``--dry-run``: the whole path on a tiny budget.
+        description: a paragraph for ``reglab run NAME --help``.
+    """
+
+    name: str
+    summary: str
+    config_type: type
+    run: Callable[[Any, RunContext], Result]
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def default_config(self) -> Any:
+        return self.config_type()
+
+
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+
+
+def register(
+    name: str,
+    *,
+    summary: str,
+    config_type: type,
+    quick: Mapping[str, Any] | None = None,
+    description: str = "",
+) -> Callable[[Callable[[Any, RunContext], Result]], Callable[[Any, RunContext], Result]]:
+    """Decorator registering a run function as experiment ``name``."""
+
+    def decorate(run: Callable[[Any, RunContext], Result]) -> Callable[[Any, RunContext], Result]:
+        EXPERIMENTS.add(
+            name,
+            Experiment(name, summary, config_type, run, dict(quick or {}), description or (run.__doc__ or "").strip()),
+        )
+        return run
+
+    return decorate
+
+
+def get_experiment(name: str) -> Experiment:
+    return EXPERIMENTS.get(name)
+
+
+def list_experiments() -> list[Experiment]:
+    return list(EXPERIMENTS)

@@ -1,0 +1,137 @@
+"""The command line, end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from reglab.cli import main
+
+
+def _reglab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reglab", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_list_has_one_line_per_experiment():
+    result = _reglab("list")
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    names = [line.split()[0] for line in lines]
+    assert "dropout" in names and "dropout-scratch" in names
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)
+
+
+def test_run_dropout_end_to_end_and_never_overwrites(tmp_path):
+    args = ("run", "dropout", "--dry-run", "--quiet", "--out", str(tmp_path), "epochs=2", "--seed", "1")
+    first = _reglab(*args)
+    assert first.returncode == 0, first.stderr
+    last_line = first.stdout.strip().splitlines()[-1]
+    assert last_line.startswith("run directory: ")
+    run = Path(last_line.split(": ", 1)[1])
+    assert run.parent == tmp_path / "dropout"
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "curves.png", "metrics.csv", "model.pt", "summary.json"]
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["experiment"] == "dropout" and config["dry_run"] is True
+    assert config["config"]["epochs"] == 2 and config["config"]["seed"] == 1  # explicit settings beat --dry-run
+    assert config["config"]["train_subset"] == 2048
+
+    with open(run / "metrics.csv") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("train_loss", "train_acc", "test_acc", "epochs", "seconds", "seed", "versions"):
+        assert key in summary
+    assert summary["epochs"] == 2 and summary["seed"] == 1 and summary["status"] == "complete"
+    assert summary["test_acc"] == pytest.approx(float(rows[-1]["test_acc"]))
+
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    state = torch.load(run / "model.pt", weights_only=True)
+    assert state["1.weight"].shape == (256, 784) and state["7.weight"].shape == (10, 256)
+    assert "final: train_loss" in first.stdout
+
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    second = _reglab(*args)
+    assert second.returncode == 0
+    assert len(list((tmp_path / "dropout").iterdir())) == 2
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_per_epoch_table_is_printed_unless_quiet(tmp_path):
+    result = _reglab("run", "dropout", "--dry-run", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
+    assert lines[1].split()[0] == "1"
+
+
+def test_unknown_key_is_an_error_listing_valid_keys(tmp_path, capsys):
+    code = main(["run", "dropout", "lrr=0.1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (
+        "reglab: error: unknown setting `lrr`; valid settings are: hidden1, hidden2, p1, p2, lr, batch_size, "
+        "epochs, init_std, train_subset, seed"
+    )
+    assert not (tmp_path / "dropout").exists()  # nothing is created for a bad command
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("epochs=1.5", "reglab: error: setting `epochs` expects a int (default 10); received 1.5"),
+        ("p1=1.5", "reglab: error: Invalid value received for argument `p1`. Expected a float between 0 and 1. Received: p1=1.5"),
+        ("lr=-1", "reglab: error: Invalid value received for argument `lr`. Expected a float > 0. Received: lr=-1.0"),
+        ("epochs", "unrecognized arguments: epochs (settings are given as key=value)"),
+    ],
+)
+def test_bad_settings_get_one_clear_sentence(tmp_path, override, message):
+    result = _reglab("run", "dropout", override, "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_experiment_and_bad_device(capsys):
+    assert main(["run", "nosuch"]) == 2
+    assert "unknown experiment 'nosuch'; known experiments: dropout-scratch, dropout" in capsys.readouterr().err
+    assert main(["run", "dropout", "--device", "tpu"]) == 2
+    assert "argument `device`" in capsys.readouterr().err
+
+
+def test_experiment_help_lists_settings_and_defaults(capsys):
+    assert main(["run", "dropout", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: reglab run dropout" in out
+    for row in (["p1", "float", "0.2"], ["epochs", "int", "10"], ["lr", "float", "0.5"]):
+        assert any(line.split()[:3] == row for line in out.splitlines())
+    assert "--dry-run sets: epochs=1 train_subset=2048" in out
+
+
+def test_interrupted_and_diverged_exit_codes(tmp_path, tiny_experiment, capsys):
+    assert main(["run", "tiny", "interrupt_at=2", "--out", str(tmp_path), "--quiet"]) == 130
+    out = capsys.readouterr()
+    assert "interrupted" in out.err and out.out.strip().splitlines()[-1].startswith("run directory: ")
+    assert main(["run", "tiny", "nan_at=1", "--out", str(tmp_path), "--quiet"]) == 1
+    assert "diverged: training diverged in epoch 1" in capsys.readouterr().err
+
+
+def test_data_where_prints_the_folder():
+    result = _reglab("data", "where")
+    assert result.returncode == 0
+    assert Path(result.stdout.strip()).is_dir()
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "reglab"
+    assert exe.exists()
+    result = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "dropout" in result.stdout

@@ -1,0 +1,79 @@
+"""key=value overrides of frozen configs."""
+
+import dataclasses
+
+import pytest
+
+from reglab._checks import check_probability
+from reglab.config import apply_overrides, config_from_dict, config_to_dict, describe_config, parse_overrides
+from reglab.errors import ConfigError, InvalidArgumentError
+
+
+@dataclasses.dataclass(frozen=True)
+class Demo:
+    lr: float = 0.5
+    epochs: int = 10
+    name: str = "mlp"
+    hidden: tuple = (256, 256)
+    flag: bool = False
+    p: float = dataclasses.field(default=0.2, metadata={"help": "drop probability"})
+
+    def __post_init__(self):
+        check_probability("p", self.p)
+
+
+def test_literals_are_parsed_and_typed():
+    config = apply_overrides(Demo(), ["lr=0.1", "epochs=3", "name=wide", "hidden=(512, 128)", "flag=True"])
+    assert config == Demo(lr=0.1, epochs=3, name="wide", hidden=(512, 128), flag=True)
+
+
+def test_int_is_accepted_for_float_and_converted():
+    config = apply_overrides(Demo(), ["lr=1"])
+    assert config.lr == 1.0 and isinstance(config.lr, float)
+
+
+def test_list_becomes_tuple_and_lowercase_bools():
+    config = apply_overrides(Demo(), ["hidden=[64, 32]", "flag=true"])
+    assert config.hidden == (64, 32) and config.flag is True
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("epochs=2.5", "setting `epochs` expects a int (default 10); received 2.5"),
+        ("epochs=True", "setting `epochs` expects a int"),
+        ("lr=fast", "setting `lr` expects a float (default 0.5); could not parse 'fast'"),
+        ("flag=1", "setting `flag` expects a bool"),
+        ("hidden=(1.5, 2)", "setting `hidden` expects a tuple of int"),
+        ("name=3", "setting `name` expects a str"),
+    ],
+)
+def test_wrong_type_is_an_error(override, message):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Demo(), [override])
+    assert message in str(info.value)
+
+
+def test_unknown_key_lists_valid_keys():
+    with pytest.raises(ConfigError) as info:
+        parse_overrides(Demo, ["lrr=0.1"])
+    assert str(info.value) == "unknown setting `lrr`; valid settings are: lr, epochs, name, hidden, flag, p"
+
+
+def test_missing_equals_sign():
+    with pytest.raises(ConfigError, match="not of the form key=value"):
+        apply_overrides(Demo(), ["lr"])
+
+
+def test_range_checks_come_from_the_config():
+    with pytest.raises(InvalidArgumentError, match=r"argument `p`\. Expected a float between 0 and 1\. Received: p=1\.5"):
+        apply_overrides(Demo(), ["p=1.5"])
+
+
+def test_json_round_trip_and_description():
+    config = Demo(hidden=(3, 4), lr=0.25)
+    data = config_to_dict(config)
+    assert data["hidden"] == [3, 4]
+    assert config_from_dict(Demo, data) == config
+    rows = describe_config(Demo())
+    assert ("p", "float", "0.2", "drop probability") in rows
