@@ -80,7 +80,7 @@ def test_unknown_key_is_an_error_listing_valid_keys(tmp_path, capsys):
     assert code == 2
     assert err.strip() == (
         "reglab: error: unknown setting `lrr`; valid settings are: hidden1, hidden2, p1, p2, lr, batch_size, "
-        "epochs, init_std, train_subset, seed"
+        "epochs, init_std, train_subset, seed, val_fraction, kfold, fold"
     )
     assert not (tmp_path / "dropout").exists()  # nothing is created for a bad command
 

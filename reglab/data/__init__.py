@@ -13,6 +13,7 @@ from .fashion_mnist import (
     to_float_images,
 )
 from .idx import encode_idx, parse_idx, read_idx
+from .splits import check_split_settings, validation_split
 from .synthetic import synthetic_linear
 
 __all__ = [
@@ -30,4 +31,6 @@ __all__ = [
     "parse_idx",
     "read_idx",
     "synthetic_linear",
+    "check_split_settings",
+    "validation_split",
 ]

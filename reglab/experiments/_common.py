@@ -11,6 +11,7 @@ from torch import nn
 
 from ..data import BatchIterator, load_fashion_mnist
 from ..data.batches import random_split_indices
+from ..data.splits import validation_split
 
 __all__ = ["FashionBatches", "fashion_batches", "init_normal_", "dropout_mlp", "epoch_summary", "EVAL_BATCH"]
 
@@ -18,10 +19,15 @@ EVAL_BATCH = 2048  # evaluation batch size: any value gives the same numbers
 
 
 class FashionBatches:
-    """Training and test batches of Fashion-MNIST, already on the device."""
+    """Training, optional validation, and test batches of Fashion-MNIST, on the device."""
 
-    def __init__(self, train: BatchIterator, test: BatchIterator) -> None:
-        self.train, self.test = train, test
+    def __init__(self, train: BatchIterator, val: BatchIterator | None, test: BatchIterator) -> None:
+        self.train, self.val, self.test = train, val, test
+
+    @property
+    def eval_sets(self) -> dict[str, BatchIterator]:
+        """``{"val": ..., "test": ...}`` for :func:`reglab.fit` (no "val" without a split)."""
+        return ({"val": self.val} if self.val is not None else {}) | {"test": self.test}
 
 
 def fashion_batches(
@@ -32,11 +38,16 @@ def fashion_batches(
     flatten: bool = True,
     train_subset: int = 0,
     test_subset: int = 0,
+    val_fraction: float = 0.0,
+    kfold: int = 0,
+    fold: int = 0,
 ) -> FashionBatches:
     """Fashion-MNIST as float32 [0, 1] tensors on ``device``, in batches.
 
     ``train_subset``/``test_subset`` > 0 keep that many samples, chosen at
-    random with ``seed``; the training order is shuffled with ``seed`` too,
+    random with ``seed``. The validation split (``val_fraction`` or
+    ``kfold``/``fold``, see :func:`reglab.data.validation_split`) is then carved
+    from the training samples. The training order is shuffled with ``seed``,
     independently of the global RNG.
     """
     data = load_fashion_mnist()
@@ -49,9 +60,15 @@ def fashion_batches(
     if 0 < test_subset < Xt.shape[0]:
         keep, _ = random_split_indices(Xt.shape[0], test_subset, generator=g)
         Xt, yt = Xt[keep.to(device)], yt[keep.to(device)]
+    train_idx, val_idx = validation_split(X.shape[0], val_fraction=val_fraction, kfold=kfold, fold=fold)
+    val = None
+    if val_idx is not None:
+        val_idx, train_idx = val_idx.to(device), train_idx.to(device)
+        val = BatchIterator(X[val_idx], y[val_idx], batch_size=EVAL_BATCH, shuffle=False)
+        X, y = X[train_idx], y[train_idx]
     train = BatchIterator(X, y, batch_size=batch_size, shuffle=True, seed=seed)
     test = BatchIterator(Xt, yt, batch_size=EVAL_BATCH, shuffle=False)
-    return FashionBatches(train, test)
+    return FashionBatches(train, val, test)
 
 
 def init_normal_(model: nn.Module, std: float) -> nn.Module:

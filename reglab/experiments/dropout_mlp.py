@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .._checks import check_float, check_int, check_probability
+from ..data.splits import check_split_settings
 from ..drop import Dropout
 from ..plots import training_curves_figure
 from ..runtime import seed_everything
@@ -45,6 +46,9 @@ class DropoutMLPConfig:
     init_std: float = field(default=0.01, metadata=_help("standard deviation of the N(0, std^2) weights"))
     train_subset: int = field(default=0, metadata=_help("train on this many random samples (0: all 60000)"))
     seed: int = field(default=4, metadata=_help("seeds the weights, the batch order and the masks"))
+    val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
+    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
 
     def __post_init__(self) -> None:
         check_int("hidden1", self.hidden1, low=1)
@@ -57,6 +61,7 @@ class DropoutMLPConfig:
         check_float("init_std", self.init_std, low=0.0, low_open=True)
         check_int("train_subset", self.train_subset, low=0)
         check_int("seed", self.seed, low=0)
+        check_split_settings(self.val_fraction, self.kfold, self.fold)
 
 
 def dropout_layer(X: torch.Tensor, p: float) -> torch.Tensor:
@@ -108,7 +113,8 @@ def build_model(config: DropoutMLPConfig, *, scratch: bool) -> nn.Module:
 def _run(config: DropoutMLPConfig, ctx: RunContext, *, scratch: bool) -> Result:
     seed_everything(config.seed)
     batches = fashion_batches(ctx.device, batch_size=config.batch_size, seed=config.seed,
-                              train_subset=config.train_subset)
+                              train_subset=config.train_subset, val_fraction=config.val_fraction,
+                              kfold=config.kfold, fold=config.fold)
     model = build_model(config, scratch=scratch).to(ctx.device)
     history = fit(
         model,
@@ -116,7 +122,7 @@ def _run(config: DropoutMLPConfig, ctx: RunContext, *, scratch: bool) -> Result:
         loss_fn=nn.CrossEntropyLoss(),
         optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
         epochs=config.epochs,
-        eval_sets={"test": batches.test},
+        eval_sets=batches.eval_sets,
         device=ctx.device,
         callbacks=ctx.callbacks(),
         progress=ctx.show_progress,
