@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 from .callbacks import Callback, EpochTable, LambdaCallback
 from .data import BatchIterator, load_fashion_mnist, synthetic_linear
-from .drop import Dropout, dropout, keep_mask
+from .drop import Dropout, StochasticModule, dropout, keep_mask
 from .errors import (
     ChecksumError,
     ConfigError,
@@ -34,6 +34,7 @@ __all__ = [
     "load_fashion_mnist",
     "synthetic_linear",
     "Dropout",
+    "StochasticModule",
     "dropout",
     "keep_mask",
     "ChecksumError",

@@ -28,7 +28,7 @@ from torch import nn
 
 from ._checks import check_bool, check_generator, check_probability
 
-__all__ = ["keep_mask", "dropout", "Dropout"]
+__all__ = ["StochasticModule", "keep_mask", "dropout", "Dropout"]
 
 # Elements per chunk when drawing large masks on the CPU: the random words of a
 # chunk stay in cache between the draw and the comparison (2**18 elements = 1 MiB).
@@ -179,7 +179,17 @@ class _LargeCPUDropout(torch.autograd.Function):
         return grad.mul(mask.view(torch.uint8)).mul_(ctx.scale), None, None, None
 
 
-class Dropout(nn.Module):
+class StochasticModule(nn.Module):
+    """Base class of reglab's random regularizer modules (the dropout family,
+    noise layers, DropPath, DropBlock, DropConnect...).
+
+    Such a module is random in training mode and deterministic in eval mode.
+    :func:`reglab.mc_predict` turns on exactly these modules (and torch's own
+    dropout modules) and leaves every other layer in eval mode.
+    """
+
+
+class Dropout(StochasticModule):
     """Module form of :func:`dropout`; the identity in eval mode and when ``p == 0``.
 
     Args:
