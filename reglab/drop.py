@@ -34,10 +34,16 @@ __all__ = ["StochasticModule", "keep_mask", "dropout", "Dropout"]
 # chunk stay in cache between the draw and the comparison (2**18 elements = 1 MiB).
 _CPU_CHUNK = 1 << 18
 _INT32_MIN = -(2**31)
+_INT32_MAX = 2**31 - 1
 
 
 def _threshold(p: float) -> int:
-    """The int32 threshold t with P(bits >= t) = 1 - round(p * 2**32) / 2**32."""
+    """The int32 threshold t with P(bits >= t) = 1 - round(p * 2**32) / 2**32.
+
+    For p within 2**-33 of 1 that is 2**31, one past int32's range: no word is
+    that large, so every element is dropped (the words are still drawn, so
+    the generator advances as for any other p).
+    """
     return round(p * 2**32) + _INT32_MIN
 
 
@@ -48,6 +54,8 @@ def _fill_mask_chunk(out: torch.Tensor, threshold: int, generator: torch.Generat
     # word at 0, which would bias every second int32 below.
     words = torch.empty((n + 1) // 2, dtype=torch.int64, device=out.device)
     words.random_(-(2**63), None, generator=generator)
+    if threshold > _INT32_MAX:
+        return out.fill_(False)
     return torch.ge(words.view(torch.int32)[:n], threshold, out=out)
 
 
@@ -57,6 +65,8 @@ def _draw_mask(shape: torch.Size, p: float, device: torch.device, generator: tor
     if n <= _CPU_CHUNK or device.type != "cpu":
         words = torch.empty((n + 1) // 2, dtype=torch.int64, device=device)
         words.random_(-(2**63), None, generator=generator)
+        if threshold > _INT32_MAX:
+            return torch.zeros(shape, dtype=torch.bool, device=device)
         return torch.ge(words.view(torch.int32)[:n].view(shape), threshold)
     flat = torch.empty(n, dtype=torch.bool, device=device)
     # Words are consumed in order, so the mask is the same as in one draw.

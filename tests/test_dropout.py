@@ -262,3 +262,14 @@ def test_large_cpu_path_forward_backward_and_inplace_match_the_mask():
         expected = base * keep_mask(shape, 0.3, generator=_gen(8)) * (1.0 / 0.7)
         assert dropout(y, 0.3, inplace=True, generator=_gen(8)) is y
         torch.testing.assert_close(y, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("n", [1000, (1 << 18) + 5])
+def test_p_just_below_one_drops_everything_without_overflow(n):
+    # round(p * 2**32) == 2**32 here: the threshold is one past int32's range.
+    p = 1.0 - 2.0**-40
+    x = torch.ones(n)
+    assert keep_mask((n,), p).sum().item() == 0
+    assert dropout(x, p).abs().sum().item() == 0.0
+    # the smallest p that still keeps something keeps at the rate 2**-32
+    assert keep_mask((n,), 1.0 - 2.0**-32).dtype == torch.bool
