@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from reglab.cli import main
+from reglab.experiments import get_experiment, list_experiments
 
 
 def _reglab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -135,3 +136,11 @@ def test_console_script_is_installed():
     assert exe.exists()
     result = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "dropout" in result.stdout
+
+
+def test_experiment_help_description_has_no_docstring_indentation(capsys):
+    assert main(["run", "dropout", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert get_experiment("dropout").description.splitlines()[0] in out
+    for experiment in list_experiments():  # docstrings are dedented (inspect.cleandoc)
+        assert experiment.description and "\n    " not in experiment.description, experiment.name
