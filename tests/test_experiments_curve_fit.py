@@ -8,6 +8,7 @@ import statistics
 import pytest
 import torch
 
+from conftest import needs_cuda
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
 from reglab import Dropout, InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
@@ -85,3 +86,13 @@ def test_claim_dropout_net_wins_most_seeds_at_the_notes_lr_0001():
     assert s["median_test_mse_dropout"] < s["median_test_mse_plain"]
     # The plain net overfits: it fits the training points far below the noise level (0.09).
     assert statistics.median(row["train_mse_plain"] for row in result.table) < 0.09 / 2
+
+
+@needs_cuda
+def test_cuda_runs_are_reproducible_for_a_seed():
+    cuda = torch.device("cuda")
+    config = CurveFitConfig(steps=30, eval_every=10, hidden=16)
+    data = make_curve_data(config, 0, cuda)
+    a = train_curve_net(config, 0.5, 0, data, cuda)
+    b = train_curve_net(config, 0.5, 0, data, cuda)
+    assert a["curve"] == b["curve"] and math.isfinite(a["test_loss"])

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from conftest import needs_cuda
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
 from reglab import InvalidArgumentError, synthetic_linear
 from reglab.data.splits import validation_split
@@ -122,3 +123,14 @@ def test_bad_settings_raise_the_argument_sentence(bad):
     key = next(iter(bad))
     with pytest.raises(InvalidArgumentError, match=f"argument `{key}`"):
         WeightDecayConfig(**bad)
+
+
+@needs_cuda
+def test_a_cuda_run_matches_the_cpu_run():
+    # Same data, init and batch order (all drawn on the CPU); only float rounding differs.
+    config = WeightDecayConfig(kfold=4, fold=0)
+    cpu = train_one(config, 3.0, "optimizer", 0, CPU)
+    gpu = train_one(config, 3.0, "optimizer", 0, torch.device("cuda"))
+    assert gpu["w"].device.type == "cuda"
+    torch.testing.assert_close(gpu["w"].cpu(), cpu["w"], rtol=1e-3, atol=1e-4)
+    assert gpu["val_loss"] == pytest.approx(cpu["val_loss"], rel=1e-3)

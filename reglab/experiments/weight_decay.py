@@ -83,7 +83,7 @@ class WeightDecayConfig:
     epochs: int = field(default=100, metadata=_help("training epochs"))
     eval_every: int = field(default=5, metadata=_help("record train/test loss every this many epochs"))
     lambdas: tuple[float, ...] = field(default=(0.0, 3.0), metadata=_help("L2 strengths on w (penalty lam*||w||^2/2)"))
-    versions: tuple[str, ...] = field(default=VERSIONS, metadata=_help("'scratch' penalty and/or 'optimizer' weight_decay"))
+    versions: tuple[str, ...] = field(default=VERSIONS, metadata=_help("'scratch' and/or 'optimizer'"))
     seeds: int = field(default=1, metadata=_help("run seeds seed, seed+1, ..., seed+seeds-1"))
     seed: int = field(default=0, metadata=_help("first seed: data, initial weights, batch order"))
     val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
