@@ -1,0 +1,265 @@
+"""Seed 001: the 20-point curve-fitting demo, a plain net against a dropout net.
+
+Twenty points ``y = x + noise * N(0, 1)`` on an even grid of [-1, 1] are the
+training set; a test set (and, for sweeps, an optional validation set) is drawn
+the same way with fresh noise. Two 1-300-300-1 ReLU nets with the *same*
+initial weights are trained full-batch with Adam for 500 steps: one plain, one
+with ``reglab.Dropout(p)`` after each hidden layer (p is the DROP probability,
+PyTorch's convention; the notes' cs231n section uses the keep probability).
+The plain net chases the noise; dropout keeps the fit close to the line.
+
+The notes place dropout between the Linear layer and the ReLU; here it follows
+the ReLU. Both orders give the same function, because ReLU commutes with a
+0-or-1/(1-p) mask. The notes train the plain net with lr 0.001 and the dropout
+net with lr 0.01; ``lr`` (default 0.01) sets both.
+
+Random streams of seed ``s`` (see :func:`reglab.experiments._seeds.stream_seed`):
+the data come from a CPU generator seeded with ``s`` (train noise, then test
+noise, then validation noise), the shared initial weights from stream 1, the
+dropout masks from stream 2 (a generator on the run's device).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .._checks import check_float, check_int, check_probability, invalid_argument
+from ..drop import Dropout
+from ..plots import new_figure
+from ..runtime import make_generator, seed_everything
+from ._base import Result, RunContext, register
+from ._seeds import stream_seed
+
+__all__ = ["CurveFitConfig", "make_curve_data", "curve_net", "train_curve_net"]
+
+_INIT_STREAM, _MASK_STREAM = 1, 2
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class CurveFitConfig:
+    n_samples: int = field(default=20, metadata=_help("training points (and test points) on [-1, 1]"))
+    noise: float = field(default=0.3, metadata=_help("standard deviation of the label noise"))
+    hidden: int = field(default=300, metadata=_help("units in each of the two hidden layers"))
+    p: float = field(default=0.5, metadata=_help("drop probability of the dropout net (after each hidden layer)"))
+    lr: float = field(default=0.01, metadata=_help("Adam learning rate of both nets (the notes also use 0.001)"))
+    steps: int = field(default=500, metadata=_help("full-batch training steps"))
+    eval_every: int = field(default=50, metadata=_help("record the test MSE every this many steps"))
+    val_size: int = field(default=0, metadata=_help("validation points drawn like the test set (0: none)"))
+    seeds: int = field(default=10, metadata=_help("run seeds seed, seed+1, ..., seed+seeds-1"))
+    seed: int = field(default=1, metadata=_help("first seed: data, shared initial weights and masks"))
+
+    def __post_init__(self) -> None:
+        check_int("n_samples", self.n_samples, low=2)
+        check_float("noise", self.noise, low=0.0)
+        check_int("hidden", self.hidden, low=1)
+        check_probability("p", self.p, allow_one=False)
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        check_int("steps", self.steps, low=1)
+        check_int("eval_every", self.eval_every, low=1, high=self.steps)
+        if self.val_size == 1:
+            raise invalid_argument("val_size", "0 (no validation set) or an integer >= 2", self.val_size)
+        check_int("val_size", self.val_size, low=0)
+        check_int("seeds", self.seeds, low=1)
+        check_int("seed", self.seed, low=0)
+
+
+def make_curve_data(
+    config: CurveFitConfig, seed: int, device: torch.device
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The train, test and (if ``val_size``) val sets, each ``(x, y)`` of shape ``(n, 1)``.
+
+    ``x`` is an even grid of [-1, 1]; ``y = x + noise * N(0, 1)``, the noise
+    drawn from one CPU generator seeded with ``seed``: train, test, val in order.
+    """
+    g = torch.Generator().manual_seed(seed)
+    sizes = {"train": config.n_samples, "test": config.n_samples, "val": config.val_size}
+    out = {}
+    for name, n in sizes.items():
+        if n == 0:
+            continue
+        x = torch.linspace(-1.0, 1.0, n).unsqueeze(1)
+        y = x + config.noise * torch.randn(n, 1, generator=g)
+        out[name] = (x.to(device), y.to(device))
+    return out
+
+
+def curve_net(hidden: int, p: float, *, generator: torch.Generator | None = None) -> nn.Sequential:
+    """``Linear(1, h), ReLU, [Dropout(p)], Linear(h, h), ReLU, [Dropout(p)], Linear(h, 1)``.
+
+    Dropout layers are present only when ``p > 0``; they draw their masks from
+    ``generator``.
+    """
+    def drop() -> list[nn.Module]:
+        return [Dropout(p, generator=generator)] if p > 0 else []
+
+    return nn.Sequential(
+        nn.Linear(1, hidden), nn.ReLU(), *drop(),
+        nn.Linear(hidden, hidden), nn.ReLU(), *drop(),
+        nn.Linear(hidden, 1),
+    )
+
+
+def _init_default_(model: nn.Module, generator: torch.Generator) -> None:
+    """PyTorch's default Linear init (weights and biases U(+-1/sqrt(fan_in))), from ``generator``."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                bound = m.in_features ** -0.5
+                for t in (m.weight, m.bias):
+                    t.copy_(torch.empty(t.shape).uniform_(-bound, bound, generator=generator))
+
+
+def _mse(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor]) -> float:
+    model.eval()
+    with torch.no_grad():
+        value = F.mse_loss(model(data[0]), data[1]).item()
+    model.train()
+    return value
+
+
+def train_curve_net(
+    config: CurveFitConfig,
+    p: float,
+    seed: int,
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    *,
+    snapshot_steps: tuple[int, ...] = (),
+    grid: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """Train one net (plain when ``p == 0``) full-batch with Adam on ``data["train"]``.
+
+    Returns:
+        ``{"curve": [(step, test_mse), ...], "train_loss", "test_loss",
+        "val_loss" (with a val set), "snapshots": {step: predictions on grid}}``;
+        losses are eval-mode MSEs (dropout off) after the last step.
+    """
+    model = curve_net(config.hidden, p, generator=make_generator(stream_seed(seed, _MASK_STREAM), device))
+    _init_default_(model, torch.Generator().manual_seed(stream_seed(seed, _INIT_STREAM)))
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    x, y = data["train"]
+    curve, snapshots = [], {}
+    model.train()
+    for step in range(1, config.steps + 1):
+        loss = F.mse_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % config.eval_every == 0 or step == config.steps:
+            curve.append((step, _mse(model, data["test"])))
+        if step in snapshot_steps and grid is not None:
+            model.eval()
+            with torch.no_grad():
+                snapshots[step] = model(grid).squeeze(1).cpu()
+            model.train()
+    out: dict[str, Any] = {name + "_loss": _mse(model, pair) for name, pair in data.items()}
+    out.update(curve=curve, snapshots=snapshots)
+    return out
+
+
+def _fit_figure(config: CurveFitConfig, seed: int, data: dict, grid: torch.Tensor, runs: dict, steps: list[int]) -> Any:
+    ncols = min(len(steps), 2)
+    fig, axes = new_figure(5.0, 3.8, ncols=ncols, nrows=-(-len(steps) // ncols))
+    axes = [axes] if len(steps) == 1 else list(axes.flat)
+    xs, gx = {k: (v[0].cpu().squeeze(1), v[1].cpu().squeeze(1)) for k, v in data.items()}, grid.cpu().squeeze(1)
+    for ax, step in zip(axes, steps):
+        ax.scatter(*xs["train"], c="magenta", s=25, alpha=0.6, label="train")
+        ax.scatter(*xs["test"], c="c", s=25, alpha=0.6, label="test")
+        ax.plot(gx, runs["plain"]["snapshots"][step], "r-", lw=2, label="plain net")
+        ax.plot(gx, runs["dropout"]["snapshots"][step], "b--", lw=2, label=f"dropout p={config.p}")
+        ax.set_ylim(-2.5, 2.5)
+        ax.set_title(f"seed {seed}, step {step}")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _mse_figure(config: CurveFitConfig, curves: dict[str, list[list[tuple[int, float]]]]) -> Any:
+    fig, ax = new_figure()
+    for (kind, runs), color in zip(curves.items(), ("r", "b")):
+        steps = [s for s, _ in runs[0]]
+        for run in runs:
+            ax.plot(steps, [v for _, v in run], color=color, alpha=0.2, lw=1)
+        median = [statistics.median(run[i][1] for run in runs) for i in range(len(steps))]
+        ax.plot(steps, median, color=color, lw=2, marker="o", markersize=3, label=f"{kind} (median of {len(runs)})")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("test MSE")
+    ax.set_title(f"Test MSE, 1-{config.hidden}-{config.hidden}-1 nets, Adam lr {config.lr}")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return fig
+
+
+@register(
+    "curve-fit",
+    summary="20-point curve fit: a 1-300-300-1 net with and without Dropout(0.5) (seed 001)",
+    config_type=CurveFitConfig,
+    quick={"steps": 40, "eval_every": 10, "hidden": 32, "seeds": 2},
+)
+def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
+    """The notes' overfitting demo (seed 001). Twenty noisy points of the line y = x
+    are fitted by two 1-300-300-1 ReLU nets that start from the same weights and
+    see the same data: a plain one and one with dropout (drop probability p) after
+    each hidden layer, both trained full-batch with Adam. The plain net bends to
+    pass through the noise, while the dropout net stays close to the line, so the
+    dropout net ends with the lower test MSE in most seeds. Runs seeds seed ...
+    seed+seeds-1 and reports the count of dropout wins and both median test MSEs;
+    writes fits.png (data and both fits at four checkpoints of the first seed),
+    test_mse.png (test MSE against step) and metrics.csv (the test MSE curves).
+    """
+    seed_everything(config.seed)
+    grid = torch.linspace(-1.0, 1.0, 201, device=ctx.device).unsqueeze(1)
+    eval_steps = sorted({*range(config.eval_every, config.steps + 1, config.eval_every), config.steps})
+    picks = sorted({eval_steps[round(i * (len(eval_steps) - 1) / 3)] for i in range(4)})
+    table, metrics = [], []
+    curves: dict[str, list] = {"plain": [], "dropout": []}
+    per_seed = []
+    for seed in range(config.seed, config.seed + config.seeds):
+        data = make_curve_data(config, seed, ctx.device)
+        snap = picks if seed == config.seed else ()
+        runs = {kind: train_curve_net(config, p, seed, data, ctx.device, snapshot_steps=tuple(snap), grid=grid)
+                for kind, p in (("plain", 0.0), ("dropout", config.p))}
+        if seed == config.seed:
+            ctx.save_figure("fits.png", _fit_figure(config, seed, data, grid, runs, picks))
+        for kind in curves:
+            curves[kind].append(runs[kind]["curve"])
+        for (step, plain), (_, drop) in zip(runs["plain"]["curve"], runs["dropout"]["curve"]):
+            metrics.append({"seed": seed, "step": step, "test_mse_plain": plain, "test_mse_dropout": drop})
+        plain, drop = runs["plain"]["test_loss"], runs["dropout"]["test_loss"]
+        per_seed.append(runs)
+        table.append({"seed": seed, "train_mse_plain": runs["plain"]["train_loss"],
+                      "train_mse_dropout": runs["dropout"]["train_loss"], "test_mse_plain": plain,
+                      "test_mse_dropout": drop, "winner": "dropout" if drop < plain else "plain"})
+        ctx.log(f"seed {seed}: test MSE plain {plain:.4f}, dropout {drop:.4f}")
+    ctx.save_figure("test_mse.png", _mse_figure(config, curves))
+    ctx.write_csv("metrics.csv", metrics)
+    plain_mse = [row["test_mse_plain"] for row in table]
+    drop_mse = [row["test_mse_dropout"] for row in table]
+    summary: dict[str, Any] = {
+        "seeds": config.seeds,
+        "dropout_wins": sum(row["winner"] == "dropout" for row in table),
+        "median_test_mse_plain": statistics.median(plain_mse),
+        "median_test_mse_dropout": statistics.median(drop_mse),
+        "test_mse_plain": plain_mse,
+        "test_mse_dropout": drop_mse,
+    }
+    if config.seeds == 1:
+        # Flat keys for sweeps over p: the dropout net's numbers, plus the baseline.
+        runs = per_seed[0]
+        summary.update({k: v for k, v in runs["dropout"].items() if k.endswith("_loss")})
+        summary.update({k + "_plain": v for k, v in runs["plain"].items() if k.endswith("_loss")})
+    return Result(summary=summary, table=table)

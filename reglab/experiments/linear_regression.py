@@ -1,0 +1,150 @@
+"""Seed 003 (d2l "linear regression from scratch"): recover w and b by minibatch SGD.
+
+1000 samples ``y = X w + b + eps`` with ``w = [2, -3.4]``, ``b = 4.2``,
+``X ~ N(0, 1)``, ``eps ~ N(0, 0.01^2)``; the model ``linreg(X, w, b) = X w + b``
+starts at ``w ~ N(0, 0.01^2)``, ``b = 0`` and is trained with d2l's
+``squared_loss`` ``(y_hat - y)^2 / 2`` and a hand-written ``sgd`` (batch 10,
+lr 0.03, 3 epochs). d2l sums the batch loss and divides the step by the batch
+size; this module takes the batch mean, the same update. After three epochs
+w and b are within 0.01 of the truth.
+
+Random streams of ``seed`` (:func:`reglab.experiments._seeds.stream_seed`):
+data from a CPU generator seeded with ``seed``, initial weights from stream 1,
+batch order from stream 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .._checks import check_float, check_int, invalid_argument
+from ..data import BatchIterator, synthetic_linear
+from ..plots import new_figure
+from ..runtime import seed_everything
+from ._base import Result, RunContext, register
+from ._seeds import stream_seed
+from .weight_decay import squared_loss
+
+__all__ = ["LinearRegressionConfig", "linreg", "sgd", "train_linear_regression"]
+
+_INIT_STREAM, _ORDER_STREAM = 1, 2
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class LinearRegressionConfig:
+    true_w: tuple[float, ...] = field(default=(2.0, -3.4), metadata=_help("the true weights"))
+    true_b: float = field(default=4.2, metadata=_help("the true bias"))
+    n_samples: int = field(default=1000, metadata=_help("number of samples"))
+    noise: float = field(default=0.01, metadata=_help("standard deviation of the label noise"))
+    batch_size: int = field(default=10, metadata=_help("minibatch size"))
+    lr: float = field(default=0.03, metadata=_help("SGD learning rate"))
+    epochs: int = field(default=3, metadata=_help("training epochs"))
+    init_std: float = field(default=0.01, metadata=_help("standard deviation of the initial weights"))
+    seed: int = field(default=0, metadata=_help("seeds the data, the initial weights and the batch order"))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.true_w, tuple) or not self.true_w:
+            raise invalid_argument("true_w", "a non-empty tuple of floats", self.true_w)
+        for value in self.true_w:
+            check_float("true_w", value)
+        check_float("true_b", self.true_b)
+        check_int("n_samples", self.n_samples, low=1)
+        check_float("noise", self.noise, low=0.0)
+        check_int("batch_size", self.batch_size, low=1)
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        check_int("epochs", self.epochs, low=1)
+        check_float("init_std", self.init_std, low=0.0)
+        check_int("seed", self.seed, low=0)
+
+
+def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The linear model: ``X (n, d) @ w (d, 1) + b (1,)`` -> ``(n, 1)``."""
+    return X @ w + b
+
+
+def sgd(params: Iterable[torch.Tensor], lr: float) -> None:
+    """One minibatch SGD step ``param -= lr * param.grad`` (the loss was a batch mean), then clear the gradients."""
+    with torch.no_grad():
+        for param in params:
+            param -= lr * param.grad
+            param.grad = None
+
+
+def train_linear_regression(config: LinearRegressionConfig, device: torch.device) -> dict[str, Any]:
+    """Train from scratch; returns ``{"w": (d, 1), "b": (1,), "rows": [{"epoch", "train_loss"}]}``
+    with a row for epoch 0 (the initial model) and after each epoch."""
+    X, y = synthetic_linear(config.true_w, config.true_b, config.n_samples, config.noise,
+                            generator=torch.Generator().manual_seed(config.seed))
+    X, y = X.to(device), y.to(device)
+    g = torch.Generator().manual_seed(stream_seed(config.seed, _INIT_STREAM))
+    w = (torch.randn(len(config.true_w), 1, generator=g) * config.init_std).to(device).requires_grad_(True)
+    b = torch.zeros(1, device=device, requires_grad=True)
+    batches = BatchIterator(X, y, batch_size=config.batch_size,
+                            generator=torch.Generator().manual_seed(stream_seed(config.seed, _ORDER_STREAM)))
+
+    def full_loss() -> float:
+        with torch.no_grad():
+            return squared_loss(linreg(X, w, b), y).mean().item()
+
+    rows = [{"epoch": 0, "train_loss": full_loss()}]
+    for epoch in range(1, config.epochs + 1):
+        for Xb, yb in batches:
+            squared_loss(linreg(Xb, w, b), yb).mean().backward()
+            sgd((w, b), config.lr)
+        rows.append({"epoch": epoch, "train_loss": full_loss()})
+    return {"w": w.detach(), "b": b.detach(), "rows": rows}
+
+
+def _loss_figure(rows: list[dict[str, float]]) -> Any:
+    fig, ax = new_figure()
+    ax.plot([r["epoch"] for r in rows], [r["train_loss"] for r in rows], "o-", label="train loss (all samples)")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch (0 = initial model)")
+    ax.set_ylabel("mean squared loss (log scale)")
+    ax.set_title("Linear regression from scratch: loss per epoch")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return fig
+
+
+@register(
+    "linear-regression",
+    summary="d2l linear regression from scratch: recover w=[2,-3.4], b=4.2 by SGD (seed 003)",
+    config_type=LinearRegressionConfig,
+    quick={"epochs": 1, "n_samples": 200},
+)
+def run_linear_regression(config: LinearRegressionConfig, ctx: RunContext) -> Result:
+    """d2l's linear regression from scratch (seed 003): 1000 synthetic samples of
+    y = Xw + b + noise with w = [2, -3.4], b = 4.2, and a linear model trained with
+    the squared loss and hand-written minibatch SGD (batch 10, lr 0.03). The loss
+    falls from about 17 to about 0.03 in the first epoch and to the noise floor
+    (noise^2/2 = 5e-5) by the third, as in d2l, and the learned w and b are then
+    within 0.01 of the true values. Writes
+    loss.png (loss per epoch, log scale), metrics.csv and a table of true against
+    learned parameters.
+    """
+    seed_everything(config.seed)
+    out = train_linear_regression(config, ctx.device)
+    learned = [*out["w"].squeeze(1).tolist(), out["b"].item()]
+    names = [f"w[{i}]" for i in range(len(config.true_w))] + ["b"]
+    table = [{"parameter": n, "true": t, "learned": v, "error": v - t}
+             for n, t, v in zip(names, [*config.true_w, config.true_b], learned)]
+    ctx.write_csv("metrics.csv", out["rows"])
+    ctx.save_figure("loss.png", _loss_figure(out["rows"]))
+    summary = {
+        "train_loss": out["rows"][-1]["train_loss"],
+        "epochs": config.epochs,
+        "w": learned[:-1],
+        "b": learned[-1],
+        "w_error": max(abs(r["error"]) for r in table[:-1]),
+        "b_error": abs(table[-1]["error"]),
+    }
+    return Result(summary=summary, rows=out["rows"], table=table)
