@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 FIGURES_ENV = "REGLAB_D2L_FIGURES"
-_SAVE_EVERY_S = 1.0  # Animator rewrites its PNG at most this often (and once more at exit)
+_SAVE_EVERY_S = 2.0  # terminal Animators rewrite their PNG at most this often (and at exit)
 _counter = itertools.count(1)
 
 
@@ -194,8 +194,10 @@ class Animator:
     """Plot data incrementally, as d2l's ``Animator``.
 
     In a notebook the figure is redrawn inline on every :meth:`add`. Elsewhere
-    it is written to one PNG file per animator (path printed once), rewritten
-    at most once a second and a last time at exit or on :meth:`save`.
+    :meth:`add` only records the point; the figure is drawn into one PNG file
+    per animator (path printed at the first add), rewritten when at least
+    ``max(2 s, 5 x the last write's duration)`` have passed, and a last time
+    on :meth:`save` or at exit, so plotting costs a program little.
 
     Attributes:
         X, Y: the data added so far, one list per curve (``None`` before the first add).
@@ -217,6 +219,7 @@ class Animator:
         self.path: Path | None = None
         self._dirty = False
         self._last_save = 0.0
+        self._save_cost = 0.0
         self._notebook = in_notebook()
 
     def add(self, x: Any, y: Any) -> None:
@@ -234,29 +237,36 @@ class Animator:
             if a is not None and b is not None:
                 self.X[i].append(float(a))
                 self.Y[i].append(float(b))
-        self.axes[0].cla()
-        for xs, ys, fmt in zip(self.X, self.Y, self.fmts):
-            self.axes[0].plot(xs, ys, fmt)
-        self.config_axes()
         if self._notebook:
             from IPython import display
 
+            self._draw()
             display.display(self.fig)
             display.clear_output(wait=True)
             return
         self._dirty = True
         _live.add(self)
-        if time.monotonic() - self._last_save >= _SAVE_EVERY_S:
-            self.save()
-
-    def save(self) -> Path | None:
-        """Write the figure to its PNG now (terminal runs); returns the path."""
-        if self._notebook or not self._dirty:
-            return self.path
         if self.path is None:
             self.path = _new_png_path("animator")
+            self._last_save = time.monotonic()
             print(f"reglab.d2l: Animator figure -> {self.path}")
+        elif time.monotonic() - self._last_save >= max(_SAVE_EVERY_S, 5 * self._save_cost):
+            self.save()
+
+    def _draw(self) -> None:
+        self.axes[0].cla()
+        for xs, ys, fmt in zip(self.X or [], self.Y or [], self.fmts):
+            self.axes[0].plot(xs, ys, fmt)
+        self.config_axes()
+
+    def save(self) -> Path | None:
+        """Draw and write the figure to its PNG now (terminal runs); returns the path."""
+        if self._notebook or not self._dirty:
+            return self.path
+        start = time.monotonic()
+        self._draw()
         self.fig.savefig(self.path, dpi=100)
         self._dirty = False
         self._last_save = time.monotonic()
+        self._save_cost = self._last_save - start
         return self.path
