@@ -365,3 +365,22 @@ def test_plot_and_show_images_write_pngs(tmp_path):
     axes = d2l.show_images(torch.rand(4, 8, 8), 2, 2, titles=list("abcd"))
     assert len(axes) == 4 and axes[3].get_title() == "d"
     assert len(list((tmp_path / "figs").glob("*.png"))) == 2
+
+
+# --- devices --------------------------------------------------------------------------
+
+from conftest import needs_cuda  # noqa: E402
+
+
+@needs_cuda
+def test_cuda_batches_and_cpu_batches_reach_a_cuda_net(fashion):
+    train_iter, test_iter = d2l.load_data_fashion_mnist(512, device="cuda")
+    X, y = next(iter(train_iter))
+    assert X.device.type == "cuda" and y.device.type == "cuda"
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).cuda()
+    on_gpu = d2l.evaluate_accuracy(net, test_iter)
+    _, cpu_test = d2l.load_data_fashion_mnist(512)
+    assert d2l.evaluate_accuracy(net, cpu_test) == pytest.approx(on_gpu, abs=1e-12)  # moved to the net's device
+    w = torch.tensor([2.0, -3.4], device="cuda")
+    Xs, ys = d2l.synthetic_data(w, 4.2, 10)
+    assert Xs.device.type == "cuda" and ys.shape == (10, 1)
