@@ -5,6 +5,6 @@ import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).parent
-for script in ("bench_dropout.py", "bench_pipeline.py"):
+for script in ("bench_dropout.py", "bench_pipeline.py", "bench_d2l.py"):
     print(f"\n===== {script} =====", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True, cwd=HERE)
