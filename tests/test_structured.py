@@ -13,6 +13,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reglab.structured as rs
 from reglab.drop import keep_mask
@@ -247,3 +249,23 @@ def test_cuda_device_dtype_and_reproducibility():
         a, b = fn(_gen(1, "cuda")), fn(_gen(1, "cuda"))
         assert a.device == x.device and a.dtype == x.dtype
         assert torch.equal(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 4), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),
+    b=st.integers(1, 10), p=st.floats(0.0, 1.0), dtype=st.sampled_from([torch.float32, torch.float64]),
+    seed=st.integers(0, 2**31),
+)
+def test_property_shapes_dtypes_and_values(n, c, h, w, b, p, dtype, seed):
+    x = torch.rand(n, c, h, w, dtype=dtype, generator=_gen(seed)) + 0.5
+    out = drop_block_2d(x, p, b, generator=_gen(seed))
+    assert out.shape == x.shape and out.dtype == dtype and torch.isfinite(out).all()
+    kept = out != 0
+    if kept.any():  # survivors are x * numel / kept, the same factor everywhere
+        factor = x.numel() / kept.sum().item()
+        torch.testing.assert_close(out[kept], x[kept] * factor)
+    path = drop_path(x, p, generator=_gen(seed))
+    per_sample = path.flatten(1)
+    scale = 1 / (1 - p) if p < 1 else 1.0
+    assert ((per_sample == 0).all(1) | torch.isclose(per_sample, x.flatten(1) * scale).all(1)).all()
