@@ -1,0 +1,257 @@
+"""Structured dropout: stochastic depth (DropPath) and DropBlock.
+
+- :func:`drop_path` / :class:`DropPath`: stochastic depth (Huang et al., 2016,
+  "Deep Networks with Stochastic Depth"), with timm's semantics: one keep/drop
+  decision per **sample** (dim 0), survivors scaled by ``1 / (1 - p)`` (when
+  ``scale_by_keep``). Used on residual branches: ``x + drop_path(f(x), p)``.
+- :func:`drop_block_2d` / :class:`DropBlock2d`: DropBlock (Ghiasi, Lin and Le,
+  2018, "DropBlock: A regularization method for convolutional networks"):
+  contiguous ``block_size x block_size`` squares of each feature map are
+  dropped together, and the output is rescaled by ``numel / kept`` so that the
+  mean is preserved.
+
+Convention: ``p`` is the **drop** probability, as everywhere in reglab. ``p = 0``
+and eval mode are the identity (the input object itself is returned); ``p = 1``
+gives zeros.
+
+DropBlock details. Block seeds are drawn only where a whole block fits (the
+paper's "valid seed region"): a seed at ``(i, j)``, ``0 <= i <= H - b``,
+``0 <= j <= W - b``, drops the square ``[i, i + b) x [j, j + b)``. Seeds are
+Bernoulli(gamma) with
+
+    gamma = gamma_scale * p / b**2 * H * W / ((H - b + 1) * (W - b + 1)),
+
+so the expected number of dropped units, counted with overlaps, is exactly
+``p * H * W`` per map (:func:`drop_block_gamma`). Overlapping blocks make the
+realised drop rate a little lower: with ``gamma_scale = 1`` its expectation ``r``
+satisfies ``p * (1 - gamma * b**2 / 2) <= r <= p`` (the union bound and the
+second Bonferroni inequality), e.g. ``0.095 <= r <= 0.1`` for ``p = 0.1`` on
+large maps. A block larger than the map is clipped to the map in that
+dimension (``b_h = min(b, H)``, ``b_w = min(b, W)``), as timm does, and the
+formula uses the clipped sizes. Each channel has its own mask.
+
+Shapes: ``drop_path``: ``(N, *)``, the mask is ``(N, 1, ..., 1)``.
+``drop_block_2d``: ``(N, C, H, W)``, the mask has the input's shape.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_bool, check_float, check_generator, check_int, check_probability
+from .drop import StochasticModule, _apply_mask, keep_mask
+from .errors import InvalidArgumentError
+
+__all__ = ["drop_path", "DropPath", "drop_block_gamma", "drop_block_2d", "DropBlock2d"]
+
+
+def _scale(p: float, scale_by_keep: bool) -> float:
+    return 1.0 / (1.0 - p) if scale_by_keep and p < 1.0 else 1.0
+
+
+def drop_path(
+    x: torch.Tensor,
+    p: float = 0.0,
+    training: bool = True,
+    *,
+    scale_by_keep: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Stochastic depth: zero whole samples with probability ``p``.
+
+    Args:
+        x: input of shape ``(N, *)``, floating point, on any device.
+        p: drop probability of each sample, ``0 <= p <= 1``.
+        training: apply it; when False, return ``x`` itself.
+        scale_by_keep: scale the kept samples by ``1 / (1 - p)``.
+        generator: the ``torch.Generator`` for the mask (on ``x``'s device).
+
+    Returns:
+        A tensor of ``x``'s shape, dtype and device; sample ``n`` is either
+        all zeros or ``x[n] / (1 - p)`` (``x[n]`` without ``scale_by_keep``).
+    """
+    p = check_probability("p", p)
+    check_bool("training", training)
+    check_bool("scale_by_keep", scale_by_keep)
+    generator = check_generator("generator", generator)
+    if not training:
+        return x
+    return _drop_path(x, p, scale_by_keep, generator)
+
+
+def _drop_path(x: torch.Tensor, p: float, scale_by_keep: bool, generator: torch.Generator | None) -> torch.Tensor:
+    if p == 0.0 or x.numel() == 0:
+        return x
+    if x.dim() == 0:
+        raise InvalidArgumentError(
+            "Invalid value received for argument `x`. Expected a tensor with a batch dimension (N, *). "
+            "Received: x.shape=()"
+        )
+    mask = keep_mask((x.shape[0],), p, device=x.device, generator=generator)
+    mask = mask.view((x.shape[0],) + (1,) * (x.dim() - 1))
+    return _apply_mask(x, mask, _scale(p, scale_by_keep), inplace=False)
+
+
+class DropPath(StochasticModule):
+    """Module form of :func:`drop_path`; the identity in eval mode and when ``p == 0``.
+
+    Args:
+        p: drop probability of each sample, ``0 <= p <= 1``.
+        scale_by_keep: scale the kept samples by ``1 / (1 - p)``.
+        generator: optional ``torch.Generator`` for reproducible masks.
+
+    Shape: input ``(N, *)``, output ``(N, *)``, the same.
+    """
+
+    def __init__(self, p: float = 0.0, scale_by_keep: bool = True, *, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.scale_by_keep = check_bool("scale_by_keep", scale_by_keep)
+        self.generator = check_generator("generator", generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return _drop_path(x, self.p, self.scale_by_keep, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, scale_by_keep={self.scale_by_keep}"
+
+
+def drop_block_gamma(p: float, block_size: int, height: int, width: int) -> float:
+    """The seed rate gamma of DropBlock for a target drop probability ``p``.
+
+    ``gamma = p / (b_h * b_w) * H * W / ((H - b_h + 1) * (W - b_w + 1))`` with
+    the block clipped to the map, ``b_h = min(block_size, H)``,
+    ``b_w = min(block_size, W)``; for a block that fits this is the paper's
+    ``p / block_size**2 * H * W / ((H - block_size + 1) * (W - block_size + 1))``.
+    It never exceeds ``p``.
+
+    Args:
+        p: target drop probability, ``0 <= p <= 1``.
+        block_size: side of the square blocks, ``>= 1``.
+        height: feature map height ``H``, ``>= 1``.
+        width: feature map width ``W``, ``>= 1``.
+
+    Returns:
+        The Bernoulli rate of block seeds in the valid seed region.
+    """
+    p = check_probability("p", p)
+    block_size = check_int("block_size", block_size, low=1)
+    height = check_int("height", height, low=1)
+    width = check_int("width", width, low=1)
+    bh, bw = min(block_size, height), min(block_size, width)
+    return p * height * width / (bh * bw) / ((height - bh + 1) * (width - bw + 1))
+
+
+def drop_block_2d(
+    x: torch.Tensor,
+    p: float = 0.1,
+    block_size: int = 7,
+    gamma_scale: float = 1.0,
+    training: bool = True,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """DropBlock: zero ``block_size x block_size`` squares, then rescale to keep the mean.
+
+    Args:
+        x: input of shape ``(N, C, H, W)``, floating point, on any device.
+        p: target drop probability, ``0 <= p <= 1`` (``p = 1`` gives zeros).
+        block_size: side of the dropped squares, ``>= 1``; clipped to ``H`` and ``W``.
+        gamma_scale: multiplies the seed rate gamma (timm's knob), ``>= 0``.
+        training: apply it; when False, return ``x`` itself.
+        generator: the ``torch.Generator`` for the seeds (on ``x``'s device).
+
+    Returns:
+        A tensor of ``x``'s shape, dtype and device: ``x * mask * numel / kept``,
+        where ``mask`` is 0 on the dropped blocks and ``kept`` counts the ones
+        (zeros when nothing is kept).
+    """
+    p = check_probability("p", p)
+    block_size = check_int("block_size", block_size, low=1)
+    gamma_scale = check_float("gamma_scale", gamma_scale, low=0.0)
+    check_bool("training", training)
+    generator = check_generator("generator", generator)
+    if not training:
+        return x
+    return _drop_block_2d(x, p, block_size, gamma_scale, generator)
+
+
+def _block_mask(
+    shape: torch.Size,
+    gamma: float,
+    block_size: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """The keep mask (1 kept, 0 dropped) of shape ``(N, C, H, W)`` in ``dtype``."""
+    n, c, h, w = shape
+    bh, bw = min(block_size, h), min(block_size, w)
+    # Seeds only where a whole block fits: (H - bh + 1, W - bw + 1) positions.
+    seeds = ~keep_mask((n, c, h - bh + 1, w - bw + 1), gamma, device=device, generator=generator)
+    # Padding by b-1 on each side, then a b-wide max-pool with stride 1, marks
+    # every unit whose block [i, i+b) x [j, j+b) contains a seed.
+    padded = F.pad(seeds.to(dtype), (bw - 1, bw - 1, bh - 1, bh - 1))
+    dropped = F.max_pool2d(padded, kernel_size=(bh, bw), stride=1)
+    return 1.0 - dropped
+
+
+def _drop_block_2d(
+    x: torch.Tensor, p: float, block_size: int, gamma_scale: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    if x.dim() != 4:
+        raise InvalidArgumentError(
+            "Invalid value received for argument `x`. Expected a 4-D tensor (N, C, H, W). "
+            f"Received: x.shape={tuple(x.shape)}"
+        )
+    if p == 0.0 or x.numel() == 0:
+        return x
+    if p == 1.0:
+        return x.mul(0.0)
+    h, w = x.shape[-2:]
+    gamma = min(1.0, gamma_scale * drop_block_gamma(p, block_size, h, w))
+    # float64 inputs get a float64 scale; everything else float32 (exact 0/1 and sums).
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    mask = _block_mask(x.shape, gamma, block_size, dtype, x.device, generator)
+    # numel / kept, computed on the device (no host sync); when nothing is kept
+    # the mask is all zeros, so the clamp only avoids 0/0.
+    scale = mask.numel() / mask.sum().clamp_min(1.0)
+    return x * (mask * scale).to(x.dtype)
+
+
+class DropBlock2d(StochasticModule):
+    """Module form of :func:`drop_block_2d`; the identity in eval mode and when ``p == 0``.
+
+    Args:
+        p: target drop probability, ``0 <= p <= 1``.
+        block_size: side of the dropped squares, ``>= 1``; clipped to ``H`` and ``W``.
+        gamma_scale: multiplies the seed rate gamma, ``>= 0``.
+        generator: optional ``torch.Generator`` for reproducible masks.
+
+    Shape: input ``(N, C, H, W)``, output ``(N, C, H, W)``.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.1,
+        block_size: int = 7,
+        gamma_scale: float = 1.0,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.p = check_probability("p", p)
+        self.block_size = check_int("block_size", block_size, low=1)
+        self.gamma_scale = check_float("gamma_scale", gamma_scale, low=0.0)
+        self.generator = check_generator("generator", generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return _drop_block_2d(x, self.p, self.block_size, self.gamma_scale, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, block_size={self.block_size}, gamma_scale={self.gamma_scale}"
