@@ -10,6 +10,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import reglab.drop as rd
 from reglab.drop import keep_mask
@@ -139,6 +141,33 @@ def test_bad_arguments_are_rejected_at_construction(bad):
         Dropout2d(0.5, inplace=None)
     with pytest.raises(InvalidArgumentError, match="argument `generator`"):
         dropout2d(torch.ones(2, 2, 2), 0.5, generator="g")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    spatial=st.sampled_from([1, 2, 3]),
+    batched=st.booleans(),
+    data=st.data(),
+    p=st.floats(0.0, 1.0),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.bfloat16]),
+    seed=st.integers(0, 2**31),
+)
+def test_property_each_channel_is_dropped_whole_or_scaled(spatial, batched, data, p, dtype, seed):
+    dims = data.draw(st.lists(st.integers(1, 4), min_size=spatial + 2, max_size=spatial + 2))
+    shape = tuple(dims if batched else dims[1:])
+    x = (torch.rand(shape, generator=_gen(seed)) + 0.5).to(dtype)
+    out = CASES[spatial][0](x, p, generator=_gen(seed))
+    assert out.shape == x.shape and out.dtype == dtype
+    if p == 0.0:
+        assert out is x
+        return
+    channels = len(shape) - spatial
+    kept = (out != 0).flatten(channels)
+    assert torch.equal(kept.all(-1), kept.any(-1))
+    if p < 1.0:
+        scaled = (x.double() / (1.0 - p)).to(dtype)
+        rtol = {torch.float64: 1e-15, torch.float32: 2.4e-7, torch.bfloat16: 1e-2}[dtype]  # one rounding
+        torch.testing.assert_close(out[out != 0], scaled[out != 0], rtol=rtol, atol=0)
 
 
 @needs_cuda
