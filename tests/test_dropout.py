@@ -273,3 +273,112 @@ def test_p_just_below_one_drops_everything_without_overflow(n):
     assert dropout(x, p).abs().sum().item() == 0.0
     # the smallest p that still keeps something keeps at the rate 2**-32
     assert keep_mask((n,), 1.0 - 2.0**-32).dtype == torch.bool
+
+
+# --- noise_shape: one mask value broadcast over the input (Keras' convention) ---
+
+
+@pytest.mark.parametrize(
+    "shape, noise_shape, mask_shape",
+    [
+        ((4, 3, 5, 6), (None, None, 1, 1), (4, 3, 1, 1)),
+        ((7, 4, 9), (1, 4, None), (1, 4, 9)),
+        ((6, 8), [1, 8], (1, 8)),
+        ((5, 2, 3), (1, 1, 1), (1, 1, 1)),
+    ],
+)
+def test_noise_shape_broadcasts_the_keep_mask_of_that_shape(shape, noise_shape, mask_shape):
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(shape, dtype=torch.float64)
+    out = dropout(x, 0.4, noise_shape=noise_shape, generator=_gen(6))
+    out.backward(upstream)
+    mask = keep_mask(mask_shape, 0.4, generator=_gen(6)).double()
+    scale = 1.0 / 0.6
+    # Closed form in float64, forward and backward: the same mask on both.
+    torch.testing.assert_close(out, x.detach() * mask * scale, rtol=0, atol=0)
+    torch.testing.assert_close(x.grad, upstream * mask * scale, rtol=0, atol=0)
+    # Only the mask is kept for backward (scaled, in x's dtype when smaller than x), never x itself.
+    saved = _saved_bytes(lambda t: dropout(t, 0.4, noise_shape=noise_shape), x)
+    assert saved <= mask.numel() * (1 if mask.shape == x.shape else x.element_size())
+
+
+def test_noise_shape_equal_to_the_input_shape_is_plain_dropout():
+    x = torch.randn(30, 40)
+    plain = dropout(x, 0.3, generator=_gen(4))
+    assert torch.equal(dropout(x, 0.3, noise_shape=(None, 40), generator=_gen(4)), plain)
+    assert torch.equal(Dropout(0.3, noise_shape=(30, None), generator=_gen(4))(x), plain)
+
+
+def test_noise_shape_module_inplace_eval_and_p_zero():
+    x = torch.randn(3, 4, 5)
+    layer = Dropout(0.5, inplace=True, noise_shape=(None, None, 1), generator=_gen(1))
+    expected = x * keep_mask((3, 4, 1), 0.5, generator=_gen(1)) * 2.0
+    y = x.clone()
+    assert layer(y) is y and torch.equal(y, expected)
+    assert layer.eval()(x) is x
+    assert Dropout(0.0, noise_shape=(1, 1, 1))(x) is x
+    assert dropout(x, 0.5, training=False, noise_shape=(1, 1, 1)) is x
+    assert torch.equal(dropout(x, 1.0, noise_shape=(1, 4, 1)), torch.zeros(3, 4, 5))
+
+
+def test_noise_shape_keep_rate_is_per_mask_value():
+    # (N, C, 1): every row of a (sample, channel) is all kept or all dropped,
+    # and the fraction of kept rows is binomial(N*C, 1-p).
+    n, c, length, p = 400, 250, 8, 0.3
+    out = dropout(torch.ones(n, c, length), p, noise_shape=(n, c, 1), generator=_gen(13))
+    rows = out != 0
+    assert torch.equal(rows.all(-1), rows.any(-1))
+    rate = rows[..., 0].double().mean().item()
+    assert abs(rate - (1 - p)) < K * math.sqrt(p * (1 - p) / (n * c))
+
+
+@pytest.mark.parametrize("bad", [(2, 3, 4), (4, 1), (4, 2, 1, 1), "abc", 5, (4, -1, 1), (4.0, 1, 1), (True, 1, 1)])
+def test_bad_noise_shape_is_one_sentence(bad):
+    x = torch.ones(4, 3, 2)
+    with pytest.raises(InvalidArgumentError) as info:
+        dropout(x, 0.5, noise_shape=bad)
+    assert str(info.value).startswith("Invalid value received for argument `noise_shape`. Expected ")
+    assert str(info.value).endswith(f"Received: noise_shape={tuple(bad) if isinstance(bad, list) else bad!r}")
+
+
+def test_noise_shape_of_wrong_kind_is_rejected_at_construction():
+    message = (
+        "Invalid value received for argument `noise_shape`. Expected None or a sequence of integers >= 0 or None,"
+        " one per dimension of the input. Received: noise_shape=(2, -1)"
+    )
+    with pytest.raises(InvalidArgumentError) as info:
+        Dropout(0.5, noise_shape=(2, -1))
+    assert str(info.value) == message
+
+
+def test_noise_shape_that_does_not_fit_the_input_names_the_input_shape():
+    layer = Dropout(0.5, noise_shape=(None, 2))
+    with pytest.raises(InvalidArgumentError) as info:
+        layer(torch.ones(4, 3))
+    assert str(info.value) == (
+        "Invalid value received for argument `noise_shape`. Expected a sequence of 2 entries, each None, 1 or the"
+        " input's size in (4, 3). Received: noise_shape=(None, 2)"
+    )
+
+
+def test_noise_shape_extra_repr():
+    assert repr(Dropout(0.25, noise_shape=[1, None])) == "Dropout(p=0.25, inplace=False, noise_shape=(1, None))"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    data=st.data(),
+    p=st.floats(0.0, 0.95),
+    seed=st.integers(0, 2**31),
+)
+def test_property_noise_shape_output_is_x_times_broadcast_mask(shape, data, p, seed):
+    noise_shape = tuple(data.draw(st.sampled_from([n, 1, None])) for n in shape)
+    x = torch.rand(shape, dtype=torch.float64, generator=_gen(seed)) + 0.5
+    out = dropout(x, p, noise_shape=noise_shape, generator=_gen(seed))
+    mask_shape = tuple(n if d is None else d for d, n in zip(noise_shape, shape))
+    mask = keep_mask(mask_shape, p, generator=_gen(seed))
+    if p == 0.0:
+        assert out is x
+        return
+    torch.testing.assert_close(out, x * mask * (1.0 / (1.0 - p)), rtol=0, atol=0)
