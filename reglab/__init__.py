@@ -11,6 +11,22 @@ __version__ = "0.1.0"
 from .callbacks import Callback, EpochTable, LambdaCallback
 from .data import BatchIterator, load_fashion_mnist, synthetic_linear
 from .drop import Dropout, StochasticModule, dropout, keep_mask
+from .dropconnect import DropConnect, drop_connect_weight
+from .mc import MCPrediction, mc_mode, mc_predict, predictive_entropy
+from .noise import (
+    AlphaDropout,
+    FeatureAlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    alpha_dropout,
+    feature_alpha_dropout,
+    gaussian_dropout,
+    gaussian_noise,
+)
+from .sequence import LockedDropout, locked_dropout
+from .spatial import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout2d, dropout3d
+from .structured import DropBlock2d, DropPath, drop_block_2d, drop_block_gamma, drop_path
+from .vanilla import VanillaDropout, vanilla_dropout
 from .errors import (
     ChecksumError,
     ConfigError,
@@ -37,6 +53,35 @@ __all__ = [
     "StochasticModule",
     "dropout",
     "keep_mask",
+    "VanillaDropout",
+    "vanilla_dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "LockedDropout",
+    "locked_dropout",
+    "GaussianDropout",
+    "gaussian_dropout",
+    "GaussianNoise",
+    "gaussian_noise",
+    "AlphaDropout",
+    "alpha_dropout",
+    "FeatureAlphaDropout",
+    "feature_alpha_dropout",
+    "DropPath",
+    "drop_path",
+    "DropBlock2d",
+    "drop_block_2d",
+    "drop_block_gamma",
+    "DropConnect",
+    "drop_connect_weight",
+    "MCPrediction",
+    "mc_mode",
+    "mc_predict",
+    "predictive_entropy",
     "ChecksumError",
     "ConfigError",
     "CorruptDataError",

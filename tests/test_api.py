@@ -1,0 +1,25 @@
+"""The public API: explicit re-exports, each name defined once and importable."""
+
+import reglab
+
+
+def test_all_names_exist_and_are_unique():
+    assert len(reglab.__all__) == len(set(reglab.__all__))
+    missing = [name for name in reglab.__all__ if not hasattr(reglab, name)]
+    assert missing == []
+
+
+def test_function_module_pairs_are_exported_together():
+    # the library's habit: every regularizer is a function + Module pair
+    pairs = [("dropout", "Dropout"), ("vanilla_dropout", "VanillaDropout"), ("dropout2d", "Dropout2d"),
+             ("locked_dropout", "LockedDropout"), ("gaussian_dropout", "GaussianDropout"),
+             ("alpha_dropout", "AlphaDropout"), ("drop_path", "DropPath"), ("drop_block_2d", "DropBlock2d")]
+    for function, module in pairs:
+        assert callable(getattr(reglab, function))
+        assert issubclass(getattr(reglab, module), reglab.StochasticModule)
+
+
+def test_d2l_compatibility_layer_is_a_subpackage():
+    from reglab import d2l
+
+    assert callable(d2l.train_ch3) and callable(d2l.load_data_fashion_mnist)
