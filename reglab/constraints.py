@@ -164,7 +164,11 @@ class ApplyConstraint(Callback):
     """
 
     def __init__(
-        self, model_or_params: nn.Module | Iterable[torch.Tensor], constraint: Constraint, *, include_bias: bool = False
+        self,
+        model_or_params: nn.Module | Iterable[torch.Tensor],
+        constraint: Constraint,
+        *,
+        include_bias: bool = False,
     ) -> None:
         if not callable(constraint):
             raise invalid_argument("constraint", "a Constraint such as MaxNorm(3.0)", constraint)

@@ -46,7 +46,8 @@ def get_loss(name_or_callable: str | LossFn, label_smoothing: float = 0.0) -> Lo
     eps = check_float("label_smoothing", label_smoothing, low=0.0, high=1.0)
     if callable(name_or_callable) and not isinstance(name_or_callable, str):
         if eps != 0.0:
-            raise invalid_argument("label_smoothing", "0 for a custom loss callable (smooth inside it)", label_smoothing)
+            raise invalid_argument("label_smoothing", "0 for a custom loss callable (smooth inside it)",
+                                   label_smoothing)
         return name_or_callable
     if name_or_callable not in LOSSES:
         listed = ", ".join(repr(n) for n in LOSSES)
