@@ -10,6 +10,8 @@ from reglab import BatchIterator, fit
 from reglab.constraints import ApplyConstraint, Constraint, MaxNorm, NonNeg, UnitNorm
 from reglab.errors import InvalidArgumentError
 
+from conftest import needs_cuda
+
 _EPS64 = torch.finfo(torch.float64).eps
 
 
@@ -141,3 +143,14 @@ def test_apply_constraint_runs_after_every_step_in_fit():
     assert max(seen) >= 0.5 - 1e-3
     # biases and the LayerNorm are left alone unless asked
     assert len(ApplyConstraint(model, NonNeg(), include_bias=True).tensors) == 4
+
+
+@needs_cuda
+def test_constraints_stay_on_the_device_and_match_renorm():
+    w = torch.randn(8, 5, 3, device="cuda") * 3
+    expected = torch.renorm(w, 2, 0, 1.0)
+    MaxNorm(1.0)(w)
+    assert w.device.type == "cuda"
+    torch.testing.assert_close(w, expected, rtol=1e-6, atol=0)
+    UnitNorm()(w)
+    torch.testing.assert_close(w.flatten(1).norm(dim=1), torch.ones(8, device="cuda"), rtol=1e-6, atol=0)
