@@ -10,8 +10,10 @@ __version__ = "0.1.0"
 
 from .callbacks import Callback, EpochTable, LambdaCallback
 from .data import BatchIterator, load_fashion_mnist, synthetic_linear
+from .constraints import ApplyConstraint, Constraint, MaxNorm, NonNeg, UnitNorm
 from .drop import Dropout, StochasticModule, dropout, keep_mask
 from .dropconnect import DropConnect, drop_connect_weight
+from .losses import get_loss
 from .mc import MCPrediction, mc_mode, mc_predict, predictive_entropy
 from .noise import (
     AlphaDropout,
@@ -27,6 +29,7 @@ from .sequence import LockedDropout, locked_dropout
 from .spatial import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout2d, dropout3d
 from .structured import DropBlock2d, DropPath, drop_block_2d, drop_block_gamma, drop_path
 from .vanilla import VanillaDropout, vanilla_dropout
+from .early_stopping import EarlyStopping
 from .errors import (
     ChecksumError,
     ConfigError,
@@ -36,6 +39,16 @@ from .errors import (
     DivergenceError,
     InvalidArgumentError,
     ReglabError,
+)
+from .penalties import (
+    L1,
+    L2,
+    ElasticNet,
+    elastic_net_penalty,
+    l1_penalty,
+    l2_penalty,
+    param_groups,
+    split_parameters,
 )
 from .rundir import RunDir
 from .runtime import make_generator, resolve_device, seed_everything
@@ -82,6 +95,21 @@ __all__ = [
     "mc_mode",
     "mc_predict",
     "predictive_entropy",
+    "l1_penalty",
+    "l2_penalty",
+    "elastic_net_penalty",
+    "L1",
+    "L2",
+    "ElasticNet",
+    "param_groups",
+    "split_parameters",
+    "Constraint",
+    "MaxNorm",
+    "UnitNorm",
+    "NonNeg",
+    "ApplyConstraint",
+    "EarlyStopping",
+    "get_loss",
     "ChecksumError",
     "ConfigError",
     "CorruptDataError",
