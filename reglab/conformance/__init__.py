@@ -9,6 +9,7 @@ command-line form. See ``docs/conformance.md``.
 from ._report import CheckResult, ConformanceReport, Verdict
 from ._target import TargetImportError, load_target
 from .dropout import DROPOUT_PROPERTIES, check_dropout
+from .penalty import PENALTY_PROPERTIES, check_penalty
 
 __all__ = [
     "CheckResult",
@@ -18,4 +19,6 @@ __all__ = [
     "load_target",
     "DROPOUT_PROPERTIES",
     "check_dropout",
+    "PENALTY_PROPERTIES",
+    "check_penalty",
 ]
