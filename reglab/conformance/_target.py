@@ -38,7 +38,7 @@ from torch import nn
 from .._checks import invalid_argument
 from ..errors import ReglabError
 
-__all__ = ["TargetImportError", "load_target", "describe_target"]
+__all__ = ["TargetImportError", "load_target", "describe_target", "DropoutTarget", "PenaltyTarget"]
 
 _TRAINING_NAMES = ("training", "train", "is_training")
 _LAMBDA_NAMES = ("lam", "lmbda", "lambda_", "lamb", "weight_decay", "wd", "alpha", "coef", "strength", "decay")
@@ -232,3 +232,10 @@ class PenaltyTarget:
         if self._lam_name is not None:
             return self.target(params, **{self._lam_name: lam})
         return self.target(params, lam)
+
+
+def _concrete(device: torch.device) -> torch.device:
+    """``cuda`` as ``cuda:N`` (the current device), so it compares equal to tensors' devices."""
+    if device.type != "cpu" and device.index is None and device.type == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return device

@@ -35,7 +35,7 @@ import torch
 
 from .._checks import check_float, check_int, invalid_argument
 from ._report import CheckResult, ConformanceReport, Verdict
-from ._target import DropoutTarget, describe_target
+from ._target import DropoutTarget, _concrete, describe_target
 
 __all__ = ["check_dropout", "DROPOUT_PROPERTIES"]
 
@@ -403,7 +403,7 @@ def check_dropout(
     p_tuple = tuple(check_float("p_values", p, low=0.0, high=1.0, low_open=True, high_open=True) for p in p_values)
     n = check_int("n", n, low=2 * _COLUMNS)
     seed = check_int("seed", seed)
-    device = torch.device(device)
+    device = _concrete(torch.device(device))
     report = ConformanceReport(name or describe_target(target), "dropout", adapted.convention)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):

@@ -28,7 +28,7 @@ from torch import nn
 
 from .._checks import check_choice, check_float, check_int
 from ._report import CheckResult, ConformanceReport, Verdict
-from ._target import PenaltyTarget, describe_target
+from ._target import PenaltyTarget, _concrete, describe_target
 
 __all__ = ["check_penalty", "PENALTY_PROPERTIES"]
 
@@ -239,7 +239,7 @@ def check_penalty(
     kind = check_choice("kind", kind, ("l2", "l1"))
     lam = check_float("lam", lam, low=0.0, low_open=True)
     seed = check_int("seed", seed)
-    device = torch.device(device)
+    device = _concrete(torch.device(device))
     report = ConformanceReport(name or describe_target(target), f"penalty, {kind}", adapted.convention)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
