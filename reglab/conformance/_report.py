@@ -12,7 +12,7 @@ import dataclasses
 import enum
 from collections.abc import Iterator
 
-__all__ = ["Verdict", "CheckResult", "ConformanceReport"]
+__all__ = ["Verdict", "CheckResult", "ConformanceReport", "describe_exception"]
 
 
 class Verdict(str, enum.Enum):
@@ -126,3 +126,9 @@ class ConformanceReport:
     def __str__(self) -> str:
         return self.format()
 
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"ValueError: first line of the message"``, at most 160 characters."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:160] if text else type(exc).__name__

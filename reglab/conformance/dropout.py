@@ -35,6 +35,8 @@ import torch
 
 from .._checks import check_float, check_int, invalid_argument
 from ._report import CheckResult, ConformanceReport, Verdict
+from ._report import describe_exception as _describe
+from ._sampling import COLUMNS, Raised, Session, fmt
 from ._target import DropoutTarget, _concrete, describe_target
 
 __all__ = ["check_dropout", "DROPOUT_PROPERTIES"]
@@ -44,85 +46,28 @@ DROPOUT_PROPERTIES = (
     "p_zero", "p_one", "gradient", "device_dtype", "bad_p",
 )
 Z_MAX = 5.0
-_COLUMNS = 256
 _F32_REL = 1e-6
 _F64_REL = 8 * torch.finfo(torch.float64).eps
 _BAD_P = (-0.1, 1.5, float("nan"))
 
-Call = Callable[[torch.Tensor, bool], torch.Tensor]
-
-
-class _Raised(Exception):
-    """The target raised where it should not have; carries a one-line description."""
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:160] if text else type(exc).__name__
-
-
-def _fmt(values: Sequence[float], spec: str = ".4f") -> str:
-    return "/".join(format(v, spec) for v in values)
-
-
-class _Session:
-    """Runs the target on fixed inputs and memoizes the training-mode outputs per (p, dtype)."""
-
-    def __init__(self, target: DropoutTarget, p_values: tuple[float, ...], n: int, device: torch.device) -> None:
-        self.target, self.p_values, self.device = target, p_values, device
-        rows = max(2, n // _COLUMNS)
-        self.x64 = 1.0 + torch.rand(rows, _COLUMNS, dtype=torch.float64, device=device)
-        self.n = self.x64.numel()
-        self._bound: dict[float, Call] = {}
-        self._outputs: dict[tuple[float, torch.dtype], torch.Tensor] = {}
-
-    def bound(self, p: float) -> Call:
-        if p not in self._bound:
-            try:
-                self._bound[p] = self.target.bind(p)
-            except Exception as exc:  # noqa: BLE001 - user code may raise anything
-                raise _Raised(f"building it with p={p} raised {_describe(exc)}") from exc
-        return self._bound[p]
-
-    def run(self, p: float, x: torch.Tensor, training: bool = True) -> torch.Tensor:
-        call = self.bound(p)
-        try:
-            with torch.no_grad():
-                y = call(x.clone(), training)
-        except Exception as exc:  # noqa: BLE001
-            raise _Raised(f"calling it with p={p} raised {_describe(exc)}") from exc
-        if not isinstance(y, torch.Tensor):
-            raise _Raised(f"with p={p} it returned a {type(y).__name__}, not a tensor")
-        if y.shape != x.shape:
-            raise _Raised(f"with p={p} it returned shape {tuple(y.shape)} for input shape {tuple(x.shape)}")
-        return y
-
-    def output(self, p: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        key = (p, dtype)
-        if key not in self._outputs:
-            self._outputs[key] = self.run(p, self.x64.to(dtype))
-        return self._outputs[key]
-
-    def kept(self, p: float) -> torch.Tensor:
-        return self.output(p) != 0
-
-
-def _guarded(name: str, check: Callable[[_Session], CheckResult]) -> Callable[[_Session], CheckResult]:
-    def run(session: _Session) -> CheckResult:
+def _guarded(name: str, check: Callable[[Session], CheckResult]) -> Callable[[Session], CheckResult]:
+    def run(session: Session) -> CheckResult:
         try:
             return check(session)
-        except _Raised as exc:
+        except Raised as exc:
             return CheckResult(name, Verdict.FAIL, "raised", "a tensor", str(exc))
+        except Exception as exc:  # noqa: BLE001 - an output the check cannot use fails that property
+            return CheckResult(name, Verdict.FAIL, "unusable output", "", f"checking it raised {_describe(exc)}")
 
     return run
 
 
-def _keep_rate(s: _Session) -> CheckResult:
+def _keep_rate(s: Session) -> CheckResult:
     rates = [s.kept(p).double().mean().item() for p in s.p_values]
     ses = [math.sqrt(p * (1 - p) / s.n) for p in s.p_values]
     zs = [(k - (1 - p)) / se for k, p, se in zip(rates, s.p_values, ses)]
-    measured = f"{_fmt(rates)} (max |z| {max(abs(z) for z in zs):.3g})"
-    expected = f"1-p = {_fmt([1 - p for p in s.p_values], 'g')}, |z| <= {Z_MAX:g}"
+    measured = f"{fmt(rates)} (max |z| {max(abs(z) for z in zs):.3g})"
+    expected = f"1-p = {fmt([1 - p for p in s.p_values], 'g')}, |z| <= {Z_MAX:g}"
     if all(abs(z) <= Z_MAX for z in zs):
         return CheckResult("keep_rate", Verdict.PASS, measured, expected)
     flipped = [abs(k - p) <= Z_MAX * se for k, p, se in zip(rates, s.p_values, ses)]
@@ -138,7 +83,7 @@ def _keep_rate(s: _Session) -> CheckResult:
     return CheckResult("keep_rate", Verdict.FAIL, measured, expected, why)
 
 
-def _mean(s: _Session) -> CheckResult:
+def _mean(s: Session) -> CheckResult:
     x = s.x64
     ratios, zs = [], []
     for p in s.p_values:
@@ -147,7 +92,7 @@ def _mean(s: _Session) -> CheckResult:
         se = max((y - x).std().item() / math.sqrt(s.n), 1e-300)
         ratios.append(y.mean().item() / x.mean().item())
         zs.append((y.mean().item() - x.mean().item()) / se)
-    measured = f"ratio {_fmt(ratios)} (max |z| {max(abs(z) for z in zs):.3g})"
+    measured = f"ratio {fmt(ratios)} (max |z| {max(abs(z) for z in zs):.3g})"
     expected = f"ratio 1, |z| <= {Z_MAX:g}"
     if all(abs(z) <= Z_MAX for z in zs):
         return CheckResult("mean", Verdict.PASS, measured, expected)
@@ -155,11 +100,11 @@ def _mean(s: _Session) -> CheckResult:
         why = ("output mean ≈ (1-p) × input mean: survivors are not scaled by 1/(1-p) "
                "(vanilla dropout; the eval output would then have to be scaled by 1-p)")
     else:
-        why = f"output mean is {_fmt(ratios, '.3g')} × the input mean at p = {_fmt(s.p_values, 'g')}; inverted dropout keeps it"
+        why = f"output mean is {fmt(ratios, '.3g')} × the input mean at p = {fmt(s.p_values, 'g')}; inverted dropout keeps it"
     return CheckResult("mean", Verdict.FAIL, measured, expected, why)
 
 
-def _scale(s: _Session) -> CheckResult:
+def _scale(s: Session) -> CheckResult:
     worst = {torch.float32: 0.0, torch.float64: 0.0}
     why = ""
     for dtype, tol in ((torch.float64, _F64_REL), (torch.float32, _F32_REL)):
@@ -192,7 +137,7 @@ def _scale(s: _Session) -> CheckResult:
     return CheckResult("scale", verdict, measured, expected, why)
 
 
-def _independent_calls(s: _Session) -> CheckResult:
+def _independent_calls(s: Session) -> CheckResult:
     agreements, expectations, zs = [], [], []
     for p in s.p_values:
         a, b = s.run(p, s.x64) != 0, s.run(p, s.x64) != 0
@@ -206,8 +151,8 @@ def _independent_calls(s: _Session) -> CheckResult:
         zs.append((agree - q) / math.sqrt(q * (1 - q) / s.n))
     if not zs:
         return CheckResult("independent_calls", Verdict.NA, "keep rate 0 or 1", "", "nothing random to compare")
-    measured = f"agree {_fmt(agreements)} (max |z| {max(abs(z) for z in zs):.3g})"
-    expected = f"k²+(1-k)² = {_fmt(expectations)}, |z| <= {Z_MAX:g}"
+    measured = f"agree {fmt(agreements)} (max |z| {max(abs(z) for z in zs):.3g})"
+    expected = f"k²+(1-k)² = {fmt(expectations)}, |z| <= {Z_MAX:g}"
     if all(abs(z) <= Z_MAX for z in zs):
         return CheckResult("independent_calls", Verdict.PASS, measured, expected)
     if max(agreements) == 1.0:
@@ -225,7 +170,7 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a * b).sum().item() / denominator if denominator > 0 else math.nan
 
 
-def _independent_elements(s: _Session) -> CheckResult:
+def _independent_elements(s: Session) -> CheckResult:
     worst_z, worst = 0.0, ""
     correlations = []
     for p in s.p_values:
@@ -248,7 +193,7 @@ def _independent_elements(s: _Session) -> CheckResult:
     return CheckResult("independent_elements", Verdict.FAIL, measured, expected, why)
 
 
-def _eval_identity(s: _Session) -> CheckResult:
+def _eval_identity(s: Session) -> CheckResult:
     if not s.target.has_eval:
         return CheckResult("eval_identity", Verdict.NA, "", "y == x",
                            "the function has no `training` parameter: it was tested in training mode only")
@@ -264,7 +209,7 @@ def _eval_identity(s: _Session) -> CheckResult:
     return CheckResult("eval_identity", Verdict.FAIL, measured, "y == x", why)
 
 
-def _p_zero(s: _Session) -> CheckResult:
+def _p_zero(s: Session) -> CheckResult:
     x = s.x64[:64]
     y = s.run(0.0, x)
     if torch.equal(y, x):
@@ -276,12 +221,12 @@ def _p_zero(s: _Session) -> CheckResult:
     return CheckResult("p_zero", Verdict.FAIL, measured, "y == x", why)
 
 
-def _p_one(s: _Session) -> CheckResult:
+def _p_one(s: Session) -> CheckResult:
     x = s.x64[:64]
     expected = "zeros, or an exception"
     try:
         y = s.run(1.0, x)
-    except _Raised as exc:
+    except Raised as exc:
         cause = exc.__cause__
         if isinstance(cause, (ZeroDivisionError, FloatingPointError)):
             return CheckResult("p_one", Verdict.FAIL, "raised", expected,
@@ -299,20 +244,23 @@ def _p_one(s: _Session) -> CheckResult:
     return CheckResult("p_one", Verdict.FAIL, f"{kept:.2f} kept", expected, why)
 
 
-def _gradient(s: _Session) -> CheckResult:
+def _gradient(s: Session) -> CheckResult:
     worst = 0.0
-    x = s.x64[: max(2, 4096 // _COLUMNS)]
+    x = s.x64[: max(2, 4096 // COLUMNS)]
     g = torch.rand(x.shape, dtype=x.dtype, device=x.device) + 0.5
     for p in s.p_values:
         leaf = x.clone().requires_grad_(True)
         try:
             y = s.bound(p)(leaf * 1.0, True)  # a non-leaf input, so in-place implementations work
         except Exception as exc:  # noqa: BLE001
-            raise _Raised(f"calling it with p={p} on an input that requires grad raised {_describe(exc)}") from exc
+            raise Raised(f"calling it with p={p} on an input that requires grad raised {_describe(exc)}") from exc
         if not isinstance(y, torch.Tensor) or not y.requires_grad:
             return CheckResult("gradient", Verdict.FAIL, "no grad_fn", "g·mask/(1-p)",
                                "the output does not depend differentiably on the input: no gradient flows")
         (y * g).sum().backward()
+        if leaf.grad is None:
+            return CheckResult("gradient", Verdict.FAIL, "no gradient", "g·mask/(1-p)",
+                               "no gradient reaches the input")
         expected = g * (y.detach() / x)
         dropped = y.detach() == 0
         if (leaf.grad[dropped] != 0).any():
@@ -327,7 +275,7 @@ def _gradient(s: _Session) -> CheckResult:
                        "the gradient of the kept elements is not scaled like the output (it must be g / (1-p))")
 
 
-def _device_dtype(s: _Session) -> CheckResult:
+def _device_dtype(s: Session) -> CheckResult:
     p = s.p_values[len(s.p_values) // 2]
     problems = []
     for dtype in (torch.float32, torch.float64):
@@ -344,13 +292,13 @@ def _device_dtype(s: _Session) -> CheckResult:
                        "the output must keep the input's dtype and device (draw the mask with device=x.device)")
 
 
-def _bad_p(s: _Session) -> CheckResult:
+def _bad_p(s: Session) -> CheckResult:
     x = s.x64[:4]
     accepted, kinds = [], set()
     for p in _BAD_P:
         try:
             s.run(p, x)
-        except _Raised as exc:
+        except Raised as exc:
             kinds.add(type(exc.__cause__).__name__ if exc.__cause__ is not None else "error")
             continue
         accepted.append(f"p={p}")
@@ -401,14 +349,14 @@ def check_dropout(
     if isinstance(p_values, (str, bytes)) or not isinstance(p_values, Sequence) or not p_values:
         raise invalid_argument("p_values", "a non-empty sequence of floats in (0, 1)", p_values)
     p_tuple = tuple(check_float("p_values", p, low=0.0, high=1.0, low_open=True, high_open=True) for p in p_values)
-    n = check_int("n", n, low=2 * _COLUMNS)
+    n = check_int("n", n, low=2 * COLUMNS)
     seed = check_int("seed", seed)
     device = _concrete(torch.device(device))
     report = ConformanceReport(name or describe_target(target), "dropout", adapted.convention)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
         torch.manual_seed(seed)
-        session = _Session(adapted, p_tuple, n, device)
+        session = Session(adapted, p_tuple, n, device)
         for check_name, check in _CHECKS.items():
             report.checks.append(_guarded(check_name, check)(session))
     return report

@@ -28,6 +28,7 @@ from torch import nn
 
 from .._checks import check_choice, check_float, check_int
 from ._report import CheckResult, ConformanceReport, Verdict
+from ._report import describe_exception as _describe
 from ._target import PenaltyTarget, _concrete, describe_target
 
 __all__ = ["check_penalty", "PENALTY_PROPERTIES"]
@@ -35,11 +36,6 @@ __all__ = ["check_penalty", "PENALTY_PROPERTIES"]
 PENALTY_PROPERTIES = ("value", "gradient", "bias_excluded", "device_dtype", "bad_lambda")
 _REL = 1e-12
 _BAD_LAMBDA = (-0.1, float("nan"))
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:160] if text else type(exc).__name__
 
 
 def _close(a: float, b: float) -> bool:
