@@ -64,6 +64,11 @@ def test_calling_conventions_are_named():
     assert convention(CORRECT["factory"]).startswith("factory make(p)")
     assert convention(fx.d2l_dropout) == "function f(x, p (no training flag))"
 
+    def make(p, inplace=False):  # binds (x, p) too: recognised by its first parameter's name
+        return reglab.Dropout(p, inplace=inplace)
+
+    assert convention(make).startswith("factory make(p)")
+
 
 # --- dropout: each seed defect fails exactly its properties -------------------------
 

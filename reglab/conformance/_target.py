@@ -6,7 +6,9 @@ Supported dropout targets (detected in this order):
    evaluation follow ``.train()`` / ``.eval()``; one instance is called twice
    for the independence-across-calls check;
 2. a factory ``make(p) -> nn.Module`` (a callable that binds one argument but
-   not two, e.g. ``lambda p: MyDropout(p, inplace=False)``): like a class;
+   not two, or whose first parameter is named ``p``, ``rate``, ``drop_prob``,
+   ``drop_rate`` or ``prob``; e.g. ``lambda p: MyDropout(p, inplace=True)``):
+   like a class;
 3. a function ``f(x, p, ...)`` (``torch.nn.functional.dropout``,
    ``reglab.dropout``, the d2l ``dropout_layer(X, dropout)``): called as
    ``f(x, p)``, with ``training=False`` by keyword for the eval check when
@@ -41,6 +43,7 @@ from ..errors import ReglabError
 __all__ = ["TargetImportError", "load_target", "describe_target", "DropoutTarget", "PenaltyTarget"]
 
 _TRAINING_NAMES = ("training", "train", "is_training")
+_P_NAMES = ("p", "rate", "drop_prob", "drop_rate", "prob")
 _LAMBDA_NAMES = ("lam", "lmbda", "lambda_", "lamb", "weight_decay", "wd", "alpha", "coef", "strength", "decay")
 
 
@@ -136,6 +139,10 @@ def _signature(target: Any) -> inspect.Signature | None:
         return None
 
 
+def _first_parameter(sig: inspect.Signature | None) -> str | None:
+    return next(iter(sig.parameters), None) if sig is not None else None
+
+
 def _binds(sig: inspect.Signature | None, *args: Any) -> bool:
     if sig is None:
         return True
@@ -169,7 +176,7 @@ class DropoutTarget:
             if not issubclass(target, nn.Module):
                 raise invalid_argument("target", "a dropout function, a torch.nn.Module class or a factory", target)
             self.style, self.convention, self.has_eval = "module", f"module {target.__name__}(p), .train()/.eval()", True
-        elif _binds(sig, 0.5) and not _binds(sig, torch.zeros(1), 0.5):
+        elif _binds(sig, 0.5) and (not _binds(sig, torch.zeros(1), 0.5) or _first_parameter(sig) in _P_NAMES):
             self.style, self.convention, self.has_eval = "module", "factory make(p) -> Module, .train()/.eval()", True
         else:
             self.style = "function"
