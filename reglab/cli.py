@@ -4,6 +4,7 @@
     reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]
     reglab run EXPERIMENT --help        (the experiment's settings and defaults)
     reglab data {where,verify,download}
+    reglab check MODULE:CALLABLE [--kind dropout|penalty] [--device D] [--seed N]
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="find, verify or download Fashion-MNIST")
     data.add_argument("action", choices=["where", "verify", "download"])
     data.add_argument("--root", default=None, help="a folder to look in first")
+
+    check = sub.add_parser("check", help="put a dropout or penalty implementation through reglab's contract",
+                           description="Exit status: 0 all properties pass, 1 some fail, 2 usage or import error.")
+    check.add_argument("target", metavar="MODULE:CALLABLE", help="e.g. torch.nn.functional:dropout, mine.py:Dropout")
+    check.add_argument("--kind", default="dropout", choices=["dropout", "penalty", "l2", "l1"],
+                       help="dropout (default); penalty or l2 for λ/2·Σw²; l1 for λ·Σ|w|")
+    check.add_argument("--device", default="cpu", help="device of the test inputs (default: cpu)")
+    check.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return parser
 
 
@@ -153,6 +162,24 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .conformance import TargetImportError, check_dropout, check_penalty, load_target
+    from .runtime import resolve_device
+
+    kinds = {"dropout": None, "penalty": "l2", "l2": "l2", "l1": "l1"}
+    try:
+        target = load_target(args.target)
+    except TargetImportError as exc:
+        return _error(str(exc))
+    device = resolve_device(args.device)
+    if kinds[args.kind] is None:
+        report = check_dropout(target, seed=args.seed, device=device, name=args.target)
+    else:
+        report = check_penalty(target, kind=kinds[args.kind], seed=args.seed, device=device, name=args.target)
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     # key=value settings may stand anywhere after `run EXPERIMENT`, also after options.
     args, extra = parser.parse_known_args(argv)
@@ -177,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, parser)
         if args.command == "data":
             return _cmd_data(args)
+        if args.command == "check":
+            return _cmd_check(args)
         parser.print_help()
         return EXIT_USAGE
     except (ConfigError, InvalidArgumentError) as exc:

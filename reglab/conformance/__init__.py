@@ -1,0 +1,24 @@
+"""The conformance checker: anyone's dropout or penalty, through reglab's contract.
+
+``check_dropout`` and ``check_penalty`` return a :class:`ConformanceReport`
+(one named property per row: PASS, FAIL or N.A., the measured numbers, the
+expected range, and what is wrong). ``reglab check MODULE:CALLABLE`` is the
+command-line form. See ``docs/conformance.md``.
+"""
+
+from ._report import CheckResult, ConformanceReport, Verdict
+from ._target import TargetImportError, load_target
+from .dropout import DROPOUT_PROPERTIES, check_dropout
+from .penalty import PENALTY_PROPERTIES, check_penalty
+
+__all__ = [
+    "CheckResult",
+    "ConformanceReport",
+    "Verdict",
+    "TargetImportError",
+    "load_target",
+    "DROPOUT_PROPERTIES",
+    "check_dropout",
+    "PENALTY_PROPERTIES",
+    "check_penalty",
+]
