@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from .callbacks import Callback, EpochTable, LambdaCallback
 from .data import BatchIterator, load_fashion_mnist, synthetic_linear
+from .conformance import ConformanceReport, check_dropout, check_penalty
 from .constraints import ApplyConstraint, Constraint, MaxNorm, NonNeg, UnitNorm
 from .drop import Dropout, StochasticModule, dropout, keep_mask
 from .dropconnect import DropConnect, drop_connect_weight
@@ -110,6 +111,9 @@ __all__ = [
     "ApplyConstraint",
     "EarlyStopping",
     "get_loss",
+    "check_dropout",
+    "check_penalty",
+    "ConformanceReport",
     "ChecksumError",
     "ConfigError",
     "CorruptDataError",

@@ -242,7 +242,6 @@ def test_keyword_only_lambda_is_bound_by_name():
     assert report.convention == "fn(params, weight_decay=lam)" and report.ok
 
 
-@pytest.mark.skipif(not hasattr(reglab, "l2_penalty"), reason="reglab's penalties are not merged yet")
 def test_reglab_penalties_pass():
     assert check_penalty(reglab.l2_penalty, kind="l2").ok
     assert check_penalty(reglab.l1_penalty, kind="l1").ok
