@@ -4,6 +4,7 @@ this explicit list is the whole catalogue, in ``reglab list`` order."""
 from . import dropout_mlp  # noqa: F401  (registers dropout-scratch, dropout)
 from . import dropout_grid  # noqa: F401  (registers dropout-grid)
 from . import init_stability  # noqa: F401  (registers init-stability)
+from . import freeze  # noqa: F401  (registers freeze)
 from ._base import EXPERIMENTS, Experiment, Result, RunContext, get_experiment, list_experiments, register
 
 __all__ = ["EXPERIMENTS", "Experiment", "Result", "RunContext", "get_experiment", "list_experiments", "register"]

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from torch import nn
 
 from .._checks import check_float, check_int, check_int_tuple, invalid_argument
@@ -157,14 +158,11 @@ def grid_figure(rows: Sequence[dict[str, Any]], *, title: str) -> Figure:
     ax_acc.legend(loc="lower right")
     colors = ["tab:red" if r["p1"] == 0 and r["p2"] == 0 else "tab:blue" for r in rows]
     ax_gap.bar(xs, [r["gap_acc"] for r in rows], 0.6, color=colors)
-    # Proxy artists so the legend explains the two colours.
-    ax_gap.bar([], [], color="tab:red", label="no dropout")
-    ax_gap.bar([], [], color="tab:blue", label="with dropout")
     ax_gap.axhline(0.0, color="black", linewidth=0.8)
     ax_gap.set_title("train - test accuracy gap")
     ax_gap.set_xlabel("setting (hidden width, dropout pair)")
     ax_gap.set_ylabel("train acc - test acc")
-    ax_gap.legend()
+    ax_gap.legend(handles=[Patch(color="tab:red", label="no dropout"), Patch(color="tab:blue", label="with dropout")])
     for ax in (ax_acc, ax_gap):
         ax.set_xticks(xs)
         ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
