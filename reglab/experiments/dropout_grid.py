@@ -202,8 +202,9 @@ def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
             epoch_rows.extend(per_epoch)
             ctx.write_csv("metrics.csv", epoch_rows)
             ctx.write_csv("grid.csv", rows)
-    ctx.save_figure("grid.png", grid_figure(
-        rows, title=f"784-h-h-10 dropout MLP, {config.epochs} epochs, lr {config.lr}, seed {config.seed}"))
+    if ctx.run_dir is not None:
+        ctx.save_figure("grid.png", grid_figure(
+            rows, title=f"784-h-h-10 dropout MLP, {config.epochs} epochs, lr {config.lr}, seed {config.seed}"))
     summary: dict[str, Any] = {"settings": rows}
     if len(rows) == 1:
         summary.update({k: rows[0].get(k, math.nan) for k in _FLAT})

@@ -228,10 +228,11 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     outputs_equal = all(torch.equal(o, reference) for o in outputs.values())
 
     ctx.write_csv("inference.csv", rows)
-    ctx.save_figure("curves.png", training_curves_figure(
-        history.rows, title=f"784-{config.hidden}-{config.hidden}-10 MLP, {config.freeze} Linear frozen"))
-    ctx.save_figure("inference.png", inference_figure(
-        rows, title=f"inference on {x.shape[0]} samples ({ctx.device.type})"))
+    if ctx.run_dir is not None:
+        ctx.save_figure("curves.png", training_curves_figure(
+            history.rows, title=f"784-{config.hidden}-{config.hidden}-10 MLP, {config.freeze} Linear frozen"))
+        ctx.save_figure("inference.png", inference_figure(
+            rows, title=f"inference on {x.shape[0]} samples ({ctx.device.type})"))
     by_mode = {r["mode"]: r for r in rows}
     grad, nograd = by_mode["grad, all trainable"], by_mode["no_grad"]
     last = history.rows[-1]
