@@ -8,6 +8,7 @@ final numbers.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,7 +119,7 @@ def register(
     def decorate(run: Callable[[Any, RunContext], Result]) -> Callable[[Any, RunContext], Result]:
         EXPERIMENTS.add(
             name,
-            Experiment(name, summary, config_type, run, dict(quick or {}), description or (run.__doc__ or "").strip()),
+            Experiment(name, summary, config_type, run, dict(quick or {}), description or inspect.cleandoc(run.__doc__ or "")),
         )
         return run
 

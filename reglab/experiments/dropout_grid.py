@@ -213,6 +213,6 @@ def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
     summary["epochs"] = config.epochs
     table = [{"hidden": r["hidden"], "p1": r["p1"], "p2": r["p2"],
               "train_acc": round(r["train_acc"], 4), "train_acc_eval": round(r["train_eval_acc"], 4),
-              "test_acc": round(r["test_acc"], 4), "train_loss": round(r["train_eval_loss"], 4),
+              "test_acc": round(r["test_acc"], 4), "train_loss_eval": round(r["train_eval_loss"], 4),
               "test_loss": round(r["test_loss"], 4), "gap_acc": round(r["gap_acc"], 4)} for r in rows]
     return Result(summary=summary, rows=epoch_rows, table=table)
