@@ -204,7 +204,7 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
 
     # Inference: one test batch, eval mode, three modes.
     model.eval()
-    x = next(iter(batches.test))[0][: config.infer_batch].contiguous()
+    x = batches.test.tensors[0][: config.infer_batch].contiguous()
     params = list(model.parameters())
     rows: list[dict[str, Any]] = []
     outputs: dict[str, torch.Tensor] = {}
