@@ -6,6 +6,9 @@ from . import curve_fit  # noqa: F401  (registers curve-fit)
 from . import weight_decay  # noqa: F401  (registers weight-decay)
 from . import linear_regression  # noqa: F401  (registers linear-regression)
 from . import softmax  # noqa: F401  (registers softmax)
+from . import dropout_grid  # noqa: F401  (registers dropout-grid)
+from . import init_stability  # noqa: F401  (registers init-stability)
+from . import freeze  # noqa: F401  (registers freeze)
 from ._base import EXPERIMENTS, Experiment, Result, RunContext, get_experiment, list_experiments, register
 
 __all__ = ["EXPERIMENTS", "Experiment", "Result", "RunContext", "get_experiment", "list_experiments", "register"]
