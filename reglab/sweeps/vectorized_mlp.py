@@ -125,6 +125,10 @@ class DropoutMLPVectorized:
         return tuple(getattr(config, k) for k in _SHARED)
 
     def train(self, configs: Sequence[DropoutMLPConfig], device: torch.device) -> list[VariantOutcome]:
+        return self.train_stack(configs, device)[0]
+
+    def train_stack(self, configs: Sequence[DropoutMLPConfig], device: torch.device) -> tuple[list[VariantOutcome], Any]:
+        """:meth:`train`, also returning the trained stack (``W[i]`` (V, in, out), ``b[i]`` (V, out))."""
         first = configs[0]
         V = len(configs)
         data = load_fashion_mnist()
@@ -184,7 +188,7 @@ class DropoutMLPVectorized:
             summary["train_seconds"] = sum(r["seconds"] for r in rows[v])
             status = "diverged" if errors[v] else "complete"
             out.append(VariantOutcome(summary=summary if not errors[v] else {}, status=status, error=errors[v]))
-        return out
+        return out, stack
 
     @staticmethod
     def _evaluate(stack: _Stack, batch: Any, n: int) -> tuple[list[float], list[float]]:
