@@ -79,6 +79,9 @@ def run_local(
         for trial in trials:
             done(run_trial(experiment, trial, device))
         return
+    if _context(device).get_start_method() == "fork":
+        # Building an optimizer imports torch._dynamo (seconds): do it once here, not in every worker.
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(device), initializer=_init_worker)
     pending: set[Future] = set()
     try:
