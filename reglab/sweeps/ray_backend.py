@@ -101,6 +101,7 @@ def run_ray(
         tuner = tune.Tuner(
             tune.with_resources(_trainable, {"cpu": 1}),
             param_space=space,
+            tune_config=tune.TuneConfig(reuse_actors=True),
             run_config=tune.RunConfig(storage_path=str(Path(storage).resolve()), name="tune",
                                       callbacks=[_Store()], verbose=0),
         )
