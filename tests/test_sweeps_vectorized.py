@@ -7,7 +7,7 @@ import torch
 
 from reglab.experiments import RunContext, get_experiment
 from reglab.runner import make_config
-from reglab.sweeps import get_spec, make_trials, parse_grid, run_sweep
+from reglab.sweeps import get_spec, make_trials, parse_grid, parse_select, run_sweep
 from reglab.sweeps.vectorized import vectorizable
 from reglab.sweeps.vectorized_mlp import DropoutMLPVectorized
 
@@ -44,7 +44,9 @@ def test_auto_picks_vectorized_only_for_one_architecture(fashion, tmp_path):
     cfg_type = get_experiment("dropout").config_type
     same = make_trials("dropout", parse_grid(["p1=0.1,0.5", "lr=0.1,0.5", "epochs=1"], cfg_type, spec), spec, [4], None)
     mixed = make_trials("dropout", parse_grid(["hidden1=32,64"], cfg_type, spec), spec, [4], None)
-    assert vectorizable(spec, "dropout", same) and not vectorizable(spec, "dropout", mixed)
+    folds = make_trials("dropout", parse_grid(["p1=0.1,0.5"], cfg_type, spec), spec, [4], parse_select("kfold=3"))
+    assert vectorizable(spec, "dropout", same) and vectorizable(spec, "dropout", folds)
+    assert not vectorizable(spec, "dropout", mixed)
 
     grid = ["p1=0.0,0.5", "epochs=1", "train_subset=256", "hidden1=32", "hidden2=32"]
     result = run_sweep("dropout", grid, seeds=2, select="val=0.25", out=tmp_path, quiet=True)

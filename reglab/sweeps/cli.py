@@ -52,9 +52,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         resume=args.resume, quiet=args.quiet, command=["reglab", *sys.argv[1:]],
     )
     report = result.report
-    knobs = [k for k in (report.get("selected") or report.get("test_optimal") or {}) if k in result.rows[0]] \
-        if result.rows else []
-    knobs = [k for k in knobs if k not in ("seed", "seeds")]
+    knobs = result.knobs
     keys = [f"val_{report['metric']}", f"test_{report['metric']}"]
     counts = {s: sum(r.get("status") == s for r in result.rows) for s in ("complete", "diverged", "failed")}
     print(f"{len(result.rows)} trials on the {result.backend} backend: "

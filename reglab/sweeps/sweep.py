@@ -42,6 +42,7 @@ class SweepResult:
 
     path: Path
     backend: str
+    knobs: list[str]
     rows: list[dict[str, Any]]
     configurations: list[dict[str, Any]]
     report: dict[str, Any]
@@ -125,7 +126,7 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
         fig = knob_figure(configs, knobs, knob, anchor, spec, manifest["experiment"])
         store.run_dir.save_figure(f"{knob}.png", fig)
         plt.close(fig)
-    return SweepResult(store.path, backend, rows, configs, report, status)
+    return SweepResult(store.path, backend, list(knobs), rows, configs, report, status)
 
 
 def _run(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], **options: Any) -> SweepResult:

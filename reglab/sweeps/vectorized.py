@@ -37,16 +37,20 @@ class VectorizedTrainer(Protocol):
     def group_key(self, config: Any) -> Hashable:
         """Configs with equal keys can be trained as one stack."""
 
+    def architecture_key(self, config: Any) -> Hashable:
+        """Configs with equal keys share an architecture (``auto`` then picks this backend)."""
+
     def train(self, configs: Sequence[Any], device: torch.device) -> list[VariantOutcome]:
         """Train all ``configs`` as one stacked model; one outcome per config, in order."""
 
 
 def vectorizable(spec: SweepSpec, experiment: str, trials: Sequence[Trial]) -> bool:
-    """True when ``spec`` has a vectorized trainer and all trials share one group."""
+    """True when ``spec`` has a vectorized trainer and all trials share one architecture
+    (they may still form several stacks, e.g. one per K-fold fold)."""
     if spec.vectorized is None or not trials:
         return False
     try:
-        keys = {spec.vectorized.group_key(make_config(experiment, t.overrides)) for t in trials}
+        keys = {spec.vectorized.architecture_key(make_config(experiment, t.overrides)) for t in trials}
     except Exception:  # a bad config is reported by the trial that uses it
         return False
     return len(keys) == 1

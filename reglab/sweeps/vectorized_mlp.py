@@ -124,6 +124,9 @@ class DropoutMLPVectorized:
     def group_key(self, config: DropoutMLPConfig) -> Hashable:
         return tuple(getattr(config, k) for k in _SHARED)
 
+    def architecture_key(self, config: DropoutMLPConfig) -> Hashable:
+        return (config.hidden1, config.hidden2)
+
     def train(self, configs: Sequence[DropoutMLPConfig], device: torch.device) -> list[VariantOutcome]:
         return self.train_stack(configs, device)[0]
 
