@@ -104,6 +104,10 @@ def test_cli_sweep(tiny_experiment, tmp_path, capsys):
                  "--out", str(tmp_path), "--quiet"])
     out = capsys.readouterr().out
     assert code == 0 and "4 trials on the local backend: 4 complete" in out and "sweep directory:" in out
+    (path,) = (tmp_path / tiny_experiment).iterdir()
+    assert main(["sweep", "--resume", str(path), "--quiet"]) == 0  # nothing left to run
+    assert len(read_results(path / "results.csv")) == 4
+    capsys.readouterr()
     assert main(["sweep", tiny_experiment, "width=1,2", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "unknown sweep key `width`; valid keys are: epochs, lr" in err
