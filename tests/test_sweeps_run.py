@@ -12,10 +12,6 @@ from reglab.sweeps import read_results, resume_sweep, run_sweep
 from reglab.sweeps.store import SweepStore
 
 
-def _statuses(rows):
-    return {(r["fail_at"] if "fail_at" in r else r.get("nan_at")): r["status"] for r in rows}
-
-
 def test_failing_trials_are_recorded_and_the_others_finish(tiny_experiment, tmp_path):
     result = run_sweep(tiny_experiment, ["fail_at=0,1,2"], seeds=2, backend="local", workers=1,
                        out=tmp_path, quiet=True)

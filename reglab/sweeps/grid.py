@@ -19,7 +19,7 @@ import ast
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from ..config import coerce_value
 from ..errors import ConfigError
 from .spec import SweepSpec
 
-__all__ = ["Grid", "parse_axis", "parse_grid", "RESERVED"]
+__all__ = ["Grid", "parse_axis", "parse_grid", "point_overrides", "RESERVED"]
 
 # Set by --seeds and --select, never by a grid axis.
 RESERVED = ("seed", "val_fraction", "kfold", "fold")
@@ -151,7 +151,3 @@ def point_overrides(point: dict[str, Any], spec: SweepSpec) -> dict[str, Any]:
         knob = spec.knob(key)
         out.update(knob.overrides(value) if knob is not None else {key: value})
     return out
-
-
-def values_of(grid: Grid, key: str) -> Sequence[Any]:
-    return dict(grid.axes)[key]
