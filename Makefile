@@ -14,7 +14,7 @@ run:
 	$(PY) -m reglab run dropout $(ARGS)
 
 test:
-	VENV=$(VENV) scripts/setup.sh dev
+	VENV=$(VENV) scripts/setup.sh dev,ray
 	$(PY) -m pytest $(ARGS)
 
 setup:

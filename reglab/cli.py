@@ -3,6 +3,7 @@
     reglab list
     reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]
     reglab run EXPERIMENT --help        (the experiment's settings and defaults)
+    reglab sweep EXPERIMENT key=v1,v2,... [--seeds N] [--select val=F|kfold=K] [--backend B] ...
     reglab data {where,verify,download}
     reglab check MODULE:CALLABLE [--kind dropout|penalty] [--device D] [--seed N]
 """
@@ -51,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch table")
     run.add_argument("--dry-run", action="store_true", help="the whole path on a tiny budget, in seconds")
     run.add_argument("-h", "--help", action="store_true", help="show the experiment's settings and exit")
+
+    from .sweeps.cli import add_sweep_parser
+
+    add_sweep_parser(sub)
 
     data = sub.add_parser("data", help="find, verify or download Fashion-MNIST")
     data.add_argument("action", choices=["where", "verify", "download"])
@@ -183,7 +188,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     # key=value settings may stand anywhere after `run EXPERIMENT`, also after options.
     args, extra = parser.parse_known_args(argv)
-    if args.command != "run":
+    if args.command not in ("run", "sweep"):
         if extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return args
@@ -206,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_data(args)
         if args.command == "check":
             return _cmd_check(args)
+        if args.command == "sweep":
+            from .sweeps.cli import cmd_sweep
+
+            return cmd_sweep(args)
         parser.print_help()
         return EXIT_USAGE
     except (ConfigError, InvalidArgumentError) as exc:

@@ -1,0 +1,205 @@
+"""``run_sweep`` and ``resume_sweep``: the engine behind ``reglab sweep``.
+
+A sweep is the grid (see :mod:`reglab.sweeps.grid`) times the seeds times the
+validation folds. Every trial's config is built and validated before the
+sweep folder is created, so a bad value fails at once. Trials then run on a
+backend (``local`` processes, one ``vectorized`` stacked model, or ``ray``);
+each finished row is stored atomically. At the end (also after Ctrl-C)
+``summary.json`` gets the per-configuration means and spreads, the selected
+configuration and why, and the test-optimal one, and one plot per knob is drawn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._checks import check_choice, check_int
+from ..errors import ConfigError
+from ..experiments import get_experiment
+from ..runner import make_config, versions
+from .grid import Grid, parse_grid, point_overrides
+from .local import default_workers, run_local
+from .plots import knob_figure, plottable_knobs
+from .selection import Selection, aggregate, parse_select, select, split_overrides
+from .spec import SweepSpec, get_spec
+from .store import SweepStore
+from .trial import Trial
+from .vectorized import run_vectorized, vectorizable
+
+__all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "BACKENDS"]
+
+BACKENDS = ("auto", "local", "vectorized", "ray")
+
+
+@dataclass
+class SweepResult:
+    """What a sweep produced: its folder, rows, per-configuration entries and the selection report."""
+
+    path: Path
+    backend: str
+    knobs: list[str]
+    rows: list[dict[str, Any]]
+    configurations: list[dict[str, Any]]
+    report: dict[str, Any]
+    status: str = "complete"
+
+
+def make_trials(experiment: str, grid: Grid, spec: SweepSpec, seeds: list[int],
+                selection: Selection | None) -> list[Trial]:
+    """Every trial of the sweep, each config validated (raises before anything runs)."""
+    fields = [f.name for f in dataclasses.fields(get_experiment(experiment).config_type)]
+    splits = split_overrides(selection, fields, experiment)
+    trials = []
+    for point in grid.points():
+        base = point_overrides(point, spec)
+        for seed in seeds:
+            for split in splits:
+                overrides = {**base, **({"seed": seed} if "seed" in fields else {}), **split}
+                make_config(experiment, overrides)
+                trials.append(Trial(len(trials), point, seed, split.get("fold"), overrides))
+    return trials
+
+
+def _seeds(experiment: str, count: int) -> list[int]:
+    count = check_int("seeds", count, low=1)
+    config = get_experiment(experiment).default_config()
+    if not hasattr(config, "seed"):
+        if count > 1:
+            raise ConfigError(f"experiment {experiment!r} has no seed setting; use --seeds 1")
+        return [0]
+    return [config.seed + i for i in range(count)]
+
+
+def _progress(total: int, quiet: bool) -> Any:
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="sweep", unit="trial", file=sys.stderr)
+
+
+def _execute(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], *, backend: str,
+             workers: int | None, ray_address: str | None, quiet: bool) -> str:
+    experiment, spec, device = manifest["experiment"], get_spec(manifest["experiment"]), manifest["device"]
+    if backend == "auto":
+        backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
+    if backend == "vectorized" and spec.vectorized is None:
+        raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
+    bar = _progress(len(trials), quiet)
+    try:
+        if backend == "vectorized":
+            run_vectorized(experiment, trials, store.record, spec, device=device, progress=bar)
+        elif backend == "ray":
+            from .ray_backend import run_ray
+
+            run_ray(experiment, trials, store.record, workers=workers, address=ray_address,
+                    device=device, storage=store.path / "ray", progress=bar)
+        else:
+            run_local(experiment, trials, store.record, workers=workers, device=device, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return backend
+
+
+def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: str, seconds: float) -> SweepResult:
+    spec = get_spec(manifest["experiment"])
+    knobs = manifest["knobs"]
+    rows = store.rows
+    configs = aggregate(rows, knobs, spec)
+    report = select(configs, knobs, spec, parse_select(manifest["select"]))
+    counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed")}
+    counts["missing"] = len(manifest["trials"]) - len(rows)
+    store.write_json("summary.json", {
+        "experiment": manifest["experiment"], "status": status, "backend": backend, "seconds": seconds,
+        "trials": counts, **report, "configurations": configs, "versions": versions(),
+    })
+    anchor = report.get("selected") or report.get("test_optimal")
+    for knob in plottable_knobs(configs, knobs):
+        import matplotlib.pyplot as plt
+
+        fig = knob_figure(configs, knobs, knob, anchor, spec, manifest["experiment"])
+        store.run_dir.save_figure(f"{knob}.png", fig)
+        plt.close(fig)
+    return SweepResult(store.path, backend, list(knobs), rows, configs, report, status)
+
+
+def _run(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], **options: Any) -> SweepResult:
+    start = time.perf_counter()
+    backend = options["backend"]
+    try:
+        backend = _execute(store, manifest, trials, **options)
+    except KeyboardInterrupt:
+        _finish(store, manifest, backend, "interrupted", time.perf_counter() - start)
+        raise
+    return _finish(store, manifest, backend, "complete", time.perf_counter() - start)
+
+
+def run_sweep(
+    experiment: str,
+    grid: list[str] | tuple[str, ...] = (),
+    *,
+    seeds: int = 1,
+    select: str | Selection | None = None,
+    backend: str = "auto",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    device: str = "cpu",
+    out: str | Path = "sweeps",
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    command: list[str] | None = None,
+) -> SweepResult:
+    """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
+
+    Args:
+        experiment: a registered experiment name.
+        grid: axes such as ``"p1=0.1,0.5"`` or ``"lr=log:0.01:1:5"``.
+        seeds: seeds per configuration (the experiment's default seed, +1, +2...).
+        select: ``"val=FRACTION"``, ``"kfold=K"`` or None (no selection).
+        backend: ``auto`` (vectorized when possible, else local), ``local``, ``vectorized``, ``ray``.
+        workers: processes (local) or CPUs (ray); None: one per core.
+        ray_address: an existing Ray cluster (``ray`` backend); None starts a local one.
+        device: where trials train.
+        out: the parent of sweep folders.
+        resume: a sweep folder to finish instead (then the other settings come from it).
+        quiet: no progress bar.
+        command: the command line recorded in ``sweep.json``.
+
+    Returns:
+        A :class:`SweepResult`.
+    """
+    if resume is not None:
+        return resume_sweep(resume, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    check_choice("backend", backend, BACKENDS)
+    if workers is not None:
+        check_int("workers", workers, low=1)
+    get_experiment(experiment)  # unknown names fail here, listing the valid ones
+    spec = get_spec(experiment)
+    parsed = parse_grid(grid, get_experiment(experiment).config_type, spec)
+    selection = parse_select(select)
+    trials = make_trials(experiment, parsed, spec, _seeds(experiment, seeds), selection)
+    manifest = {
+        "experiment": experiment, "grid": parsed.to_json(), "knobs": parsed.keys, "seeds": seeds,
+        "select": str(selection) if selection is not None else None, "backend": backend, "device": device,
+        "workers": workers or default_workers(), "command": command if command is not None else sys.argv,
+        "trials": [dataclasses.asdict(t) for t in trials],
+    }
+    store = SweepStore.create(out, experiment, manifest, parsed.keys)
+    return _run(store, manifest, trials, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+
+
+def resume_sweep(path: str | Path, *, backend: str = "auto", workers: int | None = None,
+                 ray_address: str | None = None, quiet: bool = False) -> SweepResult:
+    """Run the unfinished trials of the sweep in ``path`` (complete and diverged ones are kept)."""
+    check_choice("backend", backend, BACKENDS)
+    store, manifest = SweepStore.open(path)
+    done = store.finished()
+    trials = [Trial(**{**t, "point": dict(t["point"])}) for t in manifest["trials"]]
+    todo = [t for t in trials if t.index not in done]
+    return _run(store, manifest, todo, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)

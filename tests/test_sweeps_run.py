@@ -1,0 +1,111 @@
+"""Sweep runs: failure isolation, atomic store, resume, local workers, files and CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import reglab.sweeps.local as local_backend
+from reglab.cli import main
+from reglab.sweeps import read_results, resume_sweep, run_sweep
+from reglab.sweeps.store import SweepStore
+
+
+def test_failing_trials_are_recorded_and_the_others_finish(tiny_experiment, tmp_path):
+    result = run_sweep(tiny_experiment, ["fail_at=0,1,2"], seeds=2, backend="local", workers=1,
+                       out=tmp_path, quiet=True)
+    rows = read_results(result.path / "results.csv")
+    assert len(rows) == 6
+    by = {(r["fail_at"], r["seed"]): r for r in rows}
+    for seed in (0, 1):
+        assert by[(0, seed)]["status"] == "complete" and by[(0, seed)]["test_acc"] > 0.5
+        for fail_at in (1, 2):
+            row = by[(fail_at, seed)]
+            assert row["status"] == "failed" and row["error"].startswith("RuntimeError: boom")
+            assert row["test_acc"] == ""  # no metrics from a failed trial
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["trials"] == {"complete": 2, "diverged": 0, "failed": 4, "missing": 0}
+
+
+def test_divergence_is_recorded_as_diverged(tiny_experiment, tmp_path):
+    result = run_sweep(tiny_experiment, ["nan_at=0,1"], backend="local", workers=1, out=tmp_path, quiet=True)
+    status = {r["nan_at"]: (r["status"], r["error"]) for r in result.rows}
+    assert status[0] == ("complete", "")
+    assert status[1][0] == "diverged" and "DivergenceError: training diverged in epoch 1" in status[1][1]
+
+
+def test_process_pool_gives_the_same_rows_as_in_process(tiny_experiment, tmp_path):
+    grid = ["lr=0.01,0.05,0.2", "fail_at=0,3"]
+    pooled = run_sweep(tiny_experiment, grid, backend="local", workers=2, out=tmp_path / "a", quiet=True)
+    serial = run_sweep(tiny_experiment, grid, backend="local", workers=1, out=tmp_path / "b", quiet=True)
+    drop = ("seconds",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in pooled.rows] == \
+           [{k: v for k, v in r.items() if k not in drop} for r in serial.rows]
+    assert [r["trial"] for r in pooled.rows] == list(range(6))
+
+
+def test_interrupt_keeps_finished_rows_and_resume_runs_only_the_rest(tiny_experiment, tmp_path, monkeypatch):
+    # Trial 0 finishes, trial 1 raises KeyboardInterrupt at the end of epoch 1 (Ctrl-C).
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(tiny_experiment, ["interrupt_at=0,1", "lr=0.05,0.1"], backend="local", workers=1,
+                  out=tmp_path, quiet=True)
+    (path,) = (tmp_path / tiny_experiment).iterdir()
+    rows = read_results(path / "results.csv")
+    assert [(r["trial"], r["status"]) for r in rows] == [(0, "complete"), (1, "complete")]
+    assert json.loads((path / "summary.json").read_text())["status"] == "interrupted"
+    assert not [p for p in path.iterdir() if p.name.endswith(".part")]  # no half-written file left
+
+    # Resume with the interrupting trials made harmless: only trials 2 and 3 run.
+    ran = []
+    real = local_backend.run_trial
+
+    def counting(experiment, trial, device):
+        ran.append(trial.index)
+        trial = type(trial)(trial.index, trial.point, trial.seed, trial.fold, {**trial.overrides, "interrupt_at": 0})
+        return real(experiment, trial, device)
+
+    monkeypatch.setattr(local_backend, "run_trial", counting)
+    result = resume_sweep(path, backend="local", workers=1, quiet=True)
+    assert ran == [2, 3]
+    assert [r["status"] for r in result.rows] == ["complete"] * 4
+    assert rows[0] == read_results(path / "results.csv")[0]  # the finished row is kept as it was
+
+
+def test_resume_reruns_failed_but_not_complete_trials(tiny_experiment, tmp_path):
+    result = run_sweep(tiny_experiment, ["fail_at=0,1"], backend="local", workers=1, out=tmp_path, quiet=True)
+    store, _ = SweepStore.open(result.path)
+    assert store.finished() == {0}
+
+
+def test_sweep_folder_files_and_plot(tiny_experiment, tmp_path):
+    result = run_sweep(tiny_experiment, ["lr=log:0.001:1:4"], seeds=2, backend="local", workers=1,
+                       out=tmp_path, quiet=True)
+    files = sorted(p.name for p in result.path.iterdir())
+    assert files == ["lr.png", "results.csv", "summary.json", "sweep.json"]
+    assert (result.path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert len(summary["configurations"]) == 4 and all(c["seeds"] == 2 for c in summary["configurations"])
+    first = [r for r in result.rows if r["lr"] == pytest.approx(0.001)]
+    mean = sum(r["test_loss"] for r in first) / 2
+    assert summary["configurations"][0]["test_loss_mean"] == pytest.approx(mean)
+    manifest = json.loads((result.path / "sweep.json").read_text())
+    assert manifest["grid"] == {"lr": pytest.approx([0.001, 0.01, 0.1, 1.0])} and len(manifest["trials"]) == 8
+    again = run_sweep(tiny_experiment, ["lr=0.1"], backend="local", workers=1, out=tmp_path, quiet=True)
+    assert again.path != result.path  # a new folder, never an old one
+
+
+def test_cli_sweep(tiny_experiment, tmp_path, capsys):
+    code = main(["sweep", tiny_experiment, "lr=0.05,0.2", "--seeds", "2", "--workers", "1",
+                 "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "4 trials on the local backend: 4 complete" in out and "sweep directory:" in out
+    (path,) = (tmp_path / tiny_experiment).iterdir()
+    assert main(["sweep", "--resume", str(path), "--quiet"]) == 0  # nothing left to run
+    assert len(read_results(path / "results.csv")) == 4
+    capsys.readouterr()
+    assert main(["sweep", tiny_experiment, "width=1,2", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown sweep key `width`; valid keys are: epochs, lr" in err
+    assert main(["sweep", tiny_experiment, "lr=0.1", "--backend", "vectorized", "--out", str(tmp_path)]) == 2
+    assert "has no vectorized trainer" in capsys.readouterr().err
