@@ -114,6 +114,10 @@ __all__ = [
     "check_dropout",
     "check_penalty",
     "ConformanceReport",
+    "run_sweep",
+    "resume_sweep",
+    "SweepResult",
+    "SweepSpec",
     "ChecksumError",
     "ConfigError",
     "CorruptDataError",
@@ -131,3 +135,15 @@ __all__ = [
     "evaluate",
     "fit",
 ]
+
+# Sweeps import the experiment catalogue (and with it matplotlib): loaded on
+# first use, so that ``import reglab`` stays light.
+_LAZY = {name: "reglab.sweeps" for name in ("run_sweep", "resume_sweep", "SweepResult", "SweepSpec")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'reglab' has no attribute {name!r}")

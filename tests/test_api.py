@@ -23,3 +23,13 @@ def test_d2l_compatibility_layer_is_a_subpackage():
     from reglab import d2l
 
     assert callable(d2l.train_ch3) and callable(d2l.load_data_fashion_mnist)
+
+
+def test_import_reglab_does_not_load_matplotlib_or_ray():
+    import subprocess
+    import sys
+
+    code = "import sys, reglab; print(sorted(m for m in ('matplotlib', 'ray') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert callable(reglab.run_sweep)  # loaded on first use
