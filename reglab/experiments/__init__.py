@@ -7,6 +7,8 @@ from . import weight_decay  # noqa: F401  (registers weight-decay)
 from . import linear_regression  # noqa: F401  (registers linear-regression)
 from . import softmax  # noqa: F401  (registers softmax)
 from . import dropout_grid  # noqa: F401  (registers dropout-grid)
+from . import l1_vs_l2  # noqa: F401  (registers l1-vs-l2)
+from . import dropout_equivalence  # noqa: F401  (registers dropout-equivalence)
 from . import init_stability  # noqa: F401  (registers init-stability)
 from . import freeze  # noqa: F401  (registers freeze)
 from ._base import EXPERIMENTS, Experiment, Result, RunContext, get_experiment, list_experiments, register
