@@ -19,7 +19,7 @@ Any experiment without a registered spec gets :func:`default_spec`: its plain
 config fields are the knobs and the metric is the loss, minimised. A new
 experiment's spec is a few lines::
 
-    register_spec(SweepSpec("curve-fit", metric="mse", log_knobs=("lr",)))
+    register_spec(SweepSpec("l1-vs-l2", base={"seeds": 1}, log_knobs=("strength", "lr")))
 """
 
 from __future__ import annotations

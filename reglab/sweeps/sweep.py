@@ -96,7 +96,8 @@ def _execute(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], *
     bar = _progress(len(trials), quiet)
     try:
         if backend == "vectorized":
-            run_vectorized(experiment, trials, store.record, spec, device=device, progress=bar)
+            run_vectorized(experiment, trials, store.record, spec, device=device, progress=bar,
+                           on_results=store.record_many)
         elif backend == "ray":
             from .ray_backend import run_ray
 
