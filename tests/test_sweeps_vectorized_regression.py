@@ -93,6 +93,7 @@ def test_sweep_auto_is_vectorized_and_equals_local(tmp_path):
                     out=tmp_path / "l", quiet=True)
     assert (vec.backend, loc.backend) == ("vectorized", "local")
     assert len(vec.rows) == len(loc.rows) == 6
+    assert read_results(vec.path / "results.csv") == vec.rows  # the stack's rows stored in one rewrite
     for a, b in zip(vec.rows, loc.rows):
         assert (a["lambda"], a["seed"], a["status"]) == (b["lambda"], b["seed"], "complete")
         for key in ("val_loss", "test_loss"):
