@@ -9,7 +9,12 @@ backend with one worker); vectorized = one stacked model of 16 variants
 produce the same numbers (tests/test_sweeps_vectorized.py); the script checks
 the test accuracies agree. Target: at least 1.25x.
 
-    python benchmarks/bench_sweep.py [--subset N] [--variants 16] [--repeats 1]
+weight-decay: 16 lambdas of the seed-004 regression, 100 epochs each, sequential
+trials (``run_trial``, the local backend's per-trial function, in this process)
+against the vectorized backend (``run_vectorized``: one stack of 16 linear
+models, closed-form SGD steps). Target: at least 10x.
+
+    python benchmarks/bench_sweep.py [--subset N] [--variants 16] [--repeats 1] [--only weight-decay]
 """
 
 from __future__ import annotations
@@ -53,21 +58,49 @@ def bench_dropout(subset: int, variants: int, repeats: int) -> float:
     return seq / vec
 
 
-# ---------------------------------------------------------------------------
-# HOOK (lead): weight-decay, 16 lambdas, 100 epochs, vectorized vs sequential
-# (target >= 10x). When the weight-decay experiment and its vectorized trainer
-# exist, build 16 configs (lambda=log-spaced, one per trial) and time
-# `spec.vectorized.train(configs, device)` against the experiment's run
-# function 16 times, exactly as bench_dropout does.
-# ---------------------------------------------------------------------------
-def bench_weight_decay() -> float | None:
-    from reglab.sweeps import get_spec
+def bench_weight_decay(variants: int, repeats: int) -> float:
+    """weight-decay: ``variants`` lambdas (log-spaced 1e-3..10, seed 0, the experiment's defaults:
+    100 epochs of 4 minibatches) through the two paths a sweep takes. Sequential = ``run_trial``
+    in this process one trial after another (what the local backend runs per trial: the
+    experiment's own run function, its training, loss curve and figure); vectorized =
+    ``run_vectorized`` (the vectorized backend: one stack). Also timed: the bare training
+    (``train_one`` per lambda, no figure), to show how much of the ratio is the trial's overhead."""
+    from reglab.experiments.weight_decay import train_one
+    from reglab.sweeps import get_spec, make_trials, parse_grid
+    from reglab.sweeps.trial import run_trial
+    from reglab.sweeps.vectorized import run_vectorized
 
     spec = get_spec("weight-decay")
-    if spec.vectorized is None:
-        print("weight-decay: no vectorized trainer yet (hook in benchmarks/bench_sweep.py)")
-        return None
-    raise NotImplementedError("fill in the weight-decay benchmark here")
+    cfg_type = get_experiment("weight-decay").config_type
+    grid = parse_grid([f"lambda=log:0.001:10:{variants}"], cfg_type, spec)
+    trials = make_trials("weight-decay", grid, spec, [0], None)
+    configs = [make_config("weight-decay", t.overrides) for t in trials]
+    device = torch.device("cpu")
+    results: dict[str, list[float]] = {}
+
+    def sequential() -> None:
+        results["sequential"] = [run_trial("weight-decay", t)["test_loss"] for t in trials]
+
+    def bare() -> None:
+        results["bare"] = [train_one(c, c.lambdas[0], "optimizer", c.seed, device)["test_loss"] for c in configs]
+
+    def vectorized() -> None:
+        rows: list[dict] = []
+        run_vectorized("weight-decay", trials, rows.append, spec)
+        results["vectorized"] = [r["test_loss"] for r in sorted(rows, key=lambda r: r["trial"])]
+
+    times = interleaved({"sequential": sequential, "bare": bare, "vectorized": vectorized},
+                        repeats=repeats, warmup=1)
+    worst = max(abs(a - b) / abs(a) for a, b in zip(results["sequential"], results["vectorized"]))
+    seq, bare_t, vec = (statistics.median(times[k]) for k in ("sequential", "bare", "vectorized"))
+    print(f"weight-decay, {len(trials)} lambdas (log 1e-3..10), 100 epochs each, "
+          f"{torch.get_num_threads()} thread(s), median of {repeats}:")
+    print(f"  sequential trials (run_trial)  {fmt_seconds(seq)}")
+    print(f"  sequential train_one only      {fmt_seconds(bare_t)}")
+    print(f"  vectorized (run_vectorized)    {fmt_seconds(vec)}   speed-up {seq / vec:.1f}x vs trials "
+          f"(target >= 10x), {bare_t / vec:.1f}x vs bare training")
+    print(f"  largest relative test-loss difference between the two: {worst:.1e}")
+    return seq / vec
 
 
 def main() -> None:
@@ -75,9 +108,12 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=0, help="training samples (0: all 60000)")
     parser.add_argument("--variants", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--only", choices=("dropout", "weight-decay"), default=None, help="run one benchmark")
     args = parser.parse_args()
-    bench_dropout(args.subset, args.variants, args.repeats)
-    bench_weight_decay()
+    if args.only != "weight-decay":
+        bench_dropout(args.subset, args.variants, args.repeats)
+    if args.only != "dropout":
+        bench_weight_decay(args.variants, max(args.repeats, 3))
 
 
 if __name__ == "__main__":

@@ -156,6 +156,8 @@ def select(configs: list[dict[str, Any]], knobs: Sequence[str], spec: SweepSpec,
         return report
     how = (f"a held-out {selection.value:g} of the training data" if selection.kind == "val"
            else f"{selection.value}-fold cross-validation (fold average)")
+    if spec.val_how is not None:
+        how = spec.val_how.format(value=selection.value)
     report["selected"] = brief(chosen)
     report["reason"] = (f"{word} mean {val_key} ({chosen[f'{val_key}_mean']:.6g} over {chosen['seeds']} seed(s)) "
                         f"among {len(configs)} configuration(s), validated on {how}; the test set was not used")

@@ -10,13 +10,16 @@ A :class:`SweepSpec` says, for one experiment,
   ranks on and its direction (``max`` for accuracy, ``min`` for a loss);
 - which knobs read best on a log axis (lambda-like ones);
 - whether a vectorized trainer exists (``vectorized``, see
-  :mod:`reglab.sweeps.vectorized`).
+  :mod:`reglab.sweeps.vectorized`);
+- how ``--select`` maps onto the experiment's settings when it has no
+  ``val_fraction``/``kfold``/``fold`` (``select_overrides``, e.g. curve-fit
+  draws ``val_size`` extra points instead of carving them out).
 
 Any experiment without a registered spec gets :func:`default_spec`: its plain
 config fields are the knobs and the metric is the loss, minimised. A new
 experiment's spec is a few lines::
 
-    register_spec(SweepSpec("curve-fit", metric="mse", log_knobs=("lr",)))
+    register_spec(SweepSpec("l1-vs-l2", base={"seeds": 1}, log_knobs=("strength", "lr")))
 """
 
 from __future__ import annotations
@@ -62,6 +65,12 @@ class SweepSpec:
         base: overrides applied to every trial (e.g. a single seed per run).
         log_knobs: knobs drawn on a log axis.
         vectorized: a :class:`~reglab.sweeps.vectorized.VectorizedTrainer`, or None.
+        select_overrides: ``(selection, config) -> [overrides, ...]``: the trials'
+            split overrides of one grid point (``config`` is its config without a
+            split); it raises :class:`~reglab.errors.ConfigError` for a selection the
+            experiment cannot do. None: the standard ``val_fraction``/``kfold`` settings.
+        val_how: how the validation data is made, for the selection's ``reason``
+            (``{value}`` is the selection's value); None: the standard wording.
     """
 
     experiment: str
@@ -72,6 +81,8 @@ class SweepSpec:
     base: Mapping[str, Any] = field(default_factory=dict)
     log_knobs: tuple[str, ...] = ()
     vectorized: Any = None
+    select_overrides: Callable[[Any, Any], list[dict[str, Any]]] | None = None
+    val_how: str | None = None
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, ("max", "min"))

@@ -107,5 +107,11 @@ class SweepStore:
         self._rows[int(row["trial"])] = row
         self.run_dir.write_csv(RESULTS, self.rows, self.columns())
 
+    def record_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """:meth:`record` for rows that finished together (a vectorized stack): one rewrite."""
+        for row in rows:
+            self._rows[int(row["trial"])] = row
+        self.run_dir.write_csv(RESULTS, self.rows, self.columns())
+
     def write_json(self, name: str, data: Any) -> Path:
         return self.run_dir.write_json(name, data)

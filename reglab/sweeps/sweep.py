@@ -53,10 +53,13 @@ def make_trials(experiment: str, grid: Grid, spec: SweepSpec, seeds: list[int],
                 selection: Selection | None) -> list[Trial]:
     """Every trial of the sweep, each config validated (raises before anything runs)."""
     fields = [f.name for f in dataclasses.fields(get_experiment(experiment).config_type)]
-    splits = split_overrides(selection, fields, experiment)
+    standard = None if selection is not None and spec.select_overrides is not None else \
+        split_overrides(selection, fields, experiment)
     trials = []
     for point in grid.points():
         base = point_overrides(point, spec)
+        # An experiment with its own validation data maps the selection per grid point (sizes may be knobs).
+        splits = standard if standard is not None else spec.select_overrides(selection, make_config(experiment, base))
         for seed in seeds:
             for split in splits:
                 overrides = {**base, **({"seed": seed} if "seed" in fields else {}), **split}
@@ -93,7 +96,8 @@ def _execute(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], *
     bar = _progress(len(trials), quiet)
     try:
         if backend == "vectorized":
-            run_vectorized(experiment, trials, store.record, spec, device=device, progress=bar)
+            run_vectorized(experiment, trials, store.record, spec, device=device, progress=bar,
+                           on_results=store.record_many)
         elif backend == "ray":
             from .ray_backend import run_ray
 
