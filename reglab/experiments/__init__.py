@@ -7,6 +7,7 @@ from . import weight_decay  # noqa: F401  (registers weight-decay)
 from . import linear_regression  # noqa: F401  (registers linear-regression)
 from . import softmax  # noqa: F401  (registers softmax)
 from . import early_stopping  # noqa: F401  (registers early-stopping)
+from . import mc_dropout  # noqa: F401  (registers mc-dropout)
 from ._base import EXPERIMENTS, Experiment, Result, RunContext, get_experiment, list_experiments, register
 
 __all__ = ["EXPERIMENTS", "Experiment", "Result", "RunContext", "get_experiment", "list_experiments", "register"]
