@@ -11,6 +11,8 @@ from . import l1_vs_l2  # noqa: F401  (registers l1-vs-l2)
 from . import dropout_equivalence  # noqa: F401  (registers dropout-equivalence)
 from . import init_stability  # noqa: F401  (registers init-stability)
 from . import freeze  # noqa: F401  (registers freeze)
+from . import early_stopping  # noqa: F401  (registers early-stopping)
+from . import mc_dropout  # noqa: F401  (registers mc-dropout)
 from ._base import EXPERIMENTS, Experiment, Result, RunContext, get_experiment, list_experiments, register
 
 __all__ = ["EXPERIMENTS", "Experiment", "Result", "RunContext", "get_experiment", "list_experiments", "register"]
