@@ -139,3 +139,15 @@ def tiny_experiment(monkeypatch):
     entries["tiny"] = Experiment("tiny", "a tiny synthetic experiment", TinyConfig, _tiny_run, {"epochs": 1})
     monkeypatch.setattr(EXPERIMENTS, "_entries", entries)
     return "tiny"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The numbers behind the claim tests were measured with one torch thread.
+    Pinning it makes every run of the suite compute the same floats whatever the
+    machine's core count (a matmul's summation order depends on the threads).
+    Tests measured with another count pin it themselves."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
