@@ -86,7 +86,7 @@ def test_one_setting_reproduces_its_row_of_the_grid_and_reports_flat_keys():
 
 
 def test_heavy_dropout_trains_slowest_over_three_seeds():
-    # Measured (docs/experiments-b.md): at this budget and at the full one, the
+    # Measured (docs/experiments.md): at this budget and at the full one, the
     # (0.9, 0.6) net has the lowest running training accuracy (dropout on) of the
     # grid; the train-test gap ordering is NOT stable across seeds at small budgets.
     for seed in (0, 1, 2):

@@ -41,7 +41,7 @@ def test_model_is_one_linear_layer_with_the_d2l_init():
 
 def test_claim_two_epochs_reach_078_test_accuracy():
     # Measured here: test accuracy 0.805 after 2 epochs and 0.823 after 10 (seed 0);
-    # see docs/experiments-a.md for the other seeds.
+    # see docs/experiments.md for the other seeds.
     result = get_experiment("softmax").run(SoftmaxConfig(epochs=2), RunContext(device=CPU, quiet=True))
     assert result.summary["test_acc"] >= 0.78, result.rows
     assert result.rows[1]["train_loss"] < result.rows[0]["train_loss"]

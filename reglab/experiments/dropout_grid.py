@@ -191,7 +191,7 @@ def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
     off). What it shows: too much dropout, (0.9, 0.6), underfits (the lowest training
     and test accuracy), while at the notes' 10-epoch budget the moderate settings and
     no dropout end within a point of each other with small gaps (the notes: without
-    dropout the net "fits better"); see docs/experiments-b.md for the measured
+    dropout the net "fits better"); see docs/experiments.md for the measured
     ranges. Writes grid.csv (one row per setting), metrics.csv (every epoch of every
     setting) and grid.png (accuracies and gap per setting)."""
     rows: list[dict[str, Any]] = []
