@@ -4,7 +4,8 @@ For a knob with several values, the other knobs are held at the selected
 configuration's values (the test-optimal one when there is no selection), so
 each figure is a slice through the chosen point. Lines are means over seeds,
 bands one standard deviation; lambda-like knobs (and any positive knob spanning
-two decades or more) get a log axis (symlog when 0 is among the values).
+two decades or more) get a log axis (symlog when 0 is among the values), and
+so does a positive loss spanning two decades or more.
 """
 
 from __future__ import annotations
@@ -52,12 +53,14 @@ def knob_figure(configs: Sequence[dict[str, Any]], knobs: Sequence[str], knob: s
     rows = sorted(rows, key=lambda c: c[knob])
     xs = [float(c[knob]) for c in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
+    plotted: list[float] = []
     for split in SPLITS:
         key = spec.metric_key(split)
         means = [c.get(f"{key}_mean", math.nan) for c in rows]
         if all(m is None or not math.isfinite(m) for m in means):
             continue
         stds = [c.get(f"{key}_std") or 0.0 for c in rows]
+        plotted += [m for m in means if m is not None and math.isfinite(m)]
         ax.plot(xs, means, marker="o", color=_COLORS[split], label=f"{split}")
         ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                         color=_COLORS[split], alpha=0.2)
@@ -67,13 +70,17 @@ def knob_figure(configs: Sequence[dict[str, Any]], knobs: Sequence[str], knob: s
         ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
     elif scale == "log":
         ax.set_xscale("log")
+    # A loss spanning several decades (weight decay: ~100 down to ~0.01) reads on a log axis.
+    log_y = spec.mode == "min" and plotted and min(plotted) > 0 and max(plotted) / min(plotted) >= 100
+    if log_y:
+        ax.set_yscale("log")
     if anchor is not None:
         ax.axvline(float(anchor[knob]), color="gray", linestyle="--", linewidth=1, label="selected")
     fixed = ", ".join(f"{k}={anchor[k]}" for k in others) if anchor is not None and others else ""
     seeds = max((c.get("seeds", 0) for c in rows), default=0)
     ax.set_title(f"{experiment}: {spec.metric} vs {knob}" + (f"\n({fixed})" if fixed else ""), fontsize=10)
     ax.set_xlabel(knob + (" (log scale)" if scale else ""))
-    ax.set_ylabel(f"{spec.metric} (mean ± std over {seeds} seed(s))")
+    ax.set_ylabel(f"{spec.metric} (mean ± std over {seeds} seed(s))" + (", log scale" if log_y else ""))
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
