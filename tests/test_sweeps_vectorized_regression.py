@@ -123,3 +123,18 @@ def test_curve_fit_select_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="at least 2"):
         run_sweep("curve-fit", ["p=0,0.5"], select="val=0.05", out=tmp_path, quiet=True)
     assert not (tmp_path / "curve-fit").exists()  # nothing made before the error
+
+
+def test_l1_vs_l2_sweeps_its_strength_and_selects_on_validation(tmp_path):
+    grid = ["strength=0.1,3.0", "epochs=20"]
+    result = run_sweep("l1-vs-l2", grid, select="val=0.25", out=tmp_path, quiet=True, workers=1)
+    rows = read_results(result.path / "results.csv")
+    assert [(r["strength"], r["status"]) for r in rows] == [(0.1, "complete"), (3.0, "complete")]
+    for row in rows:
+        assert math.isfinite(row["val_loss"]) and row["val_loss"] != row["test_loss"]
+    # the sweep's numbers are the experiment's own single-strength run (the L1 model's losses)
+    solo = get_experiment("l1-vs-l2").run(make_config("l1-vs-l2", {"strength": 3.0, "epochs": 20, "seeds": 1,
+                                                                     "val_fraction": 0.25}),
+                                          RunContext(device=CPU, quiet=True)).summary
+    assert rows[1]["test_loss"] == pytest.approx(solo["test_loss"], rel=1e-6)
+    assert result.report["selected"] is not None and "held-out" in result.report["reason"]
