@@ -19,7 +19,14 @@ from ..callbacks import Callback, EpochTable
 from ..registry import Registry
 from ..rundir import MetricsWriter, RunDir
 
-__all__ = ["Experiment", "Result", "RunContext", "EXPERIMENTS", "register", "get_experiment", "list_experiments"]
+__all__ = ["Experiment", "Result", "RunContext", "EXPERIMENTS", "register", "get_experiment", "list_experiments",
+           "setting_help"]
+
+
+def setting_help(text: str) -> dict[str, str]:
+    """Field metadata for a config setting: ``field(default=..., metadata=setting_help("..."))``.
+    ``reglab run NAME --help`` prints the text beside the setting and its default."""
+    return {"help": text}
 
 
 @dataclass

@@ -33,7 +33,7 @@ from .._checks import check_float, check_int, check_probability, invalid_argumen
 from ..drop import Dropout
 from ..plots import new_figure
 from ..runtime import make_generator, seed_everything
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._seeds import stream_seed
 
 __all__ = ["CurveFitConfig", "make_curve_data", "curve_net", "train_curve_net"]
@@ -41,22 +41,18 @@ __all__ = ["CurveFitConfig", "make_curve_data", "curve_net", "train_curve_net"]
 _INIT_STREAM, _MASK_STREAM = 1, 2
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class CurveFitConfig:
-    n_samples: int = field(default=20, metadata=_help("training points (and test points) on [-1, 1]"))
-    noise: float = field(default=0.3, metadata=_help("standard deviation of the label noise"))
-    hidden: int = field(default=300, metadata=_help("units in each of the two hidden layers"))
-    p: float = field(default=0.5, metadata=_help("drop probability of the dropout net (after each hidden layer)"))
-    lr: float = field(default=0.01, metadata=_help("Adam learning rate of both nets (the notes also use 0.001)"))
-    steps: int = field(default=500, metadata=_help("full-batch training steps"))
-    eval_every: int = field(default=50, metadata=_help("record the test MSE every this many steps"))
-    val_size: int = field(default=0, metadata=_help("validation points drawn like the test set (0: none)"))
-    seeds: int = field(default=10, metadata=_help("run seeds seed, seed+1, ..., seed+seeds-1"))
-    seed: int = field(default=1, metadata=_help("first seed: data, shared initial weights and masks"))
+    n_samples: int = field(default=20, metadata=setting_help("training points (and test points) on [-1, 1]"))
+    noise: float = field(default=0.3, metadata=setting_help("standard deviation of the label noise"))
+    hidden: int = field(default=300, metadata=setting_help("units in each of the two hidden layers"))
+    p: float = field(default=0.5, metadata=setting_help("drop probability of the dropout net (after each hidden layer)"))
+    lr: float = field(default=0.01, metadata=setting_help("Adam learning rate of both nets (the notes also use 0.001)"))
+    steps: int = field(default=500, metadata=setting_help("full-batch training steps"))
+    eval_every: int = field(default=50, metadata=setting_help("record the test MSE every this many steps"))
+    val_size: int = field(default=0, metadata=setting_help("validation points drawn like the test set (0: none)"))
+    seeds: int = field(default=10, metadata=setting_help("run seeds seed, seed+1, ..., seed+seeds-1"))
+    seed: int = field(default=1, metadata=setting_help("first seed: data, shared initial weights and masks"))
 
     def __post_init__(self) -> None:
         check_int("n_samples", self.n_samples, low=2)

@@ -59,7 +59,7 @@ from ..plots import new_figure
 from ..runtime import seed_everything
 from ..trainer import evaluate, fit
 from ..vanilla import VanillaDropout
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._common import EVAL_BATCH, epoch_summary, fashion_batches
 from ._seeds import stream_seed
 
@@ -69,29 +69,25 @@ __all__ = ["DropoutEquivalenceConfig", "mlp", "normal_keep_rate", "normal_draw_m
 INIT_STREAM, MASK_STREAM, PROBE_STREAM = 1, 3, 4
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class DropoutEquivalenceConfig:
-    p: float = field(default=0.5, metadata=_help("drop probability of the hidden layer (cs231n's 0.5)"))
-    hidden: int = field(default=256, metadata=_help("hidden units"))
-    lr: float = field(default=0.1, metadata=_help("SGD learning rate (inverted net; vanilla matched: W2 gets lr/(1-p)^2)"))
-    batch_size: int = field(default=64, metadata=_help("training batch size"))
-    epochs: int = field(default=5, metadata=_help("training epochs"))
-    init_std: float = field(default=0.01, metadata=_help("weights ~ N(0, std^2), biases 0"))
-    train_subset: int = field(default=10000, metadata=_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=_help("test on this many random samples (0: all 10000)"))
-    mask_samples: int = field(default=2000, metadata=_help("(a): masks averaged per probe input"))
-    probes: int = field(default=8, metadata=_help("(a): probe inputs (test images)"))
+    p: float = field(default=0.5, metadata=setting_help("drop probability of the hidden layer (cs231n's 0.5)"))
+    hidden: int = field(default=256, metadata=setting_help("hidden units"))
+    lr: float = field(default=0.1, metadata=setting_help("SGD learning rate (inverted net; vanilla matched: W2 gets lr/(1-p)^2)"))
+    batch_size: int = field(default=64, metadata=setting_help("training batch size"))
+    epochs: int = field(default=5, metadata=setting_help("training epochs"))
+    init_std: float = field(default=0.01, metadata=setting_help("weights ~ N(0, std^2), biases 0"))
+    train_subset: int = field(default=10000, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
+    mask_samples: int = field(default=2000, metadata=setting_help("(a): masks averaged per probe input"))
+    probes: int = field(default=8, metadata=setting_help("(a): probe inputs (test images)"))
     table_ps: tuple[float, ...] = field(default=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-                                       metadata=_help("(c): drop probabilities of the keep-rate table"))
-    mask_elements: int = field(default=1_000_000, metadata=_help("(c): mask elements drawn per p"))
-    seed: int = field(default=0, metadata=_help("data subset and batch order; init, masks via stream seeds"))
-    val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
-    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
+                                       metadata=setting_help("(c): drop probabilities of the keep-rate table"))
+    mask_elements: int = field(default=1_000_000, metadata=setting_help("(c): mask elements drawn per p"))
+    seed: int = field(default=0, metadata=setting_help("data subset and batch order; init, masks via stream seeds"))
+    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
     def __post_init__(self) -> None:
         check_probability("p", self.p, allow_one=False)

@@ -35,16 +35,12 @@ from ..drop import Dropout
 from ..plots import new_figure
 from ..runtime import seed_everything
 from ..trainer import evaluate, fit
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._common import EVAL_BATCH, dropout_mlp, fashion_batches, init_normal_
 
 __all__ = ["DropoutGridConfig", "check_pairs", "grid_figure", "run_dropout_grid"]
 
 _PAIRS_EXPECTED = "a non-empty sequence of (p1, p2) pairs of drop probabilities, each in [0, 1)"
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
 
 
 def check_pairs(name: str, value: Any) -> tuple[tuple[float, float], ...]:
@@ -72,21 +68,21 @@ def check_pairs(name: str, value: Any) -> tuple[tuple[float, float], ...]:
 
 @dataclass(frozen=True)
 class DropoutGridConfig:
-    hiddens: tuple[int, ...] = field(default=(256, 512), metadata=_help("hidden widths (both hidden layers the same)"))
+    hiddens: tuple[int, ...] = field(default=(256, 512), metadata=setting_help("hidden widths (both hidden layers the same)"))
     pairs: tuple[tuple[float, float], ...] = field(
         default=((0.2, 0.5), (0.9, 0.6), (0.1, 0.4), (0.0, 0.0)),
-        metadata=_help("dropout pairs (p1, p2): drop probabilities after hidden layers 1 and 2"),
+        metadata=setting_help("dropout pairs (p1, p2): drop probabilities after hidden layers 1 and 2"),
     )
-    lr: float = field(default=0.5, metadata=_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=_help("training batch size"))
-    epochs: int = field(default=10, metadata=_help("training epochs per setting"))
-    init_std: float = field(default=0.01, metadata=_help("standard deviation of the N(0, std^2) weights"))
-    train_subset: int = field(default=0, metadata=_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=_help("test on this many random samples (0: all 10000)"))
-    seed: int = field(default=0, metadata=_help("seeds the weights, the batch order and the masks of every setting"))
-    val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
-    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
+    lr: float = field(default=0.5, metadata=setting_help("SGD learning rate"))
+    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    epochs: int = field(default=10, metadata=setting_help("training epochs per setting"))
+    init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
+    train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
+    seed: int = field(default=0, metadata=setting_help("seeds the weights, the batch order and the masks of every setting"))
+    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
     def __post_init__(self) -> None:
         if not isinstance(self.hiddens, (tuple, list)) or not self.hiddens:

@@ -24,31 +24,27 @@ from ..drop import Dropout
 from ..plots import training_curves_figure
 from ..runtime import seed_everything
 from ..trainer import fit
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._common import dropout_mlp, epoch_summary, fashion_batches, init_normal_
 
 __all__ = ["DropoutMLPConfig", "dropout_layer", "ScratchDropoutMLP", "build_model"]
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class DropoutMLPConfig:
-    hidden1: int = field(default=256, metadata=_help("units in the first hidden layer"))
-    hidden2: int = field(default=256, metadata=_help("units in the second hidden layer"))
-    p1: float = field(default=0.2, metadata=_help("drop probability after the first hidden layer"))
-    p2: float = field(default=0.5, metadata=_help("drop probability after the second hidden layer"))
-    lr: float = field(default=0.5, metadata=_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=_help("training batch size"))
-    epochs: int = field(default=10, metadata=_help("training epochs"))
-    init_std: float = field(default=0.01, metadata=_help("standard deviation of the N(0, std^2) weights"))
-    train_subset: int = field(default=0, metadata=_help("train on this many random samples (0: all 60000)"))
-    seed: int = field(default=4, metadata=_help("seeds the weights, the batch order and the masks"))
-    val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
-    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
+    hidden1: int = field(default=256, metadata=setting_help("units in the first hidden layer"))
+    hidden2: int = field(default=256, metadata=setting_help("units in the second hidden layer"))
+    p1: float = field(default=0.2, metadata=setting_help("drop probability after the first hidden layer"))
+    p2: float = field(default=0.5, metadata=setting_help("drop probability after the second hidden layer"))
+    lr: float = field(default=0.5, metadata=setting_help("SGD learning rate"))
+    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    epochs: int = field(default=10, metadata=setting_help("training epochs"))
+    init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
+    train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    seed: int = field(default=4, metadata=setting_help("seeds the weights, the batch order and the masks"))
+    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
     def __post_init__(self) -> None:
         check_int("hidden1", self.hidden1, low=1)

@@ -38,7 +38,7 @@ from ..early_stopping import EarlyStopping
 from ..plots import new_figure
 from ..runtime import seed_everything
 from ..trainer import evaluate, fit
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._common import fashion_batches
 from ._seeds import stream_seed
 
@@ -47,24 +47,20 @@ __all__ = ["EarlyStoppingConfig", "wide_mlp", "EarlyStoppingProbe"]
 _INIT_STREAM = 1
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
-    hidden: int = field(default=1024, metadata=_help("units in each of the two hidden layers"))
-    train_subset: int = field(default=2000, metadata=_help("random training images used (before the validation split)"))
-    test_subset: int = field(default=0, metadata=_help("random test images used (0: all 10000)"))
-    val_fraction: float = field(default=0.2, metadata=_help("fraction of the training subset held out for validation"))
-    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
-    epochs: int = field(default=60, metadata=_help("epochs of the train-to-the-end run"))
-    patience: int = field(default=5, metadata=_help("EarlyStopping patience (epochs without a lower val loss)"))
-    min_delta: float = field(default=0.0, metadata=_help("EarlyStopping min_delta"))
-    lr: float = field(default=0.001, metadata=_help("Adam learning rate"))
-    batch_size: int = field(default=64, metadata=_help("training batch size"))
-    seed: int = field(default=0, metadata=_help("seeds the subset, the split, the batch order and the weights"))
+    hidden: int = field(default=1024, metadata=setting_help("units in each of the two hidden layers"))
+    train_subset: int = field(default=2000, metadata=setting_help("random training images used (before the validation split)"))
+    test_subset: int = field(default=0, metadata=setting_help("random test images used (0: all 10000)"))
+    val_fraction: float = field(default=0.2, metadata=setting_help("fraction of the training subset held out for validation"))
+    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    epochs: int = field(default=60, metadata=setting_help("epochs of the train-to-the-end run"))
+    patience: int = field(default=5, metadata=setting_help("EarlyStopping patience (epochs without a lower val loss)"))
+    min_delta: float = field(default=0.0, metadata=setting_help("EarlyStopping min_delta"))
+    lr: float = field(default=0.001, metadata=setting_help("Adam learning rate"))
+    batch_size: int = field(default=64, metadata=setting_help("training batch size"))
+    seed: int = field(default=0, metadata=setting_help("seeds the subset, the split, the batch order and the weights"))
 
     def __post_init__(self) -> None:
         check_int("hidden", self.hidden, low=1)

@@ -37,7 +37,7 @@ from .._checks import check_choice, check_float, check_int
 from ..plots import new_figure, training_curves_figure
 from ..runtime import seed_everything
 from ..trainer import fit
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._common import fashion_batches
 
 __all__ = ["FreezeConfig", "freeze_mlp", "saved_tensor_bytes", "time_forward", "inference_figure", "run_freeze"]
@@ -45,22 +45,18 @@ __all__ = ["FreezeConfig", "freeze_mlp", "saved_tensor_bytes", "time_forward", "
 _FREEZE = ("first", "last")
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class FreezeConfig:
-    hidden: int = field(default=256, metadata=_help("units in each of the two hidden layers"))
-    freeze: str = field(default="first", metadata=_help("which Linear to freeze: 'first' or 'last'"))
-    lr: float = field(default=0.1, metadata=_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=_help("training batch size"))
-    epochs: int = field(default=3, metadata=_help("training epochs"))
-    train_subset: int = field(default=10000, metadata=_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=_help("test on this many random samples (0: all 10000)"))
-    infer_batch: int = field(default=1024, metadata=_help("samples in the inference batch that is measured"))
-    repeats: int = field(default=20, metadata=_help("timed forward passes per mode (the median is reported)"))
-    seed: int = field(default=4, metadata=_help("seeds the weights and the batch order"))
+    hidden: int = field(default=256, metadata=setting_help("units in each of the two hidden layers"))
+    freeze: str = field(default="first", metadata=setting_help("which Linear to freeze: 'first' or 'last'"))
+    lr: float = field(default=0.1, metadata=setting_help("SGD learning rate"))
+    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    epochs: int = field(default=3, metadata=setting_help("training epochs"))
+    train_subset: int = field(default=10000, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
+    infer_batch: int = field(default=1024, metadata=setting_help("samples in the inference batch that is measured"))
+    repeats: int = field(default=20, metadata=setting_help("timed forward passes per mode (the median is reported)"))
+    seed: int = field(default=4, metadata=setting_help("seeds the weights and the batch order"))
 
     def __post_init__(self) -> None:
         check_int("hidden", self.hidden, low=1)

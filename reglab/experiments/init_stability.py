@@ -36,7 +36,7 @@ from .._checks import check_choice, check_float, check_int, invalid_argument
 from ..data import load_fashion_mnist
 from ..plots import new_figure
 from ..runtime import seed_everything
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 
 __all__ = ["InitStabilityConfig", "INITS", "ACTIVATIONS", "deep_mlp", "init_deep_mlp_", "layer_stats",
            "stats_figure", "run_init_stability"]
@@ -44,10 +44,6 @@ __all__ = ["InitStabilityConfig", "INITS", "ACTIVATIONS", "deep_mlp", "init_deep
 INITS = ("normal", "xavier", "he")
 ACTIVATIONS = ("relu", "tanh")
 _INPUTS = ("fashion", "gaussian")
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
 
 
 def _check_names(name: str, value: Any, allowed: Sequence[str]) -> None:
@@ -58,14 +54,14 @@ def _check_names(name: str, value: Any, allowed: Sequence[str]) -> None:
 
 @dataclass(frozen=True)
 class InitStabilityConfig:
-    depth: int = field(default=12, metadata=_help("number of hidden layers (Linear + activation)"))
-    width: int = field(default=256, metadata=_help("units per hidden layer"))
-    activations: tuple[str, ...] = field(default=ACTIVATIONS, metadata=_help("activations to try: relu, tanh"))
-    inits: tuple[str, ...] = field(default=INITS, metadata=_help("initialisations: normal, xavier, he"))
-    normal_std: float = field(default=0.01, metadata=_help("standard deviation of the 'normal' init"))
-    inputs: str = field(default="fashion", metadata=_help("one batch of 'fashion' (Fashion-MNIST) or 'gaussian' inputs"))
-    batch_size: int = field(default=256, metadata=_help("samples in the batch"))
-    seed: int = field(default=3, metadata=_help("seeds the weights' draws and the batch"))
+    depth: int = field(default=12, metadata=setting_help("number of hidden layers (Linear + activation)"))
+    width: int = field(default=256, metadata=setting_help("units per hidden layer"))
+    activations: tuple[str, ...] = field(default=ACTIVATIONS, metadata=setting_help("activations to try: relu, tanh"))
+    inits: tuple[str, ...] = field(default=INITS, metadata=setting_help("initialisations: normal, xavier, he"))
+    normal_std: float = field(default=0.01, metadata=setting_help("standard deviation of the 'normal' init"))
+    inputs: str = field(default="fashion", metadata=setting_help("one batch of 'fashion' (Fashion-MNIST) or 'gaussian' inputs"))
+    batch_size: int = field(default=256, metadata=setting_help("samples in the batch"))
+    seed: int = field(default=3, metadata=setting_help("seeds the weights' draws and the batch"))
 
     def __post_init__(self) -> None:
         check_int("depth", self.depth, low=2)

@@ -43,36 +43,39 @@ from ..data.splits import check_split_settings, validation_split
 from ..penalties import l1_penalty, l2_penalty
 from ..plots import new_figure
 from ..runtime import seed_everything
-from ._base import Result, RunContext, register
-from .weight_decay import WeightDecayConfig, batch_orders, init_params, make_regression_problem, squared_loss
+from ._base import Result, RunContext, register, setting_help
+from .weight_decay import (
+    WeightDecayConfig,
+    batch_orders,
+    init_params,
+    make_regression_problem,
+    split_losses,
+    squared_loss,
+)
 
 __all__ = ["L1VsL2Config", "PENALTIES", "soft_threshold", "sparsity", "train_penalized"]
 
 PENALTIES = ("none", "l2", "l1")
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class L1VsL2Config:
-    strength: float = field(default=1.0, metadata=_help("lam of both penalties: L1 = lam*||w||_1, L2 = lam/2*||w||^2"))
-    prox: bool = field(default=True, metadata=_help("L1 by proximal SGD (soft-thresholding); False: subgradient"))
-    zero_tol: float = field(default=1e-3, metadata=_help("a weight with |w| < zero_tol counts as zero"))
-    n_train: int = field(default=20, metadata=_help("training samples (validation is carved from them)"))
-    n_test: int = field(default=100, metadata=_help("test samples"))
-    num_inputs: int = field(default=200, metadata=_help("input dimension"))
-    batch_size: int = field(default=5, metadata=_help("minibatch size"))
-    lr: float = field(default=0.003, metadata=_help("SGD learning rate"))
-    epochs: int = field(default=100, metadata=_help("training epochs"))
-    eval_every: int = field(default=5, metadata=_help("record losses and sparsity every this many epochs"))
-    bins: int = field(default=60, metadata=_help("histogram bins"))
-    seeds: int = field(default=1, metadata=_help("run seeds seed, seed+1, ..., seed+seeds-1"))
-    seed: int = field(default=0, metadata=_help("first seed: data, initial weights, batch order"))
-    val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
-    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
+    strength: float = field(default=1.0, metadata=setting_help("lam of both penalties: L1 = lam*||w||_1, L2 = lam/2*||w||^2"))
+    prox: bool = field(default=True, metadata=setting_help("L1 by proximal SGD (soft-thresholding); False: subgradient"))
+    zero_tol: float = field(default=1e-3, metadata=setting_help("a weight with |w| < zero_tol counts as zero"))
+    n_train: int = field(default=20, metadata=setting_help("training samples (validation is carved from them)"))
+    n_test: int = field(default=100, metadata=setting_help("test samples"))
+    num_inputs: int = field(default=200, metadata=setting_help("input dimension"))
+    batch_size: int = field(default=5, metadata=setting_help("minibatch size"))
+    lr: float = field(default=0.003, metadata=setting_help("SGD learning rate"))
+    epochs: int = field(default=100, metadata=setting_help("training epochs"))
+    eval_every: int = field(default=5, metadata=setting_help("record losses and sparsity every this many epochs"))
+    bins: int = field(default=60, metadata=setting_help("histogram bins"))
+    seeds: int = field(default=1, metadata=setting_help("run seeds seed, seed+1, ..., seed+seeds-1"))
+    seed: int = field(default=0, metadata=setting_help("first seed: data, initial weights, batch order"))
+    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
     def __post_init__(self) -> None:
         check_float("strength", self.strength, low=0.0)
@@ -130,23 +133,16 @@ def train_penalized(config: L1VsL2Config, penalty: str, seed: int, device: torch
     """
     check_choice("penalty", penalty, PENALTIES)
     problem = config.problem()
-    X, y, Xt, yt, Xv, yv = make_regression_problem(problem, seed, device)
+    data = make_regression_problem(problem, seed, device)
+    X, y, *_ = data
     w, b = init_params(config.num_inputs, seed, device)
     orders = batch_orders(X.shape[0], config.epochs, seed).to(device)
     optimizer = torch.optim.SGD([w, b], lr=config.lr)
     lam = config.strength
     prox = penalty == "l1" and config.prox
 
-    def loss_of(Xs: torch.Tensor, ys: torch.Tensor) -> float:
-        with torch.no_grad():
-            return squared_loss(Xs @ w + b, ys).mean().item()
-
     def measure() -> dict[str, float]:
-        out = {"train_loss": loss_of(X, y), "test_loss": loss_of(Xt, yt)}
-        if Xv is not None:
-            out["val_loss"] = loss_of(Xv, yv)
-        out["sparsity"] = sparsity(w.detach(), config.zero_tol)
-        return out
+        return {**split_losses(data, w, b), "sparsity": sparsity(w.detach(), config.zero_tol)}
 
     curve = []
     for epoch in range(1, config.epochs + 1):

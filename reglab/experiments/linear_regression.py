@@ -25,7 +25,7 @@ from .._checks import check_float, check_int, invalid_argument
 from ..data import BatchIterator, synthetic_linear
 from ..plots import new_figure
 from ..runtime import seed_everything
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._seeds import stream_seed
 from .weight_decay import squared_loss
 
@@ -34,21 +34,17 @@ __all__ = ["LinearRegressionConfig", "linreg", "sgd", "train_linear_regression"]
 _INIT_STREAM, _ORDER_STREAM = 1, 2
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class LinearRegressionConfig:
-    true_w: tuple[float, ...] = field(default=(2.0, -3.4), metadata=_help("the true weights"))
-    true_b: float = field(default=4.2, metadata=_help("the true bias"))
-    n_samples: int = field(default=1000, metadata=_help("number of samples"))
-    noise: float = field(default=0.01, metadata=_help("standard deviation of the label noise"))
-    batch_size: int = field(default=10, metadata=_help("minibatch size"))
-    lr: float = field(default=0.03, metadata=_help("SGD learning rate"))
-    epochs: int = field(default=3, metadata=_help("training epochs"))
-    init_std: float = field(default=0.01, metadata=_help("standard deviation of the initial weights"))
-    seed: int = field(default=0, metadata=_help("seeds the data, the initial weights and the batch order"))
+    true_w: tuple[float, ...] = field(default=(2.0, -3.4), metadata=setting_help("the true weights"))
+    true_b: float = field(default=4.2, metadata=setting_help("the true bias"))
+    n_samples: int = field(default=1000, metadata=setting_help("number of samples"))
+    noise: float = field(default=0.01, metadata=setting_help("standard deviation of the label noise"))
+    batch_size: int = field(default=10, metadata=setting_help("minibatch size"))
+    lr: float = field(default=0.03, metadata=setting_help("SGD learning rate"))
+    epochs: int = field(default=3, metadata=setting_help("training epochs"))
+    init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the initial weights"))
+    seed: int = field(default=0, metadata=setting_help("seeds the data, the initial weights and the batch order"))
 
     def __post_init__(self) -> None:
         if not isinstance(self.true_w, tuple) or not self.true_w:

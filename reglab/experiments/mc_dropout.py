@@ -41,7 +41,7 @@ from ..mc import mc_predict, predictive_entropy
 from ..plots import new_figure
 from ..runtime import make_generator, seed_everything
 from ..trainer import fit
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._common import EVAL_BATCH, dropout_mlp, epoch_summary, fashion_batches, init_normal_
 from ._seeds import stream_seed
 
@@ -51,27 +51,23 @@ _INIT_STREAM, _MASK_STREAM, _OOD_STREAM = 1, 2, 3
 OOD_SETS = ("noise", "inverted", "shuffled")
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class MCDropoutConfig:
-    hidden1: int = field(default=256, metadata=_help("units in the first hidden layer"))
-    hidden2: int = field(default=256, metadata=_help("units in the second hidden layer"))
-    p1: float = field(default=0.2, metadata=_help("drop probability after the first hidden layer"))
-    p2: float = field(default=0.5, metadata=_help("drop probability after the second hidden layer"))
-    lr: float = field(default=0.5, metadata=_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=_help("training batch size"))
-    epochs: int = field(default=5, metadata=_help("training epochs (brief training is enough)"))
-    init_std: float = field(default=0.01, metadata=_help("standard deviation of the N(0, std^2) weights"))
-    train_subset: int = field(default=0, metadata=_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=_help("random test images used, and size of each OOD set (0: all 10000)"))
-    samples: int = field(default=30, metadata=_help("MC dropout forward passes per input"))
-    seed: int = field(default=0, metadata=_help("seeds the data order, weights, masks and OOD inputs"))
-    val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
-    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
+    hidden1: int = field(default=256, metadata=setting_help("units in the first hidden layer"))
+    hidden2: int = field(default=256, metadata=setting_help("units in the second hidden layer"))
+    p1: float = field(default=0.2, metadata=setting_help("drop probability after the first hidden layer"))
+    p2: float = field(default=0.5, metadata=setting_help("drop probability after the second hidden layer"))
+    lr: float = field(default=0.5, metadata=setting_help("SGD learning rate"))
+    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    epochs: int = field(default=5, metadata=setting_help("training epochs (brief training is enough)"))
+    init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
+    train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    test_subset: int = field(default=0, metadata=setting_help("random test images used, and size of each OOD set (0: all 10000)"))
+    samples: int = field(default=30, metadata=setting_help("MC dropout forward passes per input"))
+    seed: int = field(default=0, metadata=setting_help("seeds the data order, weights, masks and OOD inputs"))
+    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
     def __post_init__(self) -> None:
         check_int("hidden1", self.hidden1, low=1)

@@ -23,27 +23,23 @@ from ..data.splits import check_split_settings
 from ..plots import training_curves_figure
 from ..runtime import seed_everything
 from ..trainer import fit
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._common import epoch_summary, fashion_batches, init_normal_
 
 __all__ = ["SoftmaxConfig", "softmax_regression"]
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class SoftmaxConfig:
-    lr: float = field(default=0.1, metadata=_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=_help("training batch size"))
-    epochs: int = field(default=10, metadata=_help("training epochs"))
-    init_std: float = field(default=0.01, metadata=_help("standard deviation of the N(0, std^2) weights"))
-    train_subset: int = field(default=0, metadata=_help("train on this many random samples (0: all 60000)"))
-    seed: int = field(default=0, metadata=_help("seeds the weights and the batch order"))
-    val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
-    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
+    lr: float = field(default=0.1, metadata=setting_help("SGD learning rate"))
+    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    epochs: int = field(default=10, metadata=setting_help("training epochs"))
+    init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
+    train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    seed: int = field(default=0, metadata=setting_help("seeds the weights and the batch order"))
+    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
     def __post_init__(self) -> None:
         check_float("lr", self.lr, low=0.0, low_open=True)

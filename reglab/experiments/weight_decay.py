@@ -48,7 +48,7 @@ from ..data.splits import check_split_settings, validation_split
 from ..data.synthetic import synthetic_linear
 from ..plots import new_figure
 from ..runtime import seed_everything
-from ._base import Result, RunContext, register
+from ._base import Result, RunContext, register, setting_help
 from ._seeds import stream_seed
 
 __all__ = [
@@ -66,29 +66,25 @@ VERSIONS = ("scratch", "optimizer")
 INIT_STREAM, ORDER_STREAM = 1, 2
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass(frozen=True)
 class WeightDecayConfig:
-    n_train: int = field(default=20, metadata=_help("training samples (validation is carved from them)"))
-    n_test: int = field(default=100, metadata=_help("test samples"))
-    num_inputs: int = field(default=200, metadata=_help("input dimension"))
-    true_w: float = field(default=0.01, metadata=_help("every entry of the true weight vector"))
-    true_b: float = field(default=0.05, metadata=_help("the true bias"))
-    noise: float = field(default=0.01, metadata=_help("standard deviation of the label noise"))
-    batch_size: int = field(default=5, metadata=_help("minibatch size"))
-    lr: float = field(default=0.003, metadata=_help("SGD learning rate"))
-    epochs: int = field(default=100, metadata=_help("training epochs"))
-    eval_every: int = field(default=5, metadata=_help("record train/test loss every this many epochs"))
-    lambdas: tuple[float, ...] = field(default=(0.0, 3.0), metadata=_help("L2 strengths on w (penalty lam*||w||^2/2)"))
-    versions: tuple[str, ...] = field(default=VERSIONS, metadata=_help("'scratch' and/or 'optimizer'"))
-    seeds: int = field(default=1, metadata=_help("run seeds seed, seed+1, ..., seed+seeds-1"))
-    seed: int = field(default=0, metadata=_help("first seed: data, initial weights, batch order"))
-    val_fraction: float = field(default=0.0, metadata=_help("hold out this fraction of training data for validation"))
-    kfold: int = field(default=0, metadata=_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=_help("with kfold: the fold used for validation (0-based)"))
+    n_train: int = field(default=20, metadata=setting_help("training samples (validation is carved from them)"))
+    n_test: int = field(default=100, metadata=setting_help("test samples"))
+    num_inputs: int = field(default=200, metadata=setting_help("input dimension"))
+    true_w: float = field(default=0.01, metadata=setting_help("every entry of the true weight vector"))
+    true_b: float = field(default=0.05, metadata=setting_help("the true bias"))
+    noise: float = field(default=0.01, metadata=setting_help("standard deviation of the label noise"))
+    batch_size: int = field(default=5, metadata=setting_help("minibatch size"))
+    lr: float = field(default=0.003, metadata=setting_help("SGD learning rate"))
+    epochs: int = field(default=100, metadata=setting_help("training epochs"))
+    eval_every: int = field(default=5, metadata=setting_help("record train/test loss every this many epochs"))
+    lambdas: tuple[float, ...] = field(default=(0.0, 3.0), metadata=setting_help("L2 strengths on w (penalty lam*||w||^2/2)"))
+    versions: tuple[str, ...] = field(default=VERSIONS, metadata=setting_help("'scratch' and/or 'optimizer'"))
+    seeds: int = field(default=1, metadata=setting_help("run seeds seed, seed+1, ..., seed+seeds-1"))
+    seed: int = field(default=0, metadata=setting_help("first seed: data, initial weights, batch order"))
+    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
     def __post_init__(self) -> None:
         check_int("n_train", self.n_train, low=2)
@@ -172,9 +168,19 @@ def l2_penalty(w: torch.Tensor) -> torch.Tensor:
     return (w**2).sum() / 2
 
 
-def _loss(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> float:
-    with torch.no_grad():
-        return squared_loss(X @ w + b, y).mean().item()
+def split_losses(problem: Problem, w: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
+    """Mean ``squared_loss`` of the model ``(w, b)`` on the training and test sets of
+    ``problem`` and on its validation set when it has one (``val_loss``)."""
+
+    def mean_loss(X: torch.Tensor, y: torch.Tensor) -> float:
+        with torch.no_grad():
+            return squared_loss(X @ w + b, y).mean().item()
+
+    X, y, Xt, yt, Xv, yv = problem
+    out = {"train_loss": mean_loss(X, y), "test_loss": mean_loss(Xt, yt)}
+    if Xv is not None:
+        out["val_loss"] = mean_loss(Xv, yv)
+    return out
 
 
 def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, device: torch.device) -> dict[str, Any]:
@@ -187,18 +193,13 @@ def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, de
     """
     check_choice("version", version, VERSIONS)
     lam = check_float("lam", lam, low=0.0)
-    X, y, Xt, yt, Xv, yv = make_regression_problem(config, seed, device)
+    problem = make_regression_problem(config, seed, device)
+    X, y, *_ = problem
     w, b = init_params(config.num_inputs, seed, device)
     orders = batch_orders(X.shape[0], config.epochs, seed).to(device)
     optimizer = None
     if version == "optimizer":
         optimizer = torch.optim.SGD([{"params": [w], "weight_decay": lam}, {"params": [b]}], lr=config.lr)
-
-    def losses() -> dict[str, float]:
-        out = {"train_loss": _loss(X, y, w, b), "test_loss": _loss(Xt, yt, w, b)}
-        if Xv is not None:
-            out["val_loss"] = _loss(Xv, yv, w, b)
-        return out
 
     curve = []
     for epoch in range(1, config.epochs + 1):
@@ -215,7 +216,7 @@ def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, de
                         param -= config.lr * param.grad
                         param.grad = None
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            curve.append({"epoch": epoch, **losses()})
+            curve.append({"epoch": epoch, **split_losses(problem, w, b)})
     final = dict(curve[-1])
     del final["epoch"]
     w_norm = torch.linalg.vector_norm(w.detach()).item()
