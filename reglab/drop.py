@@ -73,16 +73,12 @@ def _fill_mask_chunk(out: torch.Tensor, threshold: int, generator: torch.Generat
 def _draw_mask(shape: torch.Size, p: float, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
     n = shape.numel()
     threshold = _threshold(p)
-    if n <= _CPU_CHUNK or device.type != "cpu":
-        words = torch.empty((n + 1) // 2, dtype=torch.int64, device=device)
-        words.random_(-(2**63), None, generator=generator)
-        if threshold > _INT32_MAX:
-            return torch.zeros(shape, dtype=torch.bool, device=device)
-        return torch.ge(words.view(torch.int32)[:n].view(shape), threshold)
     flat = torch.empty(n, dtype=torch.bool, device=device)
-    # Words are consumed in order, so the mask is the same as in one draw.
-    for start in range(0, n, _CPU_CHUNK):
-        _fill_mask_chunk(flat[start : start + _CPU_CHUNK], threshold, generator)
+    # One draw off the CPU; CPU chunks consume the words in order, so the mask
+    # is the same as in one draw.
+    chunk = _CPU_CHUNK if device.type == "cpu" else max(n, 1)
+    for start in range(0, n, chunk):
+        _fill_mask_chunk(flat[start : start + chunk], threshold, generator)
     return flat.view(shape)
 
 
