@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -200,6 +201,18 @@ def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`reglab run NAME --help | head`): stop quietly, as
+        # Unix tools do, and keep Python from failing again on its final flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = _split_overrides(parser, argv)
     try:

@@ -144,3 +144,13 @@ def test_experiment_help_description_has_no_docstring_indentation(capsys):
     assert get_experiment("dropout").description.splitlines()[0] in out
     for experiment in list_experiments():  # docstrings are dedented (inspect.cleandoc)
         assert experiment.description and "\n    " not in experiment.description, experiment.name
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    # `reglab run NAME --help | head -1`: the pipe closes before reglab writes.
+    proc = subprocess.Popen([sys.executable, "-m", "reglab", "run", "weight-decay", "--help"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
