@@ -44,5 +44,8 @@ def test_help_lists_every_setting_with_its_default(name, capsys):
 
     assert main(["run", name, "--help"]) == 0
     out = capsys.readouterr().out
+    lines = out.split("settings (key=value):", 1)[1].splitlines()
     for f in fields(get_experiment(name).config_type):
-        assert f.name in out
+        row = next((line for line in lines if line.split()[:1] == [f.name]), None)
+        assert row is not None, f.name
+        assert f.metadata["help"] in row  # each setting is explained beside its default
