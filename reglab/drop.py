@@ -6,17 +6,18 @@ use the keep probability). In training each element is kept with probability
 expectation equals the input; in evaluation dropout is the identity. ``p = 0``
 is the identity, ``p = 1`` gives zeros.
 
-The mask comes from a uniform draw: 32 random bits per element compared with
-``round(p * 2**32)``, so the keep probability is ``1 - p`` to within 2**-33
-(finer than ``torch.rand(...) >= p`` in float32, which resolves 2**-24). The
-bits come from ``torch.Tensor.random_`` on the input's device with the given
+The mask comes from a uniform draw: an element is kept when a uniform 32-bit
+integer is at least ``round(p * 2**32)``, so the keep probability is ``1 - p``
+to within 2**-33 (finer than ``torch.rand(...) >= p`` in float32, which
+resolves 2**-24). On the CPU the 32 bits are drawn a byte at a time, only as
+far as needed to decide (see :mod:`reglab._masks`). The bits come from
+``torch.Tensor.random_`` on the input's device with the given
 ``torch.Generator`` (or the default one), so the same generator state gives
 the same mask on the same device. Only the mask (1 byte per element) is saved
 for backward, where ``torch.nn.functional.dropout`` on the CPU saves a 4-byte
 float per element; the output and the gradient are computed in one pass each
-(``x * mask * scale``), which makes this several times faster
-than ``torch.nn.functional.dropout`` on the CPU (see
-``benchmarks/bench_dropout.py``).
+(``x * mask * scale``), which makes this several times faster than
+``torch.nn.functional.dropout`` on the CPU (see ``benchmarks/bench_dropout.py``).
 
 Shapes: any; the mask has the input's shape, or ``noise_shape`` when given:
 a shape with the input's number of dimensions whose entries are the input's
@@ -36,50 +37,11 @@ from collections.abc import Container, Sequence
 from typing import Any
 
 from ._checks import check_bool, check_generator, check_probability, invalid_argument
+from ._masks import CPU_CHUNK, draw_keep_mask as _draw_mask, fill_keep_mask, threshold
 
 __all__ = ["StochasticModule", "keep_mask", "dropout", "Dropout"]
 
 NoiseShape = Sequence[int | None]
-
-# Elements per chunk when drawing large masks on the CPU: the random words of a
-# chunk stay in cache between the draw and the comparison (2**18 elements = 1 MiB).
-_CPU_CHUNK = 1 << 18
-_INT32_MIN = -(2**31)
-_INT32_MAX = 2**31 - 1
-
-
-def _threshold(p: float) -> int:
-    """The int32 threshold t with P(bits >= t) = 1 - round(p * 2**32) / 2**32.
-
-    For p within 2**-33 of 1 that is 2**31, one past int32's range: no word is
-    that large, so every element is dropped (the words are still drawn, so
-    the generator advances as for any other p).
-    """
-    return round(p * 2**32) + _INT32_MIN
-
-
-def _fill_mask_chunk(out: torch.Tensor, threshold: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Fill the 1-D bool tensor ``out`` with ``bits >= threshold`` for fresh random bits."""
-    n = out.numel()
-    # Full-range int64 words: a plain ``random_()`` leaves the sign bit of every
-    # word at 0, which would bias every second int32 below.
-    words = torch.empty((n + 1) // 2, dtype=torch.int64, device=out.device)
-    words.random_(-(2**63), None, generator=generator)
-    if threshold > _INT32_MAX:
-        return out.fill_(False)
-    return torch.ge(words.view(torch.int32)[:n], threshold, out=out)
-
-
-def _draw_mask(shape: torch.Size, p: float, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
-    n = shape.numel()
-    threshold = _threshold(p)
-    flat = torch.empty(n, dtype=torch.bool, device=device)
-    # One draw off the CPU; CPU chunks consume the words in order, so the mask
-    # is the same as in one draw.
-    chunk = _CPU_CHUNK if device.type == "cpu" else max(n, 1)
-    for start in range(0, n, chunk):
-        _fill_mask_chunk(flat[start : start + chunk], threshold, generator)
-    return flat.view(shape)
 
 
 def keep_mask(
@@ -92,7 +54,9 @@ def keep_mask(
     """A boolean mask of ``shape``, True (keep) with probability ``1 - p``.
 
     This is exactly the mask :func:`dropout` draws for an input of this shape
-    on this device from the same generator state.
+    on this device from the same generator state: an element is kept when a
+    32-bit uniform integer is at least ``round(p * 2**32)`` (see
+    :mod:`reglab._masks`).
     """
     p = check_probability("p", p)
     generator = check_generator("generator", generator)
@@ -229,16 +193,17 @@ def _dropout(x: torch.Tensor, p: float, inplace: bool, generator: torch.Generato
         return x
     if p == 1.0:
         return x.mul_(0.0) if inplace else x.mul(0.0)
-    if x.device.type == "cpu" and x.numel() > _CPU_CHUNK:
+    device = x.device
+    if device.type == "cpu" and x.numel() > CPU_CHUNK:
         return _LargeCPUDropout.apply(x, p, inplace, generator)
-    return _apply_mask(x, _draw_mask(x.shape, p, x.device, generator), 1.0 / (1.0 - p), inplace)
+    return _apply_mask(x, _draw_mask(x.shape, p, device, generator), 1.0 / (1.0 - p), inplace)
 
 
 class _LargeCPUDropout(torch.autograd.Function):
     """Dropout of a large CPU tensor, chunk by chunk, so that each chunk's random
     words, mask, input and output are still in cache when they are combined.
 
-    Draws exactly the mask of :func:`_draw_mask` (same generator state, same
+    Draws exactly the mask of :func:`keep_mask` (same generator state, same
     chunks) and saves only it. The backward makes one new tensor and scales it
     in place; the generic path's two fresh allocations cost more than the
     arithmetic at this size (first-touch page faults).
@@ -247,14 +212,14 @@ class _LargeCPUDropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, p, inplace, generator):  # type: ignore[override]
         scale = 1.0 / (1.0 - p)
-        threshold = _threshold(p)
+        t = threshold(p)
         source = x.reshape(-1)
         in_place = inplace and x.is_contiguous()
         result = source if in_place else torch.empty_like(source)
         mask = torch.empty(source.shape, dtype=torch.bool)
-        for start in range(0, source.numel(), _CPU_CHUNK):
-            part = slice(start, start + _CPU_CHUNK)
-            chunk_mask = _fill_mask_chunk(mask[part], threshold, generator).view(torch.uint8)
+        for start in range(0, source.numel(), CPU_CHUNK):
+            part = slice(start, start + CPU_CHUNK)
+            chunk_mask = fill_keep_mask(mask[part], t, generator).view(torch.uint8)
             torch.mul(source[part], chunk_mask, out=result[part]).mul_(scale)
         ctx.save_for_backward(mask.view(x.shape))
         ctx.scale = scale

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-import reglab.drop as rd
+from reglab._masks import CPU_CHUNK
 from reglab.drop import dropout, keep_mask
 from reglab.errors import InvalidArgumentError
 from reglab.vanilla import VanillaDropout, vanilla_dropout
@@ -36,7 +36,7 @@ def test_training_mean_equals_eval_output(p):
     assert abs(train.mean().item() - evaluated[0].item()) < K * se
 
 
-@pytest.mark.parametrize("shape", [(40, 50), (3, rd._CPU_CHUNK // 2 + 11)])  # one draw, then chunked
+@pytest.mark.parametrize("shape", [(40, 50), (3, CPU_CHUNK // 2 + 11)])  # one draw, then chunked
 def test_same_mask_as_inverted_dropout_for_the_same_generator_state(shape):
     x = torch.randn(shape, dtype=torch.float64)
     p = 0.35
