@@ -9,13 +9,17 @@ Which layers are random. :func:`mc_mode` puts the whole model in eval mode,
 then switches ON only the dropout family: every
 :class:`reglab.drop.StochasticModule` (reglab's dropout, DropPath, DropBlock,
 DropConnect...) and torch's ``nn.Dropout``, ``Dropout1d/2d/3d``,
-``AlphaDropout`` and ``FeatureAlphaDropout``. BatchNorm and every other layer
-stay in eval mode (BatchNorm uses, and does not update, its running
-statistics). Only each dropout module's own flag is set, not its children's.
-Dropout that is not a module (e.g. ``nn.MultiheadAttention(dropout=...)``,
-``F.dropout(x, training=self.training)`` inside a custom layer) follows its
-owner, which stays in eval mode, so it is off. Afterwards every module's
-``training`` flag is restored to what it was, even when the forward raises.
+``AlphaDropout`` and ``FeatureAlphaDropout``; torch's layers that apply
+dropout themselves from a float attribute: ``nn.MultiheadAttention`` (attention
+weights) and ``nn.RNN/LSTM/GRU`` (between stacked layers); and
+``nn.TransformerEncoderLayer``, whose inference fast path (eval mode under
+``no_grad``) would skip its dropout modules and silently give zero spread.
+BatchNorm and every other layer stay in eval mode (BatchNorm uses, and does
+not update, its running statistics). Only each such module's own flag is set,
+not its children's. Dropout inside a custom layer
+(``F.dropout(x, training=self.training)``) follows that layer, which stays in
+eval mode, so it is off. Afterwards every module's ``training`` flag is
+restored to what it was, even when the forward raises.
 
 Convention: ``p`` is the **drop** probability. A model with no dropout module,
 or only ones with ``p == 0``, has nothing random: that is an error
@@ -39,7 +43,7 @@ from ._checks import check_generator, check_int, invalid_argument
 from .drop import StochasticModule
 from .errors import InvalidArgumentError, ReglabError
 
-__all__ = ["DROPOUT_MODULES", "MCPrediction", "mc_mode", "mc_predict", "predictive_entropy"]
+__all__ = ["DROPOUT_MODULES", "DROPOUT_OWNERS", "MCPrediction", "mc_mode", "mc_predict", "predictive_entropy"]
 
 #: The module types :func:`mc_mode` switches on.
 DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
@@ -51,6 +55,13 @@ DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
     nn.AlphaDropout,
     nn.FeatureAlphaDropout,
 )
+
+#: torch layers that apply dropout themselves (a float ``dropout`` attribute,
+#: used when training), which :func:`mc_mode` switches on too.
+DROPOUT_OWNERS: tuple[type[nn.Module], ...] = (nn.MultiheadAttention, nn.RNNBase)
+
+# Layers whose eval-mode fast path bypasses their dropout modules: they train too.
+_FAST_PATH_LAYERS: tuple[type[nn.Module], ...] = (nn.TransformerEncoderLayer,)
 
 
 class MCPrediction(NamedTuple):
@@ -69,6 +80,9 @@ class MCPrediction(NamedTuple):
 
 def _is_active(module: nn.Module) -> bool:
     """A dropout-family module that actually drops something (``p > 0``, or no ``p`` at all)."""
+    if isinstance(module, DROPOUT_OWNERS):
+        # An RNN drops only between stacked layers.
+        return module.dropout > 0 and getattr(module, "num_layers", 2) > 1
     p = getattr(module, "p", None)
     return not isinstance(p, (int, float)) or p > 0
 
@@ -89,7 +103,7 @@ def mc_mode(model: nn.Module) -> Iterator[nn.Module]:
     if not isinstance(model, nn.Module):
         raise invalid_argument("model", "an nn.Module", type(model).__name__)
     modules = list(model.modules())
-    dropouts = [m for m in modules if isinstance(m, DROPOUT_MODULES)]
+    dropouts = [m for m in modules if isinstance(m, DROPOUT_MODULES + DROPOUT_OWNERS)]
     if not any(_is_active(m) for m in dropouts):
         found = "only dropout modules with p = 0" if dropouts else "no dropout module"
         raise ReglabError(
@@ -99,7 +113,7 @@ def mc_mode(model: nn.Module) -> Iterator[nn.Module]:
     flags = [m.training for m in modules]
     try:
         model.eval()
-        for m in dropouts:
+        for m in dropouts + [m for m in modules if isinstance(m, _FAST_PATH_LAYERS)]:
             m.training = True  # this module only: a DropConnect's wrapped layer stays in eval
         yield model
     finally:

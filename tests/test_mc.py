@@ -176,3 +176,70 @@ def test_cuda_generator_reproducible():
     a = mc_predict(model, x, 4, generator=_gen(1, "cuda"))
     b = mc_predict(model, x, 4, generator=_gen(1, "cuda"))
     assert a.mean.device == x.device and torch.equal(a.samples, b.samples)
+
+
+# --- torch layers that apply dropout themselves, and the transformer fast path ---
+
+
+def test_transformer_encoder_layer_is_random_under_mc_and_computes_its_training_forward():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, dropout=0.3, batch_first=True)
+    layer.eval()
+    x = torch.randn(4, 5, 16)
+    # In eval mode under no_grad torch takes a fast path that skips the layer's dropout
+    # modules: the samples would be identical and the spread exactly zero.
+    pred = mc_predict(layer, x, 4, generator=_gen(0))
+    assert pred.std.min() > 0
+    with torch.no_grad():
+        with mc_mode(layer):
+            torch.manual_seed(3)
+            mc = layer(x)
+        layer.train()
+        torch.manual_seed(3)
+        trained = layer(x)
+        layer.eval()
+    assert torch.equal(mc, trained)
+    assert not any(m.training for m in layer.modules())
+
+
+def test_multihead_attention_dropout_is_switched_on():
+    torch.manual_seed(0)
+    attention = nn.MultiheadAttention(16, 2, dropout=0.5, batch_first=True).eval()
+    x = torch.randn(3, 6, 16)
+    with torch.no_grad():
+        with mc_mode(attention):
+            torch.manual_seed(5)
+            mc = attention(x, x, x)[0]
+        attention.train()
+        torch.manual_seed(5)
+        trained = attention(x, x, x)[0]
+        attention.eval()
+        deterministic = attention(x, x, x)[0]
+    assert torch.equal(mc, trained) and not torch.equal(mc, deterministic)
+    with pytest.raises(ReglabError, match="no dropout module"):
+        with mc_mode(nn.Sequential(nn.Linear(2, 2))):
+            pass
+    with pytest.raises(ReglabError, match="p = 0"):
+        with mc_mode(nn.MultiheadAttention(16, 2, dropout=0.0)):
+            pass
+
+
+class _LastStep(nn.Module):
+    def __init__(self, rnn: nn.Module) -> None:
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return self.rnn(x)[0][:, -1]
+
+
+def test_dropout_between_stacked_rnn_layers_is_switched_on():
+    torch.manual_seed(0)
+    model = _LastStep(nn.LSTM(4, 8, num_layers=2, dropout=0.5, batch_first=True)).eval()
+    pred = mc_predict(model, torch.randn(3, 7, 4), 4, generator=_gen(1))
+    assert pred.std.min() > 0
+    with pytest.warns(UserWarning, match="num_layers"):  # torch: dropout needs num_layers > 1
+        single = _LastStep(nn.GRU(4, 8, num_layers=1, dropout=0.5, batch_first=True))
+    with pytest.raises(ReglabError, match="p = 0"):  # a single layer drops nothing
+        with mc_mode(single):
+            pass
