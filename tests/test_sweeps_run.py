@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,6 +11,7 @@ import reglab.sweeps.local as local_backend
 from reglab.cli import main
 from reglab.sweeps import read_results, resume_sweep, run_sweep
 from reglab.sweeps.store import SweepStore
+from reglab.sweeps.trial import Trial, trial_from_json, trial_row
 
 
 def test_failing_trials_are_recorded_and_the_others_finish(tiny_experiment, tmp_path):
@@ -109,3 +111,15 @@ def test_cli_sweep(tiny_experiment, tmp_path, capsys):
     assert "unknown sweep key `width`; valid keys are: epochs, lr" in err
     assert main(["sweep", tiny_experiment, "lr=0.1", "--backend", "vectorized", "--out", str(tmp_path)]) == 2
     assert "has no vectorized trainer" in capsys.readouterr().err
+
+
+def test_resumed_trials_keep_tuple_knobs_as_tuples():
+    # sweep.json is JSON: a tuple knob comes back as a list. A resumed trial must be
+    # the trial that was written, or its rows ("[64, 32]") would not group with the
+    # rows finished before the interruption ("(64, 32)").
+    trial = Trial(3, {"hiddens": (64, 32), "lr": 0.1}, 7, None,
+                  {"hiddens": (64, 32), "lr": 0.1, "seed": 7, "pairs": ((0.1, 0.2), (0.3, 0.4))})
+    data = json.loads(json.dumps(dataclasses.asdict(trial)))
+    assert isinstance(data["point"]["hiddens"], list)
+    assert trial_from_json(data) == trial
+    assert trial_row(trial_from_json(data), {}, 0.0, "complete") == trial_row(trial, {}, 0.0, "complete")

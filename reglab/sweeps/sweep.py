@@ -28,7 +28,7 @@ from .plots import knob_figure, plottable_knobs
 from .selection import Selection, aggregate, parse_select, select, split_overrides
 from .spec import SweepSpec, get_spec
 from .store import SweepStore
-from .trial import Trial
+from .trial import Trial, trial_from_json
 from .vectorized import run_vectorized, vectorizable
 
 __all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "BACKENDS"]
@@ -204,6 +204,6 @@ def resume_sweep(path: str | Path, *, backend: str = "auto", workers: int | None
     check_choice("backend", backend, BACKENDS)
     store, manifest = SweepStore.open(path)
     done = store.finished()
-    trials = [Trial(**{**t, "point": dict(t["point"])}) for t in manifest["trials"]]
+    trials = [trial_from_json(t) for t in manifest["trials"]]
     todo = [t for t in trials if t.index not in done]
     return _run(store, manifest, todo, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)

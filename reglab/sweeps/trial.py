@@ -21,7 +21,7 @@ import torch
 
 from ..errors import DivergenceError
 
-__all__ = ["Trial", "run_trial", "metrics_of", "trial_row"]
+__all__ = ["Trial", "run_trial", "metrics_of", "trial_row", "trial_from_json"]
 
 _METRIC_PREFIXES = ("train_", "val_", "test_")
 
@@ -48,6 +48,21 @@ class Trial:
     def key(self) -> str:
         """Identity across a resume: the point, seed and fold."""
         return repr((sorted(self.point.items()), self.seed, self.fold))
+
+
+def _tuples(value: Any) -> Any:
+    """JSON's lists back to the tuples the grid made (a sweep's values are never lists)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def trial_from_json(data: dict[str, Any]) -> Trial:
+    """The :class:`Trial` that ``dataclasses.asdict`` wrote into ``sweep.json``, tuples restored."""
+    return Trial(index=data["index"], point=_tuples(dict(data["point"])), seed=data["seed"], fold=data["fold"],
+                 overrides=_tuples(dict(data["overrides"])))
 
 
 def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
