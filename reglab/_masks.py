@@ -14,7 +14,10 @@ is the same distribution from a quarter of the bits, and 3x faster.
 
 The bits come from the given ``torch.Generator`` (or the default one) on the
 mask's device, so the same generator state gives the same mask on the same
-device. Large CPU masks are drawn in chunks of ``CPU_CHUNK`` elements; the
+device. Under ``torch.compile`` without a generator the mask is one
+``torch.randint`` draw of the 32 bits, which the compiler can trace (no graph
+break); it then comes from the compiled graph's random stream, as torch's own
+dropout does, so it is not the eager mask. Large CPU masks are drawn in chunks of ``CPU_CHUNK`` elements; the
 chunks consume the random words in order, so the mask is the same as in one
 draw.
 """
@@ -72,6 +75,14 @@ def _fill_from_top_bytes(out: torch.Tensor, t: int, generator: torch.Generator |
     return out
 
 
+def _traceable_keep_mask(shape: torch.Size, t: int, device: torch.device) -> torch.Tensor:
+    """``U >= t`` from one out-of-place draw, which ``torch.compile`` traces (``random_`` breaks the graph)."""
+    if t >= _TWO_32:
+        return torch.zeros(shape, dtype=torch.bool, device=device)
+    words = torch.randint(_INT32_MIN, 2**31, shape, dtype=torch.int32, device=device)
+    return words >= t + _INT32_MIN
+
+
 def fill_keep_mask(out: torch.Tensor, t: int, generator: torch.Generator | None) -> torch.Tensor:
     """Fill the 1-D bool tensor ``out`` (at most ``CPU_CHUNK`` elements on the CPU) with a fresh keep mask."""
     if out.device.type == "cpu" and t % (1 << 24) == 0:
@@ -84,6 +95,8 @@ def draw_keep_mask(
 ) -> torch.Tensor:
     """A bool mask of ``shape`` on ``device``, True with probability ``1 - p`` (p already validated)."""
     t = threshold(p)
+    if generator is None and torch.compiler.is_compiling():
+        return _traceable_keep_mask(shape, t, device)
     mask = torch.empty(shape, dtype=torch.bool, device=device)
     flat = mask.view(-1)
     n = flat.numel()

@@ -9,11 +9,13 @@ is the identity, ``p = 1`` gives zeros.
 The mask comes from a uniform draw: an element is kept when a uniform 32-bit
 integer is at least ``round(p * 2**32)``, so the keep probability is ``1 - p``
 to within 2**-33 (finer than ``torch.rand(...) >= p`` in float32, which
-resolves 2**-24). On the CPU the 32 bits are drawn a byte at a time, only as
-far as needed to decide (see :mod:`reglab._masks`). The bits come from
+resolves 2**-24). When ``p * 256`` is an integer only the integer's top byte
+can decide, and on the CPU only that byte is drawn (see :mod:`reglab._masks`). The bits come from
 ``torch.Tensor.random_`` on the input's device with the given
 ``torch.Generator`` (or the default one), so the same generator state gives
-the same mask on the same device. Only the mask (1 byte per element) is saved
+the same mask on the same device (under ``torch.compile`` without a generator
+the mask comes from the compiled graph's own random stream instead, so that
+the graph has no break). Only the mask (1 byte per element) is saved
 for backward, where ``torch.nn.functional.dropout`` on the CPU saves a 4-byte
 float per element; the output and the gradient are computed in one pass each
 (``x * mask * scale``), which makes this several times faster than
@@ -194,7 +196,7 @@ def _dropout(x: torch.Tensor, p: float, inplace: bool, generator: torch.Generato
     if p == 1.0:
         return x.mul_(0.0) if inplace else x.mul(0.0)
     device = x.device
-    if device.type == "cpu" and x.numel() > CPU_CHUNK:
+    if device.type == "cpu" and x.numel() > CPU_CHUNK and not torch.compiler.is_compiling():
         return _LargeCPUDropout.apply(x, p, inplace, generator)
     return _apply_mask(x, _draw_mask(x.shape, p, device, generator), 1.0 / (1.0 - p), inplace)
 

@@ -1,0 +1,88 @@
+"""The dropout family under ``torch.compile``: traced whole (no graph break), same contract.
+
+Without a generator the masks come from one ``torch.randint`` draw that the
+compiler traces, so they are not the eager masks (as with torch's own dropout
+under compile); the statistics, the scaling and the gradient are checked
+instead. With a generator the eager mask is kept (one graph break). The
+``aot_eager`` backend traces exactly what inductor would, without a C++ compiler.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import reglab
+from reglab import keep_mask
+
+K = 5.0
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def _compiled(module: nn.Module) -> nn.Module:
+    return torch.compile(module, backend="aot_eager", fullgraph=True)
+
+
+@pytest.mark.parametrize(
+    "module, shape",
+    [
+        (reglab.Dropout(0.3), (8, 16)),
+        (reglab.Dropout(0.3, noise_shape=(None, 1)), (8, 16)),
+        (reglab.VanillaDropout(0.3), (8, 16)),
+        (reglab.Dropout2d(0.3), (2, 4, 5, 5)),
+        (reglab.LockedDropout(0.3), (5, 2, 4)),
+        (reglab.GaussianDropout(0.3), (8, 16)),
+        (reglab.GaussianNoise(0.1), (8, 16)),
+        (reglab.AlphaDropout(0.3), (8, 16)),
+        (reglab.FeatureAlphaDropout(0.3), (2, 4, 5, 5)),
+        (reglab.DropPath(0.3), (8, 16)),
+        (reglab.DropBlock2d(0.3, 3), (2, 4, 8, 8)),
+        (reglab.DropConnect(nn.Linear(16, 16), 0.3), (8, 16)),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else "",
+)
+def test_compiles_as_one_graph_and_is_random_in_training_only(module, shape):
+    x = torch.randn(shape, requires_grad=True)
+    compiled = _compiled(module)
+    out = compiled(x)
+    out.sum().backward()  # fullgraph=True: any graph break would have raised
+    assert out.shape == x.shape and x.grad is not None
+    assert not torch.equal(out, compiled(x))  # a fresh draw each call
+    module.eval()
+    if not isinstance(module, reglab.VanillaDropout):  # vanilla scales by 1 - p in eval
+        assert torch.equal(compiled(x), module(x))
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_compiled_dropout_keeps_one_minus_p_and_scales_survivors_and_gradients(p):
+    n = (1 << 18) + 1000  # above the eager chunked path's threshold: compiled, one draw
+    x = (torch.rand(n, dtype=torch.float64) + 0.5).requires_grad_()
+    out = _compiled(reglab.Dropout(p))(x)
+    out.backward(torch.ones(n, dtype=torch.float64))
+    kept = out.detach() != 0
+    q = 1.0 - p
+    assert abs(kept.double().mean().item() - q) < K * math.sqrt(p * q / n)
+    assert torch.equal(out.detach()[kept], x.detach()[kept] * (1.0 / q))
+    assert torch.equal(x.grad, kept.double() * (1.0 / q))
+
+
+def test_compiled_dropout_at_p_near_one_drops_everything():
+    x = torch.ones(1000)
+    assert _compiled(reglab.Dropout(1.0 - 2.0**-40))(x).abs().sum().item() == 0.0
+
+
+def test_compiled_dropout_with_a_generator_draws_the_eager_mask():
+    x = torch.randn(300, 70)
+    g = torch.Generator().manual_seed(4)
+    out = torch.compile(reglab.Dropout(0.4, generator=g), backend="aot_eager")(x)
+    mask = keep_mask(x.shape, 0.4, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(out, x * mask * (1.0 / 0.6))
