@@ -10,7 +10,6 @@ the ranks' own masked gradients.
 from __future__ import annotations
 
 import os
-import socket
 
 import torch
 import torch.distributed as dist
@@ -32,9 +31,9 @@ def _local_gradient(rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     return layer.weight.grad, layer.bias.grad
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+def _worker(rank: int, out_dir: str) -> None:
+    # A file store: no port to race for with other processes on the machine.
+    dist.init_process_group("gloo", init_method=f"file://{out_dir}/store", rank=rank, world_size=WORLD)
     try:
         torch.manual_seed(0)
         layer = nn.Linear(6, 4)
@@ -44,18 +43,13 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         x = torch.randn(8, 6, generator=torch.Generator().manual_seed(rank))
         model(x).pow(2).sum().backward()
         torch.save((layer.weight.grad, layer.bias.grad, model.state_dict()), os.path.join(out_dir, f"{rank}.pt"))
+        dist.barrier()  # neither rank tears down gloo while the other still talks to it
     finally:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_averages_the_ranks_masked_gradients(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(str(tmp_path),), nprocs=WORLD, join=True)
     local = [_local_gradient(rank) for rank in range(WORLD)]
     assert not torch.equal(local[0][0], local[1][0])  # different masks and inputs per rank
     expected_w = (local[0][0] + local[1][0]) / WORLD
