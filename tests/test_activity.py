@@ -257,3 +257,11 @@ def test_bad_arguments_get_the_one_sentence(call, message):
     with pytest.raises(InvalidArgumentError) as info:
         call()
     assert message in str(info.value)
+
+
+def test_public_names_are_exported_from_reglab():
+    import reglab
+    from reglab import activity
+
+    for name in activity.__all__:
+        assert name in reglab.__all__ and getattr(reglab, name) is getattr(activity, name)
