@@ -249,7 +249,8 @@ def test_tar_with_one_time_step_is_zero():
         (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=3),
          "Invalid value received for argument `time_dim`. Expected an integer between -3 and 2. Received: time_dim=3"),
         (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=-4), "Received: time_dim=-4"),
-        (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=True), "Received: time_dim=True"),
+        (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=True),
+         "Received: time_dim=True"),
         (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=1.0), "Received: time_dim=1.0"),
     ],
 )
