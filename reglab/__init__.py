@@ -8,6 +8,13 @@ no decay by default.
 
 __version__ = "0.1.0"
 
+from .activity import (
+    ActivityRegularization,
+    activation_regularization,
+    activity_penalty,
+    collect_activity_penalties,
+    temporal_activation_regularization,
+)
 from .callbacks import Callback, EpochTable, LambdaCallback
 from .data import BatchIterator, load_fashion_mnist, synthetic_linear
 from .conformance import ConformanceReport, check_dropout, check_penalty
@@ -104,6 +111,11 @@ __all__ = [
     "ElasticNet",
     "param_groups",
     "split_parameters",
+    "activity_penalty",
+    "ActivityRegularization",
+    "collect_activity_penalties",
+    "activation_regularization",
+    "temporal_activation_regularization",
     "Constraint",
     "MaxNorm",
     "UnitNorm",
