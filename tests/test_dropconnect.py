@@ -260,6 +260,7 @@ def test_mc_mode_switches_recurrent_weight_drop_on():
     wrapped = DropConnect(rnn, 0.5, generator=_gen(3)).eval()
     x = torch.randn(4, 2, 3, dtype=torch.float64, generator=_gen(1))
     with mc_mode(wrapped):
+        assert wrapped.module.training  # an RNN is a dropout owner itself: mc_mode switches it on too
         a, b = wrapped(x)[0], wrapped(x)[0]
     assert not torch.equal(a, b)
     twin, _ = _masked_twin(rnn, 0.5, ["weight_hh_l0"], seed=3)
