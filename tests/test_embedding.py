@@ -184,6 +184,7 @@ def test_bad_arguments():
     with pytest.raises(InvalidArgumentError, match=r"^Invalid value received for argument `weight`\. Expected a 2-D "
                        r"\(num_embeddings, embedding_dim\) tensor\. Received: weight=<1-D tensor of shape \(4,\)>$"):
         embedding_dropout_weight(torch.ones(4), 0.1)
-    with pytest.raises(InvalidArgumentError, match=r"argument `p`\. Expected a float between 0 and 1\. Received: p=True"):
+    with pytest.raises(InvalidArgumentError, match=r"argument `p`\. Expected a float between 0 and 1\. "
+                       r"Received: p=True$"):
         embedding_dropout_weight(torch.ones(4, 2), True)
     assert "p=0.25" in repr(EmbeddingDropout(nn.Embedding(4, 2), 0.25))
