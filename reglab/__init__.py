@@ -21,6 +21,7 @@ from .conformance import ConformanceReport, check_dropout, check_penalty
 from .constraints import ApplyConstraint, Constraint, MaxNorm, NonNeg, UnitNorm
 from .drop import Dropout, StochasticModule, dropout, keep_mask
 from .dropconnect import DropConnect, drop_connect_weight
+from .embedding import EmbeddingDropout, embedding_dropout_weight
 from .losses import get_loss
 from .mc import MCPrediction, mc_mode, mc_predict, predictive_entropy
 from .noise import (
@@ -99,6 +100,8 @@ __all__ = [
     "drop_block_gamma",
     "DropConnect",
     "drop_connect_weight",
+    "EmbeddingDropout",
+    "embedding_dropout_weight",
     "MCPrediction",
     "mc_mode",
     "mc_predict",

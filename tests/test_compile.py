@@ -86,3 +86,21 @@ def test_compiled_dropout_with_a_generator_draws_the_eager_mask():
     out = torch.compile(reglab.Dropout(0.4, generator=g), backend="aot_eager")(x)
     mask = keep_mask(x.shape, 0.4, generator=torch.Generator().manual_seed(4))
     assert torch.equal(out, x * mask * (1.0 / 0.6))
+
+
+def test_embedding_dropout_compiles_as_one_graph_and_drops_whole_rows():
+    p, n = 0.5, 256
+    embedding = reglab.EmbeddingDropout(nn.Embedding(n, 4), p)
+    idx = torch.arange(n).view(8, 32)
+    compiled = _compiled(embedding)
+    out = compiled(idx)
+    out.sum().backward()  # fullgraph=True: any graph break would have raised
+    weight = embedding.module.weight
+    kept = weight.grad[:, 0] != 0
+    # The gradient of a looked-up row is the row mask times 1/(1-p): whole rows, scaled.
+    assert torch.equal(weight.grad, kept.float()[:, None].expand(n, 4) * (1.0 / (1.0 - p)))
+    assert torch.equal(out.detach().view(n, 4), weight.detach() * weight.grad)
+    assert abs(kept.double().mean().item() - (1.0 - p)) < K * math.sqrt(p * (1.0 - p) / n)
+    assert not torch.equal(out, compiled(idx))  # a fresh draw each call
+    embedding.eval()
+    assert torch.equal(compiled(idx), embedding.module(idx))
