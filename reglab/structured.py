@@ -28,10 +28,15 @@ satisfies ``p * (1 - gamma * b**2 / 2) <= r <= p`` (the union bound and the
 second Bonferroni inequality), e.g. ``0.095 <= r <= 0.1`` for ``p = 0.1`` on
 large maps. A block larger than the map is clipped to the map in that
 dimension (``b_h = min(b, H)``, ``b_w = min(b, W)``), as timm does, and the
-formula uses the clipped sizes. Each channel has its own mask.
+formula uses the clipped sizes. Each channel has its own mask; with
+``batchwise=True`` one ``(1, C, H, W)`` mask is shared by the whole batch
+(timm's option: one draw instead of N). With ``with_noise=True`` (timm's
+experimental option) the dropped units are filled with N(0, 1) noise instead
+of zeros, and nothing is rescaled: ``x * mask + noise * (1 - mask)``.
 
 Shapes: ``drop_path``: ``(N, *)``, the mask is ``(N, 1, ..., 1)``.
-``drop_block_2d``: ``(N, C, H, W)``, the mask has the input's shape.
+``drop_block_2d``: ``(N, C, H, W)``, the mask has the input's shape, or
+``(1, C, H, W)`` with ``batchwise``.
 """
 
 from __future__ import annotations
@@ -152,6 +157,8 @@ def drop_block_2d(
     gamma_scale: float = 1.0,
     training: bool = True,
     *,
+    batchwise: bool = False,
+    with_noise: bool = False,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """DropBlock: zero ``block_size x block_size`` squares, then rescale to keep the mean.
@@ -162,21 +169,27 @@ def drop_block_2d(
         block_size: side of the dropped squares, ``>= 1``; clipped to ``H`` and ``W``.
         gamma_scale: multiplies the seed rate gamma (timm's knob), ``>= 0``.
         training: apply it; when False, return ``x`` itself.
-        generator: the ``torch.Generator`` for the seeds (on ``x``'s device).
+        batchwise: one ``(1, C, H, W)`` mask for the whole batch (timm's option).
+        with_noise: fill the dropped units with N(0, 1) noise (of the mask's
+            shape, drawn after the seeds) instead of zeros, without rescaling.
+        generator: the ``torch.Generator`` for the seeds and the noise (on ``x``'s device).
 
     Returns:
         A tensor of ``x``'s shape, dtype and device: ``x * mask * numel / kept``,
-        where ``mask`` is 0 on the dropped blocks and ``kept`` counts the ones
-        (zeros when nothing is kept).
+        where ``mask`` is 0 on the dropped blocks and ``kept`` counts its ones
+        (zeros when nothing is kept); with ``with_noise``,
+        ``x * mask + noise * (1 - mask)``.
     """
     p = check_probability("p", p)
     block_size = check_int("block_size", block_size, low=1)
     gamma_scale = check_float("gamma_scale", gamma_scale, low=0.0)
     check_bool("training", training)
+    batchwise = check_bool("batchwise", batchwise)
+    with_noise = check_bool("with_noise", with_noise)
     generator = check_generator("generator", generator)
     if not training:
         return x
-    return _drop_block_2d(x, p, block_size, gamma_scale, generator)
+    return _drop_block_2d(x, p, block_size, gamma_scale, batchwise, with_noise, generator)
 
 
 def _block_mask(
@@ -200,7 +213,13 @@ def _block_mask(
 
 
 def _drop_block_2d(
-    x: torch.Tensor, p: float, block_size: int, gamma_scale: float, generator: torch.Generator | None
+    x: torch.Tensor,
+    p: float,
+    block_size: int,
+    gamma_scale: float,
+    batchwise: bool,
+    with_noise: bool,
+    generator: torch.Generator | None,
 ) -> torch.Tensor:
     if x.dim() != 4:
         raise InvalidArgumentError(
@@ -209,13 +228,18 @@ def _drop_block_2d(
         )
     if p == 0.0 or x.numel() == 0:
         return x
-    if p == 1.0:
+    if p == 1.0 and not with_noise:
         return x.mul(0.0)
-    h, w = x.shape[-2:]
+    n, c, h, w = x.shape
     gamma = min(1.0, gamma_scale * drop_block_gamma(p, block_size, h, w))
     # float64 inputs get a float64 scale; everything else float32 (exact 0/1 and sums).
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    mask = _block_mask(x.shape, gamma, block_size, dtype, x.device, generator)
+    mask_shape = torch.Size((1 if batchwise else n, c, h, w))
+    mask = _block_mask(mask_shape, gamma, block_size, dtype, x.device, generator)
+    if with_noise:
+        noise = torch.randn(mask_shape, generator=generator, dtype=x.dtype, device=x.device)
+        mask = mask.to(x.dtype)
+        return x * mask + noise * (1.0 - mask)
     # numel / kept, computed on the device (no host sync); when nothing is kept
     # the mask is all zeros, so the clamp only avoids 0/0.
     scale = mask.numel() / mask.sum().clamp_min(1.0)
@@ -229,6 +253,8 @@ class DropBlock2d(StochasticModule):
         p: target drop probability, ``0 <= p <= 1``.
         block_size: side of the dropped squares, ``>= 1``; clipped to ``H`` and ``W``.
         gamma_scale: multiplies the seed rate gamma, ``>= 0``.
+        batchwise: one ``(1, C, H, W)`` mask for the whole batch.
+        with_noise: fill the dropped units with N(0, 1) noise, without rescaling.
         generator: optional ``torch.Generator`` for reproducible masks.
 
     Shape: input ``(N, C, H, W)``, output ``(N, C, H, W)``.
@@ -240,18 +266,27 @@ class DropBlock2d(StochasticModule):
         block_size: int = 7,
         gamma_scale: float = 1.0,
         *,
+        batchwise: bool = False,
+        with_noise: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.p = check_probability("p", p)
         self.block_size = check_int("block_size", block_size, low=1)
         self.gamma_scale = check_float("gamma_scale", gamma_scale, low=0.0)
+        self.batchwise = check_bool("batchwise", batchwise)
+        self.with_noise = check_bool("with_noise", with_noise)
         self.generator = check_generator("generator", generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        return _drop_block_2d(x, self.p, self.block_size, self.gamma_scale, self.generator)
+        return _drop_block_2d(
+            x, self.p, self.block_size, self.gamma_scale, self.batchwise, self.with_noise, self.generator
+        )
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, block_size={self.block_size}, gamma_scale={self.gamma_scale}"
+        text = f"p={self.p}, block_size={self.block_size}, gamma_scale={self.gamma_scale}"
+        if self.batchwise:
+            text += ", batchwise=True"
+        return text + (", with_noise=True" if self.with_noise else "")

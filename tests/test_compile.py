@@ -46,6 +46,7 @@ def _compiled(module: nn.Module) -> nn.Module:
         (reglab.FeatureAlphaDropout(0.3), (2, 4, 5, 5)),
         (reglab.DropPath(0.3), (8, 16)),
         (reglab.DropBlock2d(0.3, 3), (2, 4, 8, 8)),
+        (reglab.DropBlock2d(0.3, 3, batchwise=True, with_noise=True), (2, 4, 8, 8)),
         (reglab.DropConnect(nn.Linear(16, 16), 0.3), (8, 16)),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else "",

@@ -242,6 +242,50 @@ def test_drop_block_generator_reproducible_and_module_matches_function():
     assert not torch.equal(a, drop_block_2d(x, 0.2, 3, generator=_gen(5)))
 
 
+def test_batchwise_shares_one_mask_drawn_as_for_a_batch_of_one():
+    x = torch.ones(5, 3, 12, 12, dtype=torch.float64)
+    shared = drop_block_2d(x, 0.3, 3, batchwise=True, generator=_gen(11))
+    single = drop_block_2d(x[:1], 0.3, 3, generator=_gen(11))  # the same draws: one (1, C, H', W') seed map
+    assert (single == 0).any()
+    assert torch.equal(shared, single.expand_as(x))
+    module = DropBlock2d(0.3, 3, batchwise=True, generator=_gen(11))
+    assert torch.equal(module(x), shared)
+    assert repr(module) == "DropBlock2d(p=0.3, block_size=3, gamma_scale=1.0, batchwise=True)"
+
+
+@pytest.mark.parametrize("batchwise", [False, True])
+def test_with_noise_fills_the_dropped_blocks_with_standard_normal_noise_unscaled(batchwise):
+    x = torch.rand(4, 2, 10, 10, dtype=torch.float64, generator=_gen(1)).add(0.5).requires_grad_(True)
+    out = drop_block_2d(x, 0.3, 3, batchwise=batchwise, with_noise=True, generator=_gen(12))
+    # The same draws by hand: the seeds, then N(0, 1) noise of the mask's shape.
+    g = _gen(12)
+    shape = torch.Size((1 if batchwise else 4, 2, 10, 10))
+    mask = rs._block_mask(shape, drop_block_gamma(0.3, 3, 10, 10), 3, torch.float64, x.device, g)
+    noise = torch.randn(shape, generator=g, dtype=torch.float64)
+    assert 0 < mask.sum() < mask.numel()
+    torch.testing.assert_close(out, x * mask + noise * (1 - mask), rtol=0, atol=0)
+    out.backward(torch.ones_like(out))
+    assert torch.equal(x.grad, mask.expand_as(x))  # kept units pass unscaled, dropped ones get no gradient
+
+
+def test_with_noise_values_are_standard_normal():
+    out = drop_block_2d(torch.zeros(64, 4, 16, 16), 0.5, 3, with_noise=True, generator=_gen(13))
+    noise = out[out != 0].double()
+    n = noise.numel()
+    assert n > 10_000
+    assert abs(noise.mean().item()) < K / math.sqrt(n)
+    assert abs(noise.var().item() - 1.0) < K * math.sqrt(2.0 / n)
+
+
+def test_batchwise_and_with_noise_are_checked():
+    for name in ("batchwise", "with_noise"):
+        expected = rf"argument `{name}`\. Expected True or False\. Received: {name}=1"
+        with pytest.raises(InvalidArgumentError, match=expected):
+            DropBlock2d(0.1, 3, **{name: 1})
+        with pytest.raises(InvalidArgumentError, match=rf"argument `{name}`"):
+            drop_block_2d(torch.ones(1, 1, 4, 4), 0.1, 3, **{name: "yes"})
+
+
 @needs_cuda
 def test_cuda_device_dtype_and_reproducibility():
     x = torch.randn(4, 3, 16, 16, device="cuda", dtype=torch.float16)
