@@ -84,7 +84,7 @@ def test_sweep_folder_files_and_plot(tiny_experiment, tmp_path):
     result = run_sweep(tiny_experiment, ["lr=log:0.001:1:4"], seeds=2, backend="local", workers=1,
                        out=tmp_path, quiet=True)
     files = sorted(p.name for p in result.path.iterdir())
-    assert files == ["lr.png", "results.csv", "summary.json", "sweep.json"]
+    assert files == ["lr.png", "results.csv", "summary.json", "sweep.json", "trials.jsonl"]
     assert (result.path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((result.path / "summary.json").read_text())
     assert len(summary["configurations"]) == 4 and all(c["seeds"] == 2 for c in summary["configurations"])
@@ -123,3 +123,55 @@ def test_resumed_trials_keep_tuple_knobs_as_tuples():
     assert isinstance(data["point"]["hiddens"], list)
     assert trial_from_json(data) == trial
     assert trial_row(trial_from_json(data), {}, 0.0, "complete") == trial_row(trial, {}, 0.0, "complete")
+
+
+def _row(i: int) -> dict:
+    return {"trial": i, "lr": (0.1, 0.2), "seed": 0, "fold": "", "test_loss": 0.5 + i, "seconds": 1.0,
+            "status": "complete", "error": ""}
+
+
+def test_every_row_is_journalled_at_once_and_the_table_rewritten_at_most_every_second(tmp_path, monkeypatch):
+    import reglab.sweeps.store as store_module
+
+    clock = {"now": 100.0}
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: clock["now"])
+    store = SweepStore.create(tmp_path, "x", {"knobs": ["lr"]}, ["lr"])
+    rewrites = []
+    real = store.run_dir.write_csv
+    monkeypatch.setattr(store.run_dir, "write_csv", lambda *a, **k: rewrites.append(len(a[1])) or real(*a, **k))
+    for i in range(5):  # five trials within one second: the table is rewritten after the first only
+        store.record(_row(i))
+        clock["now"] += 0.1
+    assert rewrites == [1]
+    assert [r["trial"] for r in store_module.read_journal(store.path / "trials.jsonl")] == [0, 1, 2, 3, 4]
+    assert len(read_results(store.path / "results.csv")) == 1  # what a hard crash would leave there
+    reopened, _ = SweepStore.open(store.path)  # --resume reads the journal: nothing lost
+    assert reopened.rows == store.rows and reopened.rows[2]["lr"] == (0.1, 0.2)
+    clock["now"] += 1.0
+    store.record(_row(5))  # a second later: due again
+    assert rewrites == [1, 6]
+    store.flush()  # nothing new since: no rewrite
+    assert rewrites == [1, 6]
+    store.record(_row(6))
+    store.flush()  # the end of a sweep writes the rest
+    assert rewrites == [1, 6, 7] and read_results(store.path / "results.csv") == store.rows
+
+
+def test_a_journal_line_cut_by_a_crash_is_ignored_and_a_rerun_row_replaces_the_first(tmp_path):
+    store = SweepStore.create(tmp_path, "x", {"knobs": ["lr"]}, ["lr"])
+    store.record(_row(0))
+    store.record({**_row(1), "status": "failed", "error": "RuntimeError: boom"})
+    store.record(_row(1))  # the failed trial, rerun by --resume
+    with open(store.path / "trials.jsonl", "a") as f:
+        f.write('{"trial": 2, "lr": [0.1')  # the process died mid-write
+    reopened, _ = SweepStore.open(store.path)
+    assert [(r["trial"], r["status"]) for r in reopened.rows] == [(0, "complete"), (1, "complete")]
+    assert reopened.finished() == {0, 1}
+
+
+def test_a_sweep_folder_without_a_journal_is_read_from_its_table(tmp_path):
+    store = SweepStore.create(tmp_path, "x", {"knobs": ["lr"]}, ["lr"])
+    store.record(_row(0))
+    (store.path / "trials.jsonl").unlink()  # a folder written before the journal existed
+    reopened, _ = SweepStore.open(store.path)
+    assert reopened.rows == [_row(0)]

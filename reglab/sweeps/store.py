@@ -1,11 +1,21 @@
-"""A sweep directory: ``sweep.json``, ``results.csv``, ``summary.json``, plots.
+"""A sweep directory: ``sweep.json``, ``trials.jsonl``, ``results.csv``, ``summary.json``, plots.
 
 The folder ``OUT/EXPERIMENT/<timestamp>[-k]/`` is created exclusively (see
 :class:`reglab.rundir.RunDir`): a sweep never writes into another's folder.
 ``sweep.json`` records everything needed to resume (experiment, grid, seeds,
-selection, the trials). ``results.csv`` holds one row per finished trial and is
-rewritten *atomically* (temporary file, fsync, rename) after each one, so a
-crash or Ctrl-C leaves every finished row readable and never half a file.
+selection, the trials).
+
+Every finished trial's row is appended at once to ``trials.jsonl`` (one JSON
+object a line, flushed and fsynced): a crash can at most cut the line being
+written, which is ignored when read, so no finished row is ever lost, and
+``--resume`` reads this journal. ``results.csv``, the table for people and
+tools, is rewritten *atomically* (temporary file, fsync, rename) from all the
+rows: after the first trial, then whenever a second has passed and ten times
+the last rewrite's duration (so rewriting costs at most a tenth of the sweep
+however many rows there are, where rewriting after every trial grew with the
+square of the count), and always when the sweep ends or is interrupted. After
+a hard crash it may lack the rows of the last second; ``trials.jsonl`` has
+them, and ``--resume`` writes them back.
 """
 
 from __future__ import annotations
@@ -13,17 +23,25 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..rundir import RunDir
+from .trial import _tuples
 
-__all__ = ["SweepStore", "read_results"]
+__all__ = ["SweepStore", "read_results", "read_journal"]
 
 RESULTS = "results.csv"
+JOURNAL = "trials.jsonl"
 SWEEP = "sweep.json"
+# results.csv is rewritten at most every CSV_INTERVAL seconds and every
+# CSV_COST_FACTOR times the last rewrite's duration.
+CSV_INTERVAL = 1.0
+CSV_COST_FACTOR = 10.0
 _FIXED = ("trial",)
 _TAIL = ("seconds", "status", "error")
 
@@ -54,13 +72,30 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def read_journal(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``trials.jsonl`` in the order written; a cut last line is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # the line a crash cut short
+            continue
+        rows.append(_tuples(row))  # JSON wrote the grid's tuples as lists
+    return rows
+
+
 class SweepStore:
-    """The files of one sweep; rows are kept in trial order and written atomically."""
+    """The files of one sweep; rows are journalled at once and kept in trial order."""
 
     def __init__(self, run_dir: RunDir, knobs: Sequence[str]) -> None:
         self.run_dir = run_dir
         self.knobs = list(knobs)
         self._rows: dict[int, dict[str, Any]] = {}
+        self._csv_due = 0.0  # time.monotonic() after which results.csv may be rewritten
+        self._csv_stale = False
 
     @property
     def path(self) -> Path:
@@ -82,7 +117,9 @@ class SweepStore:
             raise ConfigError(f"--resume: {path} is not a sweep directory (no {SWEEP})")
         manifest = json.loads((path / SWEEP).read_text())
         store = cls(RunDir(path), manifest["knobs"])
-        for row in read_results(path / RESULTS):
+        # A later row of a trial (a failed trial rerun) replaces the earlier one.
+        rows = read_journal(path / JOURNAL) if (path / JOURNAL).exists() else read_results(path / RESULTS)
+        for row in rows:
             store._rows[int(row["trial"])] = row
         return store, manifest
 
@@ -103,15 +140,31 @@ class SweepStore:
         return [*_FIXED, *self.knobs, "seed", "fold", *metrics, *_TAIL]
 
     def record(self, row: dict[str, Any]) -> None:
-        """Add (or replace) one trial's row and rewrite ``results.csv`` atomically."""
-        self._rows[int(row["trial"])] = row
-        self.run_dir.write_csv(RESULTS, self.rows, self.columns())
+        """Add (or replace) one trial's row: journal it now, rewrite ``results.csv`` when due."""
+        self.record_many([row])
 
     def record_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        """:meth:`record` for rows that finished together (a vectorized stack): one rewrite."""
+        """:meth:`record` for rows that finished together (a vectorized stack)."""
+        lines = "".join(json.dumps(row) + "\n" for row in rows)
+        with open(self.path / JOURNAL, "a") as journal:
+            journal.write(lines)
+            journal.flush()
+            os.fsync(journal.fileno())
         for row in rows:
             self._rows[int(row["trial"])] = row
+        self._csv_stale = True
+        if time.monotonic() >= self._csv_due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Rewrite ``results.csv`` atomically from every row, if any row came since the last time."""
+        if not self._csv_stale:
+            return
+        start = time.monotonic()
         self.run_dir.write_csv(RESULTS, self.rows, self.columns())
+        now = time.monotonic()
+        self._csv_due = now + max(CSV_INTERVAL, CSV_COST_FACTOR * (now - start))
+        self._csv_stale = False
 
     def write_json(self, name: str, data: Any) -> Path:
         return self.run_dir.write_json(name, data)

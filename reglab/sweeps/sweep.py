@@ -106,6 +106,7 @@ def _execute(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], *
         else:
             run_local(experiment, trials, store.record, workers=workers, device=device, progress=bar)
     finally:
+        store.flush()  # results.csv holds every finished row, also after Ctrl-C or an error
         if bar is not None:
             bar.close()
     return backend
