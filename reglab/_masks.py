@@ -17,9 +17,9 @@ mask's device, so the same generator state gives the same mask on the same
 device. Under ``torch.compile`` without a generator the mask is one
 ``torch.randint`` draw of the 32 bits, which the compiler can trace (no graph
 break); it then comes from the compiled graph's random stream, as torch's own
-dropout does, so it is not the eager mask. Large CPU masks are drawn in chunks of ``CPU_CHUNK`` elements; the
-chunks consume the random words in order, so the mask is the same as in one
-draw.
+dropout does, so it is not the eager mask. Large CPU masks are drawn in chunks
+of ``CPU_CHUNK`` elements; the chunks consume the random words in order, so the
+mask is the same as in one draw.
 """
 
 from __future__ import annotations
