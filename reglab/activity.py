@@ -51,6 +51,7 @@ import torch
 from torch import nn
 
 from ._checks import check_float, check_int, invalid_argument
+from .drop import _TensorSummary
 from .penalties import _zero
 
 __all__ = [
@@ -62,21 +63,11 @@ __all__ = [
 ]
 
 
-class _Summary:
-    """Stands for a tensor in an error sentence: ``x=<2-D torch.int64 tensor of shape (2, 3)>``."""
-
-    def __init__(self, x: torch.Tensor) -> None:
-        self.text = f"<{x.dim()}-D {x.dtype} tensor of shape {tuple(x.shape)}>"
-
-    def __repr__(self) -> str:
-        return self.text
-
-
 def _check_activations(name: str, x: Any, min_dim: int, expected: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise invalid_argument(name, expected, x)
     if not x.is_floating_point() or x.dim() < min_dim:
-        raise invalid_argument(name, expected, _Summary(x))
+        raise invalid_argument(name, expected, _TensorSummary(x, with_dtype=True))
     return x
 
 

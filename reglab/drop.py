@@ -110,10 +110,12 @@ def _resolve_noise_shape(noise_shape: tuple[int | None, ...], shape: torch.Size)
 
 
 class _TensorSummary:
-    """Stands for a tensor in an error sentence: ``x=<4-D tensor of shape (2, 3, 4, 5)>``."""
+    """Stands for a tensor in an error sentence: ``x=<4-D tensor of shape (2, 3, 4, 5)>``,
+    or ``x=<2-D torch.int64 tensor of shape (2, 3)>`` with ``with_dtype`` (where the dtype is the fault)."""
 
-    def __init__(self, x: torch.Tensor) -> None:
-        self.text = f"<{x.dim()}-D tensor of shape {tuple(x.shape)}>"
+    def __init__(self, x: torch.Tensor, *, with_dtype: bool = False) -> None:
+        kind = f"{x.dim()}-D {x.dtype}" if with_dtype else f"{x.dim()}-D"
+        self.text = f"<{kind} tensor of shape {tuple(x.shape)}>"
 
     def __repr__(self) -> str:
         return self.text
