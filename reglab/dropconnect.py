@@ -178,17 +178,19 @@ class DropConnect(StochasticModule):
     def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         if not (self.training or self.mc) or self.p == 0.0:
             return self.module(x, *args, **kwargs)
+        recurrent = isinstance(self.module, nn.RNNBase)
+        if not recurrent and (args or kwargs):
+            # Linear and Conv take one input: let the layer raise its own TypeError
+            # (before any mask is drawn).
+            return self.module(x, *args, **kwargs)
         masked = {
             name: _drop_connect_weight(getattr(self.module, name), self.p, self.generator)
             for name in self.weights
         }
-        if isinstance(self.module, nn.RNNBase):
+        if recurrent:
             # RNNBase.forward rebuilds its cached _flat_weights from the swapped-in
             # tensors (see the module docstring).
             return functional_call(self.module, masked, (x, *args), kwargs)
-        if args or kwargs:
-            # Linear and Conv take one input: let the layer raise its own TypeError.
-            return self.module(x, *args, **kwargs)
         weight = masked.get("weight", self.module.weight)
         bias = masked.get("bias", self.module.bias)
         if isinstance(self.module, nn.Linear):
