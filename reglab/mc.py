@@ -80,9 +80,10 @@ class MCPrediction(NamedTuple):
 
 def _is_active(module: nn.Module) -> bool:
     """A dropout-family module that actually drops something (``p > 0``, or no ``p`` at all)."""
+    if isinstance(module, nn.RNNBase):
+        return module.dropout > 0 and module.num_layers > 1  # it drops only between stacked layers
     if isinstance(module, DROPOUT_OWNERS):
-        # An RNN drops only between stacked layers.
-        return module.dropout > 0 and getattr(module, "num_layers", 2) > 1
+        return module.dropout > 0
     p = getattr(module, "p", None)
     return not isinstance(p, (int, float)) or p > 0
 
