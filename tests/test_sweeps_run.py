@@ -175,3 +175,12 @@ def test_a_sweep_folder_without_a_journal_is_read_from_its_table(tmp_path):
     (store.path / "trials.jsonl").unlink()  # a folder written before the journal existed
     reopened, _ = SweepStore.open(store.path)
     assert reopened.rows == [_row(0)]
+
+
+@pytest.mark.parametrize("text", ["{bad", "[1, 2]", '{"experiment": "tiny"}'])
+def test_a_corrupt_manifest_is_refused_in_one_sentence(tmp_path, capsys, text):
+    (tmp_path / "sweep.json").write_text(text)
+    assert main(["sweep", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume: {tmp_path / 'sweep.json'} is not a readable sweep manifest" in err
+    assert "Traceback" not in err

@@ -115,8 +115,14 @@ class SweepStore:
         path = Path(path)
         if not (path / SWEEP).is_file():
             raise ConfigError(f"--resume: {path} is not a sweep directory (no {SWEEP})")
-        manifest = json.loads((path / SWEEP).read_text())
-        store = cls(RunDir(path), manifest["knobs"])
+        try:
+            manifest = json.loads((path / SWEEP).read_text())
+            knobs = manifest["knobs"]
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError) as exc:
+            raise ConfigError(
+                f"--resume: {path / SWEEP} is not a readable sweep manifest ({type(exc).__name__}: {exc})"
+            ) from None
+        store = cls(RunDir(path), knobs)
         # A later row of a trial (a failed trial rerun) replaces the earlier one.
         rows = read_journal(path / JOURNAL) if (path / JOURNAL).exists() else read_results(path / RESULTS)
         for row in rows:
