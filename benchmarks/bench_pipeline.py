@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from reglab import Dropout, fit, load_fashion_mnist, seed_everything
-from reglab.experiments._common import dropout_mlp, fashion_batches, init_normal_
+from reglab.experiments.common import dropout_mlp, fashion_batches, init_normal_
 
 
 class SeedStyleFashion(Dataset):

@@ -5,7 +5,7 @@ dropout: 16 settings of the 784-256-256-10 dropout MLP (p1 x p2 in
 test-set evaluation. Sequential = the `dropout` experiment's own run function
 16 times in this process (the path of `reglab run dropout` and of the local
 backend with one worker); vectorized = one stacked model of 16 variants
-(:class:`reglab.sweeps.vectorized_mlp.DropoutMLPVectorized`). Both sides
+(:class:`reglab.experiments.dropout_mlp_stacked.DropoutMLPVectorized`). Both sides
 produce the same numbers (tests/test_sweeps_vectorized.py); the script checks
 the test accuracies agree. Target: at least 1.25x.
 
@@ -27,8 +27,8 @@ import torch
 
 from _timing import fmt_seconds, interleaved
 from reglab.experiments import RunContext, get_experiment
-from reglab.runner import make_config
-from reglab.sweeps.vectorized_mlp import DropoutMLPVectorized
+from reglab.runs.runner import make_config
+from reglab.experiments.dropout_mlp_stacked import DropoutMLPVectorized
 
 
 def bench_dropout(subset: int, variants: int, repeats: int) -> float:
@@ -68,7 +68,7 @@ def bench_weight_decay(variants: int, repeats: int) -> float:
     from reglab.experiments.weight_decay import train_one
     from reglab.sweeps import get_spec, make_trials, parse_grid
     from reglab.sweeps.trial import run_trial
-    from reglab.sweeps.vectorized import run_vectorized
+    from reglab.sweeps.backends.vectorized import run_vectorized
 
     spec = get_spec("weight-decay")
     cfg_type = get_experiment("weight-decay").config_type

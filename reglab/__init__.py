@@ -4,108 +4,136 @@ Conventions: ``p`` is always the drop probability (PyTorch's convention);
 reglab's ``l2_penalty(lam)`` is ``lam / 2 * sum(w**2)``, the penalty whose
 gradient SGD's ``weight_decay=lam`` adds; biases and normalisation weights get
 no decay by default.
+
+The top-level namespace holds what goes inside a model or a training script:
+the regularizers (:mod:`reglab.regularizers`) and the engine
+(:mod:`reglab.engine`). Data, errors, conformance checks, sweeps and run
+directories have namespaces of their own (:mod:`reglab.data`,
+:mod:`reglab.errors`, :mod:`reglab.conformance`, :mod:`reglab.sweeps`,
+:mod:`reglab.runs`); their names that used to sit here still import from here,
+loaded on first use. The layers are described in ``docs/architecture.md``.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .activity import (
-    ActivityRegularization,
-    activation_regularization,
-    activity_penalty,
-    collect_activity_penalties,
-    temporal_activation_regularization,
+import importlib
+from typing import Any
+
+from . import _legacy_paths
+from .core.version import __version__
+from .engine import (
+    ApplyConstraint,
+    Callback,
+    EarlyStopping,
+    EpochTable,
+    History,
+    LambdaCallback,
+    TrainState,
+    evaluate,
+    fit,
+    get_loss,
+    make_generator,
+    resolve_device,
+    seed_everything,
 )
-from .callbacks import Callback, EpochTable, LambdaCallback
-from .data import BatchIterator, load_fashion_mnist, synthetic_linear
-from .conformance import ConformanceReport, check_dropout, check_penalty
-from .constraints import ApplyConstraint, Constraint, MaxNorm, NonNeg, UnitNorm
-from .drop import Dropout, StochasticModule, dropout, keep_mask
-from .dropconnect import DropConnect, drop_connect_weight
-from .embedding import EmbeddingDropout, embedding_dropout_weight
-from .losses import get_loss
-from .mc import MCPrediction, mc_mode, mc_predict, predictive_entropy
-from .noise import (
+from .regularizers import (
+    L1,
+    L2,
+    ActivityRegularization,
     AlphaDropout,
+    Constraint,
+    DropBlock2d,
+    DropConnect,
+    DropPath,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    ElasticNet,
+    EmbeddingDropout,
     FeatureAlphaDropout,
     GaussianDropout,
     GaussianNoise,
+    LockedDropout,
+    MaxNorm,
+    MCPrediction,
+    NonNeg,
+    StochasticModule,
+    UnitNorm,
+    VanillaDropout,
+    activation_regularization,
+    activity_penalty,
     alpha_dropout,
+    collect_activity_penalties,
+    drop_block_2d,
+    drop_block_gamma,
+    drop_connect_weight,
+    drop_path,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    elastic_net_penalty,
+    embedding_dropout_weight,
     feature_alpha_dropout,
     gaussian_dropout,
     gaussian_noise,
-)
-from .sequence import LockedDropout, locked_dropout
-from .spatial import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout2d, dropout3d
-from .structured import DropBlock2d, DropPath, drop_block_2d, drop_block_gamma, drop_path
-from .vanilla import VanillaDropout, vanilla_dropout
-from .early_stopping import EarlyStopping
-from .errors import (
-    ChecksumError,
-    ConfigError,
-    CorruptDataError,
-    DataError,
-    DataNotFoundError,
-    DivergenceError,
-    InvalidArgumentError,
-    ReglabError,
-)
-from .penalties import (
-    L1,
-    L2,
-    ElasticNet,
-    elastic_net_penalty,
+    keep_mask,
     l1_penalty,
     l2_penalty,
+    locked_dropout,
+    mc_mode,
+    mc_predict,
     param_groups,
+    predictive_entropy,
     split_parameters,
+    temporal_activation_regularization,
+    vanilla_dropout,
 )
-from .rundir import RunDir
-from .runtime import make_generator, resolve_device, seed_everything
-from .trainer import History, TrainState, evaluate, fit
+
+_legacy_paths.install()
 
 __all__ = [
     "__version__",
-    "Callback",
-    "EpochTable",
-    "LambdaCallback",
-    "BatchIterator",
-    "load_fashion_mnist",
-    "synthetic_linear",
-    "Dropout",
+    # regularizers: the dropout family
     "StochasticModule",
-    "dropout",
     "keep_mask",
-    "VanillaDropout",
+    "dropout",
+    "Dropout",
     "vanilla_dropout",
-    "Dropout1d",
-    "Dropout2d",
-    "Dropout3d",
+    "VanillaDropout",
     "dropout1d",
     "dropout2d",
     "dropout3d",
-    "LockedDropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
     "locked_dropout",
-    "GaussianDropout",
+    "LockedDropout",
     "gaussian_dropout",
-    "GaussianNoise",
+    "GaussianDropout",
     "gaussian_noise",
-    "AlphaDropout",
+    "GaussianNoise",
     "alpha_dropout",
-    "FeatureAlphaDropout",
+    "AlphaDropout",
     "feature_alpha_dropout",
-    "DropPath",
+    "FeatureAlphaDropout",
+    # structured and weight regularizers
     "drop_path",
-    "DropBlock2d",
+    "DropPath",
     "drop_block_2d",
+    "DropBlock2d",
     "drop_block_gamma",
-    "DropConnect",
     "drop_connect_weight",
-    "EmbeddingDropout",
+    "DropConnect",
     "embedding_dropout_weight",
+    "EmbeddingDropout",
+    # MC dropout
     "MCPrediction",
     "mc_mode",
     "mc_predict",
     "predictive_entropy",
+    # penalties, activity regularization, constraints
     "l1_penalty",
     "l2_penalty",
     "elastic_net_penalty",
@@ -123,42 +151,55 @@ __all__ = [
     "MaxNorm",
     "UnitNorm",
     "NonNeg",
+    # the engine
+    "fit",
+    "evaluate",
+    "History",
+    "TrainState",
+    "Callback",
+    "LambdaCallback",
+    "EpochTable",
     "ApplyConstraint",
     "EarlyStopping",
     "get_loss",
-    "check_dropout",
-    "check_penalty",
-    "ConformanceReport",
-    "run_sweep",
-    "resume_sweep",
-    "SweepResult",
-    "SweepSpec",
-    "ChecksumError",
-    "ConfigError",
-    "CorruptDataError",
-    "DataError",
-    "DataNotFoundError",
-    "DivergenceError",
-    "InvalidArgumentError",
-    "ReglabError",
-    "RunDir",
+    "seed_everything",
     "make_generator",
     "resolve_device",
-    "seed_everything",
-    "History",
-    "TrainState",
-    "evaluate",
-    "fit",
 ]
 
-# Sweeps import the experiment catalogue (and with it matplotlib): loaded on
-# first use, so that ``import reglab`` stays light.
-_LAZY = {name: "reglab.sweeps" for name in ("run_sweep", "resume_sweep", "SweepResult", "SweepSpec")}
+#: Names that lived at the top before they got namespaces of their own; each
+#: still imports from ``reglab`` (loaded on first use: sweeps pull in
+#: matplotlib and the experiment catalogue, which ``import reglab`` must not).
+ELSEWHERE: dict[str, str] = {
+    "BatchIterator": "reglab.data",
+    "load_fashion_mnist": "reglab.data",
+    "synthetic_linear": "reglab.data",
+    "check_dropout": "reglab.conformance",
+    "check_penalty": "reglab.conformance",
+    "ConformanceReport": "reglab.conformance",
+    "run_sweep": "reglab.sweeps",
+    "resume_sweep": "reglab.sweeps",
+    "SweepResult": "reglab.sweeps",
+    "SweepSpec": "reglab.sweeps",
+    "RunDir": "reglab.runs",
+    "ReglabError": "reglab.core.errors",
+    "InvalidArgumentError": "reglab.core.errors",
+    "ConfigError": "reglab.core.errors",
+    "DataError": "reglab.core.errors",
+    "DataNotFoundError": "reglab.core.errors",
+    "CorruptDataError": "reglab.core.errors",
+    "ChecksumError": "reglab.core.errors",
+    "DivergenceError": "reglab.core.errors",
+}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+def __getattr__(name: str) -> Any:
+    if name in ELSEWHERE:
+        return getattr(importlib.import_module(ELSEWHERE[name]), name)
+    if f"reglab.{name}" in _legacy_paths.MOVED:  # an old module path, e.g. reglab.trainer
+        return importlib.import_module(f"reglab.{name}")
     raise AttributeError(f"module 'reglab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(ELSEWHERE))

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from reglab.rundir import RunDir
-from reglab.runner import run_experiment
+from reglab.runs.run_dir import RunDir
+from reglab.runs.runner import run_experiment
 
 
 def run_dry(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides=(), **kwargs: Any):

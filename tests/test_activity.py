@@ -9,14 +9,14 @@ import torch
 from torch import nn
 
 from reglab import BatchIterator, fit
-from reglab.activity import (
+from reglab.regularizers.activity import (
     ActivityRegularization,
     activation_regularization,
     activity_penalty,
     collect_activity_penalties,
     temporal_activation_regularization,
 )
-from reglab.errors import InvalidArgumentError
+from reglab.core.errors import InvalidArgumentError
 
 from conftest import needs_cuda
 

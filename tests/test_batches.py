@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from reglab.data import BatchIterator, random_split_indices
-from reglab.errors import InvalidArgumentError
+from reglab.core.errors import InvalidArgumentError
 
 
 def _epoch_indices(batches):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from reglab._checks import (
+from reglab.core.checks import (
     check_bool,
     check_choice,
     check_float,
@@ -13,7 +13,7 @@ from reglab._checks import (
     check_int_tuple,
     check_probability,
 )
-from reglab.errors import InvalidArgumentError
+from reglab.core.errors import InvalidArgumentError
 
 
 def test_sentence_is_pinned():

@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from reglab._checks import check_probability
-from reglab.config import apply_overrides, config_from_dict, config_to_dict, describe_config, parse_overrides
-from reglab.errors import ConfigError, InvalidArgumentError
+from reglab.core.checks import check_probability
+from reglab.runs.config import apply_overrides, config_from_dict, config_to_dict, describe_config, parse_overrides
+from reglab.core.errors import ConfigError, InvalidArgumentError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ from reglab.conformance import (
     check_penalty,
     load_target,
 )
-from reglab.errors import InvalidArgumentError, ReglabError
+from reglab.core.errors import InvalidArgumentError, ReglabError
 
 FIXTURES = Path(__file__).with_name("conformance_fixtures.py")
 

@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from reglab import BatchIterator, fit
-from reglab.constraints import ApplyConstraint, Constraint, MaxNorm, NonNeg, UnitNorm
-from reglab.errors import InvalidArgumentError
+from reglab.engine.callbacks import ApplyConstraint
+from reglab.regularizers.constraints import Constraint, MaxNorm, NonNeg, UnitNorm
+from reglab.core.errors import InvalidArgumentError
 
 from conftest import needs_cuda
 

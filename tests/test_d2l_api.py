@@ -11,7 +11,7 @@ from torch import nn
 
 from reglab import d2l
 from reglab.data import to_float_images
-from reglab.errors import InvalidArgumentError, ReglabError
+from reglab.core.errors import InvalidArgumentError, ReglabError
 
 
 @pytest.fixture(autouse=True)

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reglab.drop import keep_mask
-from reglab.dropconnect import DropConnect, drop_connect_weight
-from reglab.errors import InvalidArgumentError
-from reglab.mc import mc_mode
+from reglab.regularizers.masks import keep_mask
+from reglab.regularizers.drop_connect import DropConnect, drop_connect_weight
+from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.mc_prediction import mc_mode
 
 from conftest import needs_cuda
 

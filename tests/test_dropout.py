@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reglab.drop as rd
-from reglab._masks import CPU_CHUNK
+import reglab.regularizers.inverted_dropout as rd
+from reglab.regularizers.masks import CPU_CHUNK
 from reglab import Dropout, dropout, keep_mask
-from reglab.errors import InvalidArgumentError
+from reglab.core.errors import InvalidArgumentError
 
 from conftest import needs_cuda
 
@@ -31,7 +31,7 @@ def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
 
 def _inject_mask(monkeypatch, mask: torch.Tensor) -> None:
     """Make reglab's dropout use ``mask`` instead of drawing one."""
-    monkeypatch.setattr(rd, "_draw_mask", lambda shape, p, device, generator: mask.reshape(shape))
+    monkeypatch.setattr(rd, "draw_keep_mask", lambda shape, p, device, generator: mask.reshape(shape))
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.8])

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from reglab import BatchIterator, LambdaCallback, fit
-from reglab.early_stopping import EarlyStopping
-from reglab.errors import InvalidArgumentError
+from reglab.engine.early_stopping import EarlyStopping
+from reglab.core.errors import InvalidArgumentError
 
 NAN = float("nan")
 

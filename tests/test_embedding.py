@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reglab.drop import keep_mask
-from reglab.embedding import EmbeddingDropout, embedding_dropout_weight
-from reglab.errors import InvalidArgumentError
-from reglab.mc import mc_mode, mc_predict
+from reglab.regularizers.masks import keep_mask
+from reglab.regularizers.embedding_dropout import EmbeddingDropout, embedding_dropout_weight
+from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.mc_prediction import mc_mode, mc_predict
 
 K = 5.0
 

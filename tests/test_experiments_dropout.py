@@ -10,7 +10,7 @@ from torch import nn
 
 from reglab import Dropout, fit, seed_everything
 from reglab.experiments import RunContext, get_experiment
-from reglab.experiments._common import fashion_batches
+from reglab.experiments.common import fashion_batches
 from reglab.experiments.dropout_mlp import DropoutMLPConfig, ScratchDropoutMLP, build_model, dropout_layer
 
 

@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from reglab.config import apply_overrides, config_from_dict, config_to_dict
-from reglab.errors import ConfigError, InvalidArgumentError
+from reglab.runs.config import apply_overrides, config_from_dict, config_to_dict
+from reglab.core.errors import ConfigError, InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.dropout_grid import DropoutGridConfig, check_pairs, grid_figure
-from reglab.runner import run_experiment
+from reglab.runs.runner import run_experiment
 
 CPU = RunContext(device=torch.device("cpu"), quiet=True)
 

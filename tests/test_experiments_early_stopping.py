@@ -7,9 +7,9 @@ import torch
 
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
 from reglab import InvalidArgumentError
-from reglab.early_stopping import EarlyStopping
+from reglab.engine.early_stopping import EarlyStopping
 from reglab.experiments import RunContext, get_experiment
-from reglab.experiments.early_stopping import EarlyStoppingConfig, EarlyStoppingProbe, wide_mlp
+from reglab.experiments.early_stopping_demo import EarlyStoppingConfig, EarlyStoppingProbe, wide_mlp
 
 CPU = torch.device("cpu")
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from reglab.config import apply_overrides
-from reglab.errors import InvalidArgumentError
+from reglab.runs.config import apply_overrides
+from reglab.core.errors import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.freeze import FreezeConfig, freeze_mlp, inference_figure, saved_tensor_bytes, time_forward
-from reglab.runner import run_experiment
+from reglab.runs.runner import run_experiment
 
 from conftest import needs_cuda
 

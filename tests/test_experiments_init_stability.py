@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from reglab.config import apply_overrides
-from reglab.errors import InvalidArgumentError
+from reglab.runs.config import apply_overrides
+from reglab.core.errors import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.init_stability import (
     InitStabilityConfig,
@@ -19,7 +19,7 @@ from reglab.experiments.init_stability import (
     layer_stats,
     stats_figure,
 )
-from reglab.runner import run_experiment
+from reglab.runs.runner import run_experiment
 
 
 def _assert_figure_is_labelled(fig):

@@ -12,12 +12,12 @@ from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
 from reglab import InvalidArgumentError, synthetic_linear
 from reglab.data.splits import validation_split
 from reglab.experiments import RunContext, get_experiment
-from reglab.experiments._seeds import stream_seed
+from reglab.engine.seeding import stream_seed
 from reglab.experiments.weight_decay import (
     WeightDecayConfig,
     batch_orders,
     init_params,
-    l2_penalty,
+    half_squared_norm,
     make_regression_problem,
     squared_loss,
     train_one,
@@ -83,13 +83,13 @@ def test_mean_form_equals_d2l_sum_form_gradient():
     X, y = torch.randn(5, 200, generator=g, dtype=torch.float64), torch.randn(5, 1, generator=g, dtype=torch.float64)
     w = torch.randn(200, 1, generator=g, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    (squared_loss(X @ w + b, y) + 3.0 * l2_penalty(w)).sum().backward()
+    (squared_loss(X @ w + b, y) + 3.0 * half_squared_norm(w)).sum().backward()
     d2l = [w.grad / 5, b.grad / 5]
     w.grad = b.grad = None
-    (squared_loss(X @ w + b, y).mean() + 3.0 * l2_penalty(w)).backward()
+    (squared_loss(X @ w + b, y).mean() + 3.0 * half_squared_norm(w)).backward()
     torch.testing.assert_close(w.grad, d2l[0], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(b.grad, d2l[1], rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(l2_penalty(w), 0.5 * torch.linalg.vector_norm(w) ** 2)
+    torch.testing.assert_close(half_squared_norm(w), 0.5 * torch.linalg.vector_norm(w) ** 2)
 
 
 @pytest.mark.parametrize("lam", [0.0, 3.0])

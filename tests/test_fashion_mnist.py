@@ -15,7 +15,7 @@ import torch
 
 from reglab.data import fashion_mnist as fm
 from reglab.data import load_fashion_mnist, to_float_images
-from reglab.errors import ChecksumError, CorruptDataError, DataNotFoundError
+from reglab.core.errors import ChecksumError, CorruptDataError, DataNotFoundError
 
 from conftest import trust_files, write_fake_fashion, write_idx
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reglab.data.idx import encode_idx, magic_number, parse_idx, read_idx
-from reglab.errors import CorruptDataError
+from reglab.core.errors import CorruptDataError
 
 from conftest import write_idx
 

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from reglab import BatchIterator, fit
-from reglab.errors import InvalidArgumentError
-from reglab.losses import get_loss
+from reglab.core.errors import InvalidArgumentError
+from reglab.engine.losses import get_loss
 
 
 def _logits(n: int = 50, k: int = 7):

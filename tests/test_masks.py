@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import reglab._masks as masks
+import reglab.regularizers.masks as masks
 from reglab import keep_mask
 
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from reglab.drop import Dropout
-from reglab.dropconnect import DropConnect
-from reglab.errors import InvalidArgumentError, ReglabError
-from reglab.mc import MCPrediction, mc_mode, mc_predict, predictive_entropy
-from reglab.structured import DropPath
+from reglab.regularizers.inverted_dropout import Dropout
+from reglab.regularizers.drop_connect import DropConnect
+from reglab.core.errors import InvalidArgumentError, ReglabError
+from reglab.regularizers.mc_prediction import MCPrediction, mc_mode, mc_predict, predictive_entropy
+from reglab.regularizers.stochastic_depth import DropPath
 
 from conftest import needs_cuda
 

@@ -1,4 +1,4 @@
-"""reglab.noise: Gaussian dropout, Gaussian noise and alpha dropout.
+"""reglab.regularizers.noise: Gaussian dropout, Gaussian noise and alpha dropout.
 
 Alpha dropout is compared with torch.nn.functional.alpha_dropout and
 feature_alpha_dropout given the same mask (float64, values and gradients) and
@@ -14,10 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import reglab.noise as rn
-from reglab.drop import keep_mask
-from reglab.errors import InvalidArgumentError
-from reglab.noise import (
+import reglab.regularizers.noise as rn
+from reglab.regularizers.masks import keep_mask
+from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.noise import (
     SELU_ALPHA_PRIME,
     AlphaDropout,
     FeatureAlphaDropout,
@@ -152,7 +152,7 @@ def test_alpha_dropout_equals_torch_given_the_same_mask(monkeypatch, p, feature)
         flat = mask.flatten(2)
         assert torch.equal(flat.all(-1), flat.any(-1))  # torch drops whole (sample, channel) maps
         mask = flat[..., 0]
-    monkeypatch.setattr(rn, "_draw_mask", lambda s, p_, device, generator: mask.reshape(s))
+    monkeypatch.setattr(rn, "draw_keep_mask", lambda s, p_, device, generator: mask.reshape(s))
     actual = (feature_alpha_dropout if feature else alpha_dropout)(x, p)
     actual.backward(upstream)
     torch.testing.assert_close(actual, expected, rtol=1e-14, atol=1e-15)

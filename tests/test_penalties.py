@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from reglab.errors import InvalidArgumentError
-from reglab.penalties import (
+from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.penalties import (
     NORM_LAYERS,
     L1,
     L2,

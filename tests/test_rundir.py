@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from reglab.rundir import MetricsWriter, RunDir, atomic_write_text
-from reglab.runner import run_experiment
+from reglab.runs.run_dir import MetricsWriter, RunDir, atomic_write_text
+from reglab.runs.runner import run_experiment
 
 
 def test_a_clash_gets_a_new_folder_never_the_same(tmp_path):

@@ -1,4 +1,4 @@
-"""reglab.sequence: locked (variational) dropout, one mask for every time step."""
+"""reglab.regularizers.sequence_dropout: locked (variational) dropout, one mask for every time step."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from reglab.drop import dropout, keep_mask
-from reglab.errors import InvalidArgumentError
-from reglab.sequence import LockedDropout, locked_dropout
+from reglab.regularizers.inverted_dropout import dropout
+from reglab.regularizers.masks import keep_mask
+from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.sequence_dropout import LockedDropout, locked_dropout
 
 from conftest import needs_cuda
 

@@ -1,4 +1,4 @@
-"""reglab.spatial: channel-wise dropout against torch.nn.functional.dropout1d/2d/3d.
+"""reglab.regularizers.channel_dropout: channel-wise dropout against torch.nn.functional.dropout1d/2d/3d.
 
 Tolerances are k = 5 binomial standard errors, with fixed seeds.
 """
@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reglab.drop as rd
-from reglab.drop import keep_mask
-from reglab.errors import InvalidArgumentError
-from reglab.spatial import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout2d, dropout3d
+import reglab.regularizers.inverted_dropout as rd
+from reglab.regularizers.masks import keep_mask
+from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.channel_dropout import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout2d, dropout3d
 
 from conftest import needs_cuda
 
@@ -48,7 +48,7 @@ def test_forward_and_backward_equal_torch_given_the_same_mask(monkeypatch, spati
     torch_mask = (expected.detach() != 0).flatten(2)
     assert torch.equal(torch_mask.all(-1), torch_mask.any(-1))
     channel_mask = torch_mask[..., 0]
-    monkeypatch.setattr(rd, "_draw_mask", lambda s, p_, device, generator: channel_mask.reshape(s))
+    monkeypatch.setattr(rd, "draw_keep_mask", lambda s, p_, device, generator: channel_mask.reshape(s))
     actual = fn(x, p)
     actual.backward(upstream)
     torch.testing.assert_close(actual, expected, rtol=0, atol=0)

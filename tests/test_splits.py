@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from reglab.data import validation_split
-from reglab.errors import InvalidArgumentError
+from reglab.core.errors import InvalidArgumentError
 
 
 @pytest.mark.parametrize("n, k", [(10, 2), (23, 5), (100, 10), (7, 7)])

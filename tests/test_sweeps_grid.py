@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from reglab.errors import ConfigError, InvalidArgumentError
+from reglab.core.errors import ConfigError, InvalidArgumentError
 from reglab.experiments.dropout_mlp import DropoutMLPConfig
 from reglab.sweeps import get_spec, make_trials, parse_axis, parse_grid, parse_select
 from reglab.sweeps.grid import Grid

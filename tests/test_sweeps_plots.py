@@ -1,7 +1,7 @@
 """Sweep plots: axes scales follow the data (log x for lambda-like knobs, log y for wide losses)."""
 
-from reglab.sweeps.plots import knob_figure
-from reglab.sweeps.spec import SweepSpec
+from reglab.sweeps.knob_figures import knob_figure
+from reglab.runs.sweep_spec import SweepSpec
 
 
 def _configs(losses):

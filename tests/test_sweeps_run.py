@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import reglab.sweeps.local as local_backend
+import reglab.sweeps.backends.local as local_backend
 from reglab.cli import main
 from reglab.sweeps import read_results, resume_sweep, run_sweep
 from reglab.sweeps.store import SweepStore

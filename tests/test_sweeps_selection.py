@@ -94,7 +94,7 @@ def test_selection_reads_validation_only():
 
 
 def test_select_needs_split_settings(tiny_experiment, tmp_path):
-    from reglab.errors import ConfigError
+    from reglab.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no validation split setting"):
         run_sweep(tiny_experiment, ["lr=0.1,0.2"], select="val=0.2", out=tmp_path, quiet=True)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from reglab.experiments import RunContext, get_experiment
-from reglab.runner import make_config
+from reglab.runs.runner import make_config
 from reglab.sweeps import get_spec, make_trials, parse_grid, parse_select, run_sweep
-from reglab.sweeps.vectorized import vectorizable
-from reglab.sweeps.vectorized_mlp import DropoutMLPVectorized
+from reglab.sweeps.backends.vectorized import vectorizable
+from reglab.experiments.dropout_mlp_stacked import DropoutMLPVectorized
 
 BASE = {"epochs": 1, "train_subset": 768, "batch_size": 64, "val_fraction": 0.25}
 VARIANTS = [

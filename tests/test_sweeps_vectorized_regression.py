@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 
-from reglab.errors import ConfigError
+from reglab.core.errors import ConfigError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.weight_decay import train_one
-from reglab.runner import make_config
+from reglab.runs.runner import make_config
 from reglab.sweeps import get_spec, make_trials, parse_grid, parse_select, read_results, run_sweep
-from reglab.sweeps.vectorized import vectorizable
-from reglab.sweeps.vectorized_regression import WeightDecayVectorized
+from reglab.sweeps.backends.vectorized import vectorizable
+from reglab.experiments.weight_decay_stacked import WeightDecayVectorized
 
 CPU = torch.device("cpu")
 # 4 lambdas (each with its own lr) x 2 seeds: every variant differs in data, init, order or step.

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reglab.data import synthetic_linear
-from reglab.errors import InvalidArgumentError
+from reglab.core.errors import InvalidArgumentError
 
 
 def test_shapes_and_exact_linear_part():

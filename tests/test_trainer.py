@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from reglab import BatchIterator, Callback, DivergenceError, LambdaCallback, evaluate, fit
-from reglab.errors import InvalidArgumentError
+from reglab.core.errors import InvalidArgumentError
 
 
 class ModeProbe(nn.Module):

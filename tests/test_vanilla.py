@@ -1,4 +1,4 @@
-"""reglab.vanilla: non-inverted dropout, equal in expectation to inverted dropout.
+"""reglab.regularizers.noninverted_dropout: non-inverted dropout, equal in expectation to inverted dropout.
 
 Tolerances are k = 5 standard errors of the binomial distribution involved.
 """
@@ -10,10 +10,11 @@ import math
 import pytest
 import torch
 
-from reglab._masks import CPU_CHUNK
-from reglab.drop import dropout, keep_mask
-from reglab.errors import InvalidArgumentError
-from reglab.vanilla import VanillaDropout, vanilla_dropout
+from reglab.regularizers.masks import CPU_CHUNK
+from reglab.regularizers.inverted_dropout import dropout
+from reglab.regularizers.masks import keep_mask
+from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.noninverted_dropout import VanillaDropout, vanilla_dropout
 
 from conftest import needs_cuda
 

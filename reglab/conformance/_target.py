@@ -37,8 +37,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import invalid_argument
-from ..errors import ReglabError
+from ..core.checks import invalid_argument
+from ..core.errors import ReglabError
 
 __all__ = ["TargetImportError", "load_target", "describe_target", "DropoutTarget", "PenaltyTarget"]
 

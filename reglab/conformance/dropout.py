@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from .._checks import check_float, check_int, invalid_argument
+from ..core.checks import check_float, check_int, invalid_argument
 from ._report import CheckResult, ConformanceReport, Verdict
 from ._report import describe_exception as _describe
 from ._sampling import COLUMNS, Raised, Session, fmt

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_float, check_int
+from ..core.checks import check_choice, check_float, check_int
 from ._report import CheckResult, ConformanceReport, Verdict
 from ._report import describe_exception as _describe
 from ._target import PenaltyTarget, _concrete, describe_target

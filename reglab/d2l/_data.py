@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_bool, check_generator, check_int, check_int_tuple, invalid_argument
+from ..core.checks import check_bool, check_generator, check_int, check_int_tuple, invalid_argument
 from ..data import CLASSES, BatchIterator, load_fashion_mnist
 
 __all__ = [

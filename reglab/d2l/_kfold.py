@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, invalid_argument
+from ..core.checks import check_float, check_int, invalid_argument
 from ._data import load_array
 from ._figures import plot
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import torch
 
-from .._checks import check_float, check_int, invalid_argument
+from ..core.checks import check_float, check_int, invalid_argument
 
 __all__ = ["linreg", "squared_loss", "sgd"]
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_int
-from ..errors import ReglabError
+from ..core.checks import check_int
+from ..core.errors import ReglabError
 from ._data import get_fashion_mnist_labels
 from ._figures import Animator, show_images
 

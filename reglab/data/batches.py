@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .._checks import check_bool, check_generator, check_int, invalid_argument
+from ..core.checks import check_bool, check_generator, check_int, invalid_argument
 
 __all__ = ["BatchIterator", "random_split_indices"]
 

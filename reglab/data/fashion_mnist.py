@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._files import publish, temporary_sibling
-from ..errors import ChecksumError, CorruptDataError, DataNotFoundError
+from ..core.files import publish, temporary_sibling
+from ..core.errors import ChecksumError, CorruptDataError, DataNotFoundError
 from .idx import magic_number, read_file_bytes, parse_idx
 
 __all__ = [
@@ -253,7 +253,7 @@ class FashionMNIST:
         """``(X, y)`` for ``"train"`` or ``"test"``: X float32 in [0, 1] of shape
         ``(N, 784)`` (``flatten=True``) or ``(N, 1, 28, 28)``; y int64 ``(N,)``."""
         if name not in ("train", "test"):
-            from .._checks import invalid_argument
+            from ..core.checks import invalid_argument
 
             raise invalid_argument("name", "'train' or 'test'", name)
         images = getattr(self, f"{name}_images").to(device)

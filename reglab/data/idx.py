@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptDataError
+from ..core.errors import CorruptDataError
 
 __all__ = ["IDX_TYPES", "magic_number", "describe_magic", "parse_idx", "encode_idx", "read_idx"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_float, check_int, invalid_argument
+from ..core.checks import check_float, check_int, invalid_argument
 
 __all__ = ["check_split_settings", "validation_split"]
 

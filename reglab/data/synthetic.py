@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .._checks import check_float, check_generator, check_int, invalid_argument
+from ..core.checks import check_float, check_generator, check_int, invalid_argument
 
 __all__ = ["synthetic_linear"]
 

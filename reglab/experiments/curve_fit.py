@@ -29,12 +29,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._checks import check_float, check_int, check_probability, invalid_argument
-from ..drop import Dropout
-from ..plots import new_figure
-from ..runtime import make_generator, seed_everything
-from ._base import Result, RunContext, register, setting_help
-from ._seeds import stream_seed
+from ..core.checks import check_float, check_int, check_probability, invalid_argument
+from ..regularizers.inverted_dropout import Dropout
+from ..runs.figures import new_figure
+from ..engine.seeding import make_generator, seed_everything
+from ..core.errors import ConfigError
+from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.sweep_spec import Selection, SweepSpec
+from ..engine.seeding import stream_seed
 
 __all__ = ["CurveFitConfig", "make_curve_data", "curve_net", "train_curve_net"]
 
@@ -200,11 +202,41 @@ def _mse_figure(config: CurveFitConfig, curves: dict[str, list[list[tuple[int, f
     return fig
 
 
+def _select_overrides(selection: Selection, config: CurveFitConfig) -> list[dict[str, Any]]:
+    """curve-fit draws its validation points like the test set (``val_size`` extra points with
+    fresh noise on the same grid of [-1, 1]) instead of carving them out of the 20 training points:
+    ``val=F`` means ``val_size = round(F * n_samples)``; K-fold has no meaning there."""
+    if selection.kind != "val":
+        raise ConfigError(
+            "curve-fit has no K-fold setting: its validation points are drawn separately (val_size); "
+            "use --select val=F for round(F * n_samples) validation points"
+        )
+    n_val = round(float(selection.value) * config.n_samples)
+    if n_val < 2:
+        raise ConfigError(
+            f"--select val={selection.value:g} gives round({selection.value:g} * {config.n_samples}) = {n_val} "
+            "curve-fit validation point(s); it needs at least 2: use a larger fraction"
+        )
+    return [{"val_size": n_val}]
+
+
+# A sweep trains one dropout net per trial (p = 0 is the plain net), one seed per trial.
+SWEEP = SweepSpec(
+    metric="loss",
+    mode="min",
+    base={"seeds": 1},
+    log_knobs=("lr",),
+    select_overrides=_select_overrides,
+    val_how="round({value:g} * n_samples) extra validation points drawn like the test set",
+)
+
+
 @register(
     "curve-fit",
     summary="20-point curve fit: a 1-300-300-1 net with and without Dropout(0.5) (seed 001)",
     config_type=CurveFitConfig,
     quick={"steps": 40, "eval_every": 10, "hidden": 32, "seeds": 2},
+    sweep=SWEEP,
 )
 def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
     """The notes' overfitting demo (seed 001). Twenty noisy points of the line y = x

@@ -51,17 +51,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, check_probability, invalid_argument
+from ..core.checks import check_float, check_int, check_probability, invalid_argument
 from ..data import BatchIterator
 from ..data.splits import check_split_settings
-from ..drop import Dropout, keep_mask
-from ..plots import new_figure
-from ..runtime import seed_everything
-from ..trainer import evaluate, fit
-from ..vanilla import VanillaDropout
-from ._base import Result, RunContext, register, setting_help
-from ._common import EVAL_BATCH, epoch_summary, fashion_batches
-from ._seeds import stream_seed
+from ..regularizers.inverted_dropout import Dropout
+from ..regularizers.masks import keep_mask
+from ..runs.figures import new_figure
+from ..engine.seeding import seed_everything
+from ..engine.loop import evaluate, fit
+from ..regularizers.noninverted_dropout import VanillaDropout
+from ..runs.experiment import Result, RunContext, register, setting_help
+from .common import EVAL_BATCH, epoch_summary, fashion_batches
+from ..engine.seeding import stream_seed
 
 __all__ = ["DropoutEquivalenceConfig", "mlp", "normal_keep_rate", "normal_draw_mask", "expected_activation_z",
            "keep_rate_table"]

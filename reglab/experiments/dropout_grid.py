@@ -28,15 +28,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from torch import nn
 
-from .._checks import check_float, check_int, check_int_tuple, invalid_argument
+from ..core.checks import check_float, check_int, check_int_tuple, invalid_argument
 from ..data import BatchIterator
 from ..data.splits import check_split_settings
-from ..drop import Dropout
-from ..plots import new_figure
-from ..runtime import seed_everything
-from ..trainer import evaluate, fit
-from ._base import Result, RunContext, register, setting_help
-from ._common import EVAL_BATCH, dropout_mlp, fashion_batches, init_normal_
+from ..regularizers.inverted_dropout import Dropout
+from ..runs.figures import new_figure
+from ..engine.seeding import seed_everything
+from ..engine.loop import evaluate, fit
+from ..runs.experiment import Result, RunContext, register, setting_help
+from .common import EVAL_BATCH, dropout_mlp, fashion_batches, init_normal_
 
 __all__ = ["DropoutGridConfig", "check_pairs", "grid_figure", "run_dropout_grid"]
 

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, check_probability
+from ..core.checks import check_float, check_int, check_probability
 from ..data.splits import check_split_settings
-from ..drop import Dropout
-from ..plots import training_curves_figure
-from ..runtime import seed_everything
-from ..trainer import fit
-from ._base import Result, RunContext, register, setting_help
-from ._common import dropout_mlp, epoch_summary, fashion_batches, init_normal_
+from ..regularizers.inverted_dropout import Dropout
+from ..runs.figures import training_curves_figure
+from ..engine.seeding import seed_everything
+from ..engine.loop import fit
+from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.sweep_spec import SweepSpec
+from .common import dropout_mlp, epoch_summary, fashion_batches, init_normal_
 
 __all__ = ["DropoutMLPConfig", "dropout_layer", "ScratchDropoutMLP", "build_model"]
 
@@ -148,6 +149,7 @@ model.pt."""
     config_type=DropoutMLPConfig,
     quick=_QUICK,
     description=_DESCRIPTION + "\nDropout is the corrected from-scratch dropout_layer (uniform mask, follows train/eval).",
+    sweep=SweepSpec(metric="acc", mode="max", log_knobs=("lr",)),
 )
 def run_dropout_scratch(config: DropoutMLPConfig, ctx: RunContext) -> Result:
     return _run(config, ctx, scratch=True)
@@ -159,6 +161,9 @@ def run_dropout_scratch(config: DropoutMLPConfig, ctx: RunContext) -> Result:
     config_type=DropoutMLPConfig,
     quick=_QUICK,
     description=_DESCRIPTION + "\nDropout is reglab.Dropout (fast inverted dropout, 1-byte mask).",
+    # All variants of one architecture train as one stacked model.
+    sweep=SweepSpec(metric="acc", mode="max", log_knobs=("lr",),
+                    vectorized="reglab.experiments.dropout_mlp_stacked:DropoutMLPVectorized"),
 )
 def run_dropout(config: DropoutMLPConfig, ctx: RunContext) -> Result:
     return _run(config, ctx, scratch=False)

@@ -33,12 +33,12 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .._checks import check_choice, check_float, check_int
-from ..plots import new_figure, training_curves_figure
-from ..runtime import seed_everything
-from ..trainer import fit
-from ._base import Result, RunContext, register, setting_help
-from ._common import fashion_batches
+from ..core.checks import check_choice, check_float, check_int
+from ..runs.figures import new_figure, training_curves_figure
+from ..engine.seeding import seed_everything
+from ..engine.loop import fit
+from ..runs.experiment import Result, RunContext, register, setting_help
+from .common import fashion_batches
 
 __all__ = ["FreezeConfig", "freeze_mlp", "saved_tensor_bytes", "time_forward", "inference_figure", "run_freeze"]
 

@@ -32,11 +32,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 from torch import nn
 
-from .._checks import check_choice, check_float, check_int, invalid_argument
+from ..core.checks import check_choice, check_float, check_int, invalid_argument
 from ..data import load_fashion_mnist
-from ..plots import new_figure
-from ..runtime import seed_everything
-from ._base import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
+from ..engine.seeding import seed_everything
+from ..runs.experiment import Result, RunContext, register, setting_help
 
 __all__ = ["InitStabilityConfig", "INITS", "ACTIVATIONS", "deep_mlp", "init_deep_mlp_", "layer_stats",
            "stats_figure", "run_init_stability"]

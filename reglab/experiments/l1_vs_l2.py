@@ -38,12 +38,13 @@ from typing import Any
 
 import torch
 
-from .._checks import check_bool, check_choice, check_float, check_int
+from ..core.checks import check_bool, check_choice, check_float, check_int
 from ..data.splits import check_split_settings, validation_split
-from ..penalties import l1_penalty, l2_penalty
-from ..plots import new_figure
-from ..runtime import seed_everything
-from ._base import Result, RunContext, register, setting_help
+from ..regularizers.penalties import l1_penalty, l2_penalty
+from ..runs.figures import new_figure
+from ..engine.seeding import seed_everything
+from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.sweep_spec import SweepSpec
 from .weight_decay import (
     WeightDecayConfig,
     batch_orders,
@@ -190,6 +191,8 @@ def _histogram_figure(config: L1VsL2Config, runs: list[dict[str, Any]]) -> Any:
     summary="L1 vs L2 of matched strength on the 200-input, 20-sample regression: L1 is sparse (seeds 001/003/004)",
     config_type=L1VsL2Config,
     quick={"epochs": 10, "num_inputs": 40},
+    # `strength` is a plain field; with seeds=1 the summary has the L1 model's flat losses.
+    sweep=SweepSpec(metric="loss", mode="min", base={"seeds": 1}, log_knobs=("strength", "lr")),
 )
 def run_l1_vs_l2(config: L1VsL2Config, ctx: RunContext) -> Result:
     """The same linear model (weight-decay's 200 inputs fitted to 20 samples,

@@ -21,12 +21,12 @@ from typing import Any
 
 import torch
 
-from .._checks import check_float, check_int, invalid_argument
+from ..core.checks import check_float, check_int, invalid_argument
 from ..data import BatchIterator, synthetic_linear
-from ..plots import new_figure
-from ..runtime import seed_everything
-from ._base import Result, RunContext, register, setting_help
-from ._seeds import stream_seed
+from ..runs.figures import new_figure
+from ..engine.seeding import seed_everything
+from ..runs.experiment import Result, RunContext, register, setting_help
+from ..engine.seeding import stream_seed
 from .weight_decay import squared_loss
 
 __all__ = ["LinearRegressionConfig", "linreg", "sgd", "train_linear_regression"]

@@ -34,16 +34,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int, check_probability
+from ..core.checks import check_float, check_int, check_probability
 from ..data.splits import check_split_settings
-from ..drop import Dropout
-from ..mc import mc_predict, predictive_entropy
-from ..plots import new_figure
-from ..runtime import make_generator, seed_everything
-from ..trainer import fit
-from ._base import Result, RunContext, register, setting_help
-from ._common import EVAL_BATCH, dropout_mlp, epoch_summary, fashion_batches, init_normal_
-from ._seeds import stream_seed
+from ..regularizers.inverted_dropout import Dropout
+from ..regularizers.mc_prediction import mc_predict, predictive_entropy
+from ..runs.figures import new_figure
+from ..engine.seeding import make_generator, seed_everything
+from ..engine.loop import fit
+from ..runs.experiment import Result, RunContext, register, setting_help
+from .common import EVAL_BATCH, dropout_mlp, epoch_summary, fashion_batches, init_normal_
+from ..engine.seeding import stream_seed
 
 __all__ = ["MCDropoutConfig", "auroc", "ood_sets"]
 

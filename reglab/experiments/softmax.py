@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .._checks import check_float, check_int
+from ..core.checks import check_float, check_int
 from ..data.splits import check_split_settings
-from ..plots import training_curves_figure
-from ..runtime import seed_everything
-from ..trainer import fit
-from ._base import Result, RunContext, register, setting_help
-from ._common import epoch_summary, fashion_batches, init_normal_
+from ..runs.figures import training_curves_figure
+from ..engine.seeding import seed_everything
+from ..engine.loop import fit
+from ..runs.experiment import Result, RunContext, register, setting_help
+from .common import epoch_summary, fashion_batches, init_normal_
 
 __all__ = ["SoftmaxConfig", "softmax_regression"]
 

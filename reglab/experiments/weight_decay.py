@@ -43,13 +43,14 @@ from typing import Any
 
 import torch
 
-from .._checks import check_choice, check_float, check_int, invalid_argument
+from ..core.checks import check_choice, check_float, check_int, invalid_argument
 from ..data.splits import check_split_settings, validation_split
 from ..data.synthetic import synthetic_linear
-from ..plots import new_figure
-from ..runtime import seed_everything
-from ._base import Result, RunContext, register, setting_help
-from ._seeds import stream_seed
+from ..runs.figures import new_figure
+from ..engine.seeding import seed_everything
+from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.sweep_spec import Knob, SweepSpec
+from ..engine.seeding import stream_seed
 
 __all__ = [
     "WeightDecayConfig",
@@ -58,7 +59,7 @@ __all__ = [
     "init_params",
     "batch_orders",
     "squared_loss",
-    "l2_penalty",
+    "half_squared_norm",
     "train_one",
 ]
 
@@ -163,7 +164,7 @@ def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
 
 
-def l2_penalty(w: torch.Tensor) -> torch.Tensor:
+def half_squared_norm(w: torch.Tensor) -> torch.Tensor:
     """``||w||^2 / 2`` (a scalar): the penalty whose gradient SGD's ``weight_decay`` adds."""
     return (w**2).sum() / 2
 
@@ -210,7 +211,7 @@ def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, de
                 loss.backward()
                 optimizer.step()
             else:
-                (loss + lam * l2_penalty(w)).backward()
+                (loss + lam * half_squared_norm(w)).backward()
                 with torch.no_grad():
                     for param in (w, b):
                         param -= config.lr * param.grad
@@ -251,6 +252,19 @@ def _loss_figure(config: WeightDecayConfig, seed: int, runs: list[dict[str, Any]
     summary="d2l weight decay: 200-input linear regression on 20 samples, lambda 0 vs 3 (seed 004)",
     config_type=WeightDecayConfig,
     quick={"epochs": 10, "num_inputs": 20},
+    # A sweep trains one lambda per trial, the optimizer's weight_decay version, one seed per
+    # trial (--seeds sets `seed`); all lambdas of a sweep train as one stack.
+    sweep=SweepSpec(
+        knobs=(
+            Knob("lambda", 0.0, lambda value: {"lambdas": (value,), "versions": ("optimizer",)},
+                 help="the weight-decay strength"),
+        ),
+        metric="loss",
+        mode="min",
+        base={"seeds": 1},
+        log_knobs=("lambda", "lr"),
+        vectorized="reglab.experiments.weight_decay_stacked:WeightDecayVectorized",
+    ),
 )
 def run_weight_decay(config: WeightDecayConfig, ctx: RunContext) -> Result:
     """d2l's weight-decay experiment (seed 004): a linear model with 200 inputs is

@@ -6,7 +6,7 @@ and every value must have the setting's type (an int is accepted for a float).
 Ranges: ``log:1e-4:10:9`` is 9 values from 1e-4 to 10 evenly spaced in log
 scale, ``lin:0:0.8:5`` is 0, 0.2, ..., 0.8 (both ends included; for an integer
 setting every value must be a whole number). A key is either a config field of
-the experiment or a knob alias of its :class:`~reglab.sweeps.spec.SweepSpec`.
+the experiment or a knob alias of its :class:`~reglab.runs.sweep_spec.SweepSpec`.
 The grid is the product of the axes, in the order given.
 
 Errors name the key: an unknown key lists the valid ones; a wrong type, an
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import coerce_value
-from ..errors import ConfigError
-from .spec import SweepSpec
+from ..core.errors import ConfigError
+from ..runs.config import coerce_value
+from ..runs.sweep_spec import SweepSpec
 
 __all__ = ["Grid", "parse_axis", "parse_grid", "point_overrides", "RESERVED"]
 

@@ -18,24 +18,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError
-from .spec import SPLITS, SweepSpec
+from ..core.errors import ConfigError
+from ..runs.sweep_spec import SPLITS, Selection, SweepSpec
 
 __all__ = ["Selection", "parse_select", "split_overrides", "aggregate", "select"]
-
-
-@dataclass(frozen=True)
-class Selection:
-    """``kind`` is ``"val"`` (``value`` = the held-out fraction) or ``"kfold"`` (``value`` = K)."""
-
-    kind: str
-    value: float | int
-
-    def __str__(self) -> str:
-        return f"{self.kind}={self.value}"
 
 
 def parse_select(text: str | Selection | None) -> Selection | None:

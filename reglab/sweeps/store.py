@@ -1,7 +1,7 @@
 """A sweep directory: ``sweep.json``, ``trials.jsonl``, ``results.csv``, ``summary.json``, plots.
 
 The folder ``OUT/EXPERIMENT/<timestamp>[-k]/`` is created exclusively (see
-:class:`reglab.rundir.RunDir`): a sweep never writes into another's folder.
+:class:`reglab.runs.run_dir.RunDir`): a sweep never writes into another's folder.
 ``sweep.json`` records everything needed to resume (experiment, grid, seeds,
 selection, the trials).
 
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..rundir import RunDir
+from ..core.errors import ConfigError
+from ..runs.run_dir import RunDir
 from .trial import _tuples
 
 __all__ = ["SweepStore", "read_results", "read_journal"]

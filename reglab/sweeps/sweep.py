@@ -18,20 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._checks import check_choice, check_int
-from ..errors import ConfigError
-from ..experiments import get_experiment
-from ..runner import make_config, versions
+from ..core.checks import check_choice, check_int
+from ..core.errors import ConfigError
+from ..runs.experiment import get_experiment
+from ..runs.runner import make_config, versions
+from ..runs.sweep_spec import Selection, SweepSpec
+from .backends.local import default_workers, run_local
+from .backends.vectorized import run_vectorized, vectorizable
 from .grid import Grid, parse_grid, point_overrides
-from .local import default_workers, run_local
-from .plots import knob_figure, plottable_knobs
-from .selection import Selection, aggregate, parse_select, select, split_overrides
-from .spec import SweepSpec, get_spec
+from .knob_figures import knob_figure, plottable_knobs
+from .selection import aggregate, parse_select, select, split_overrides
 from .store import SweepStore
 from .trial import Trial, trial_from_json
-from .vectorized import run_vectorized, vectorizable
 
-__all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "BACKENDS"]
+__all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "get_spec", "BACKENDS"]
 
 BACKENDS = ("auto", "local", "vectorized", "ray")
 
@@ -47,6 +47,11 @@ class SweepResult:
     configurations: list[dict[str, Any]]
     report: dict[str, Any]
     status: str = "complete"
+
+
+def get_spec(experiment: str) -> SweepSpec:
+    """The sweep declaration of the registered ``experiment`` (its ``sweep=`` at registration)."""
+    return get_experiment(experiment).sweep
 
 
 def make_trials(experiment: str, grid: Grid, spec: SweepSpec, seeds: list[int],
@@ -91,7 +96,7 @@ def _execute(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], *
     experiment, spec, device = manifest["experiment"], get_spec(manifest["experiment"]), manifest["device"]
     if backend == "auto":
         backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
-    if backend == "vectorized" and spec.vectorized is None:
+    if backend == "vectorized" and spec.vectorized_trainer() is None:
         raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
     bar = _progress(len(trials), quiet)
     try:
@@ -99,7 +104,7 @@ def _execute(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], *
             run_vectorized(experiment, trials, store.record, spec, device=device, progress=bar,
                            on_results=store.record_many)
         elif backend == "ray":
-            from .ray_backend import run_ray
+            from .backends.ray_tune import run_ray
 
             run_ray(experiment, trials, store.record, workers=workers, address=ray_address,
                     device=device, storage=store.path / "ray", progress=bar)

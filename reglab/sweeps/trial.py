@@ -19,7 +19,10 @@ from typing import Any
 
 import torch
 
-from ..errors import DivergenceError
+from ..core.errors import DivergenceError
+from ..engine.devices import resolve_device
+from ..runs.experiment import RunContext, get_experiment
+from ..runs.runner import make_config
 
 __all__ = ["Trial", "run_trial", "metrics_of", "trial_row", "trial_from_json"]
 
@@ -88,9 +91,6 @@ def trial_row(trial: Trial, metrics: dict[str, float], seconds: float, status: s
 
 def run_trial(experiment: str, trial: Trial, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Run ``trial`` of ``experiment`` and return its results row (never raises but for Ctrl-C)."""
-    from ..experiments import RunContext, get_experiment
-    from ..runner import make_config
-    from ..runtime import resolve_device
 
     start = time.perf_counter()
     try:

@@ -1,0 +1,92 @@
+"""The ``reglab`` command line: one module per subcommand.
+
+    reglab list
+    reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]
+    reglab run EXPERIMENT --help        (the experiment's settings and defaults)
+    reglab sweep EXPERIMENT key=v1,v2,... [--seeds N] [--select val=F|kfold=K] [--backend B] ...
+    reglab data {where,verify,download}
+    reglab check MODULE:CALLABLE [--kind dropout|penalty] [--device D] [--seed N]
+
+This is the top layer: it may import every package, and nothing imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from ..core.errors import ConfigError, DataError, InvalidArgumentError
+from .check import add_check_parser, cmd_check
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, error
+from .data import add_data_parser, cmd_data
+from .run import add_list_parser, add_run_parser, cmd_list, cmd_run
+from .sweep import add_sweep_parser, cmd_sweep
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reglab",
+        description="reglab: a regularization laboratory for PyTorch.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_list_parser(sub)
+    add_run_parser(sub)
+    add_sweep_parser(sub)
+    add_data_parser(sub)
+    add_check_parser(sub)
+    return parser
+
+
+def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    # key=value settings may stand anywhere after `run EXPERIMENT`, also after options.
+    args, extra = parser.parse_known_args(argv)
+    if args.command not in ("run", "sweep"):
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return args
+    bad = [e for e in extra if e.startswith("-") or "=" not in e]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)} (settings are given as key=value)")
+    args.overrides = extra
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`reglab run NAME --help | head`): stop quietly, as
+        # Unix tools do, and keep Python from failing again on its final flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = _split_overrides(parser, argv)
+    try:
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "data":
+            return cmd_data(args)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
+        parser.print_help()
+        return EXIT_USAGE
+    except (ConfigError, InvalidArgumentError) as exc:
+        return error(str(exc))
+    except DataError as exc:
+        return error(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

@@ -1,0 +1,40 @@
+"""``reglab check MODULE:CALLABLE``: put anyone's dropout or penalty through reglab's contract."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import EXIT_FAILED, EXIT_OK, error
+
+__all__ = ["add_check_parser", "cmd_check"]
+
+
+def add_check_parser(sub: Any) -> argparse.ArgumentParser:
+    check = sub.add_parser("check", help="put a dropout or penalty implementation through reglab's contract",
+                           description="Exit status: 0 all properties pass, 1 some fail, 2 usage or import error.")
+    check.add_argument("target", metavar="MODULE:CALLABLE", help="e.g. torch.nn.functional:dropout, mine.py:Dropout")
+    check.add_argument("--kind", default="dropout", choices=["dropout", "penalty", "l2", "l1"],
+                       help="dropout (default); penalty or l2 for λ/2·Σw²; l1 for λ·Σ|w|")
+    check.add_argument("--device", default="cpu", help="device of the test inputs (default: cpu)")
+    check.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    return check
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Load the target, run the contract, print the report; return the exit code."""
+    from ..conformance import TargetImportError, check_dropout, check_penalty, load_target
+    from ..engine.devices import resolve_device
+
+    kinds = {"dropout": None, "penalty": "l2", "l2": "l2", "l1": "l1"}
+    try:
+        target = load_target(args.target)
+    except TargetImportError as exc:
+        return error(str(exc))
+    device = resolve_device(args.device)
+    if kinds[args.kind] is None:
+        report = check_dropout(target, seed=args.seed, device=device, name=args.target)
+    else:
+        report = check_penalty(target, kind=kinds[args.kind], seed=args.seed, device=device, name=args.target)
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_FAILED

@@ -1,0 +1,42 @@
+"""The training engine: ``fit`` and ``evaluate``, the callbacks and the state they
+see, early stopping, losses, seeding and devices.
+
+Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
+(the constraint callback applies a regularizer's constraint).
+
+- :mod:`.loop`: :func:`fit`, :func:`evaluate`, :func:`train_epoch`;
+- :mod:`.state`: :class:`History` (what ``fit`` returns), :class:`TrainState`
+  (what callbacks see);
+- :mod:`.callbacks`: the :class:`Callback` hooks, :class:`LambdaCallback`,
+  :class:`EpochTable`, :class:`ApplyConstraint`;
+- :mod:`.early_stopping`: :class:`EarlyStopping`;
+- :mod:`.losses`: :func:`get_loss` (cross-entropy with label smoothing, MSE);
+- :mod:`.seeding`: :func:`seed_everything`, :func:`make_generator`,
+  :func:`stream_seed`; :mod:`.devices`: :func:`resolve_device`.
+"""
+
+from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback
+from .devices import resolve_device
+from .early_stopping import EarlyStopping
+from .losses import get_loss
+from .loop import evaluate, fit, train_epoch
+from .seeding import make_generator, seed_everything, stream_seed
+from .state import History, TrainState
+
+__all__ = [
+    "fit",
+    "evaluate",
+    "train_epoch",
+    "History",
+    "TrainState",
+    "Callback",
+    "LambdaCallback",
+    "EpochTable",
+    "ApplyConstraint",
+    "EarlyStopping",
+    "get_loss",
+    "seed_everything",
+    "make_generator",
+    "stream_seed",
+    "resolve_device",
+]

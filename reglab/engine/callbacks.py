@@ -1,0 +1,145 @@
+"""Callbacks for :func:`reglab.fit`: a handful of hooks, a stop flag, nothing else.
+
+A callback sees the :class:`~reglab.engine.state.TrainState` (model, optimizer,
+epoch, history) and may call ``state.request_stop(reason)``; it never reaches
+into the loop's internals.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO, Any
+
+import torch
+from torch import nn
+
+from ..core.checks import check_bool, invalid_argument
+from ..regularizers.constraints import Constraint
+from ..regularizers.penalties import penalized_parameters
+from .state import TrainState
+
+__all__ = ["Callback", "EpochTable", "LambdaCallback", "ApplyConstraint", "format_table_row"]
+
+
+class Callback:
+    """Base class; override the hooks you need. ``on_step_end`` runs after
+    every optimizer step (e.g. to apply weight constraints) and is only called
+    when overridden."""
+
+    def on_fit_start(self, state: TrainState) -> None:
+        pass
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        pass
+
+    def on_step_end(self, state: TrainState) -> None:
+        pass
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
+        pass
+
+    def on_fit_end(self, state: TrainState) -> None:
+        """Called once at the end, also when training stops on an error or Ctrl-C
+        (``state.stop_reason`` then says so)."""
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda s, row: ...)``."""
+
+    def __init__(
+        self,
+        *,
+        on_fit_start: Callable[[TrainState], None] | None = None,
+        on_epoch_end: Callable[[TrainState, dict[str, float]], None] | None = None,
+        on_fit_end: Callable[[TrainState], None] | None = None,
+    ) -> None:
+        self._fit_start, self._epoch_end, self._fit_end = on_fit_start, on_epoch_end, on_fit_end
+
+    def on_fit_start(self, state: TrainState) -> None:
+        if self._fit_start:
+            self._fit_start(state)
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
+        if self._epoch_end:
+            self._epoch_end(state, row)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if self._fit_end:
+            self._fit_end(state)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3e}"
+    return str(value)
+
+
+def format_table_row(values: Sequence[Any], widths: Sequence[int]) -> str:
+    return "  ".join(_fmt(v).rjust(w) for v, w in zip(values, widths))
+
+
+class EpochTable(Callback):
+    """Print one line per epoch (header first), without breaking progress bars."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+        self._columns: list[str] | None = None
+        self._widths: list[int] = []
+
+    def _write(self, line: str) -> None:
+        stream = self.stream or sys.stdout
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=stream)
+        except ImportError:  # pragma: no cover - tqdm is a core dependency
+            print(line, file=stream)
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
+        if self._columns is None:
+            self._columns = list(row)
+            self._widths = [max(len(c), 8) for c in self._columns]
+            self._write(format_table_row(self._columns, self._widths))
+        self._write(format_table_row([row.get(c, "") for c in self._columns], self._widths))
+
+
+class ApplyConstraint(Callback):
+    """A :func:`reglab.fit` callback applying ``constraint`` after every optimizer step.
+
+    ``fit(..., callbacks=[ApplyConstraint(model, MaxNorm(3.0))])``. Given a
+    model, the constrained tensors are its weights (``dim >= 2``, outside
+    normalisation layers), plus biases with ``include_bias=True``; given an
+    iterable of tensors, all of them.
+
+    Args:
+        model_or_params: an ``nn.Module`` or an iterable of tensors.
+        constraint: a :class:`Constraint` (or any callable changing a tensor in place).
+        include_bias: also constrain a model's biases and other ``dim < 2`` parameters.
+    """
+
+    def __init__(
+        self,
+        model_or_params: nn.Module | Iterable[torch.Tensor],
+        constraint: Constraint,
+        *,
+        include_bias: bool = False,
+    ) -> None:
+        if not callable(constraint):
+            raise invalid_argument("constraint", "a Constraint such as MaxNorm(3.0)", constraint)
+        self.include_bias = check_bool("include_bias", include_bias)
+        if isinstance(model_or_params, torch.Tensor) or not isinstance(model_or_params, (nn.Module, Iterable)):
+            raise invalid_argument("model_or_params", "an nn.Module or an iterable of tensors", model_or_params)
+        self.constraint = constraint
+        self.tensors = penalized_parameters(model_or_params, include_bias=self.include_bias)
+
+    def apply(self) -> None:
+        """Apply the constraint to every tensor now."""
+        for tensor in self.tensors:
+            self.constraint(tensor)
+
+    def on_step_end(self, state: TrainState) -> None:
+        self.apply()
+
+    def __repr__(self) -> str:
+        return f"ApplyConstraint({self.constraint!r}, tensors={len(self.tensors)}, include_bias={self.include_bias})"

@@ -1,0 +1,275 @@
+"""The training engine: ``fit`` and ``evaluate``.
+
+``fit`` reads top to bottom: for each epoch, put the model in training mode,
+run the batches (forward, loss, optional penalty, backward, step), then
+evaluate each evaluation set in eval mode without gradients, and record one
+row of metrics. Metrics are summed on the device and read back once per epoch
+(a single host synchronisation), so the loop never waits on the GPU.
+
+A row holds ``epoch``, ``train_loss``, ``train_acc``, then ``<name>_loss`` and
+``<name>_acc`` for each evaluation set (e.g. ``test``), then ``seconds``.
+Accuracies are present for classification (integer targets, one score per
+class along the last dimension). Losses are sample means.
+
+If an epoch's training loss is not finite, ``fit`` raises
+:class:`~reglab.core.errors.DivergenceError` naming the epoch, instead of training
+on NaNs; the epochs finished before are attached to the error.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..core.checks import check_int, invalid_argument
+from ..core.errors import DivergenceError
+from .callbacks import Callback
+from .devices import resolve_device
+from .state import History, TrainState
+
+__all__ = ["fit", "evaluate", "train_epoch"]
+
+Batches = Iterable[Sequence[torch.Tensor]]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _is_classification(output: torch.Tensor, target: torch.Tensor) -> bool:
+    return output.dim() >= 2 and not target.is_floating_point() and not target.is_complex()
+
+
+def _mean_loss(loss_fn: LossFn, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    loss = loss_fn(output, target)
+    # d2l-style losses with reduction='none' return one value per sample.
+    return loss.mean() if loss.dim() > 0 else loss
+
+
+def _accumulator_dtype(device: torch.device) -> torch.dtype:
+    return torch.float64 if device.type in ("cpu", "cuda") else torch.float32
+
+
+class _Sums:
+    """Running sums on the device: loss * n, correct predictions, samples."""
+
+    def __init__(self, device: torch.device) -> None:
+        dtype = _accumulator_dtype(device)
+        self.loss = torch.zeros((), dtype=dtype, device=device)
+        self.correct = torch.zeros((), dtype=dtype, device=device)
+        self.samples = 0
+        self.classification: bool | None = None
+
+    def add(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
+        n = target.shape[0]
+        self.samples += n
+        self.loss += loss.detach() * n
+        if self.classification is None:
+            self.classification = _is_classification(output, target)
+        if self.classification:
+            self.correct += (output.detach().argmax(dim=-1) == target).sum()
+
+    def read(self, prefix: str) -> dict[str, float]:
+        """The means, with a single device-to-host copy."""
+        loss_sum, correct = torch.stack([self.loss, self.correct]).tolist()
+        n = max(self.samples, 1)
+        out = {f"{prefix}_loss": loss_sum / n}
+        if self.classification:
+            out[f"{prefix}_acc"] = correct / n
+        return out
+
+
+def _to(device: torch.device, batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    if len(batch) != 2:
+        raise invalid_argument("batches", "(input, target) pairs", f"a batch of {len(batch)} tensors")
+    x, y = batch
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def evaluate(
+    model: nn.Module,
+    batches: Batches,
+    loss_fn: LossFn,
+    *,
+    device: torch.device | str | None = None,
+    prefix: str = "eval",
+) -> dict[str, float]:
+    """Mean loss (and accuracy for classification) of ``model`` over ``batches``.
+
+    The model is put in eval mode (dropout off, batch-norm running statistics)
+    and run under ``torch.no_grad()``; its previous mode is restored afterwards.
+
+    Returns:
+        ``{"<prefix>_loss": ..., "<prefix>_acc": ...}`` (accuracy only for
+        classification).
+    """
+    device = resolve_device(device) if device is not None else _model_device(model)
+    was_training = model.training
+    model.eval()
+    sums = _Sums(device)
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                x, y = _to(device, batch)
+                output = model(x)
+                sums.add(_mean_loss(loss_fn, output, y), output, y)
+    finally:
+        model.train(was_training)
+    return sums.read(prefix)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _overrides(callback: Callback, hook: str) -> bool:
+    return getattr(type(callback), hook) is not getattr(Callback, hook)
+
+
+def train_epoch(
+    model: nn.Module,
+    batches: Batches,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    *,
+    device: torch.device,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    on_step: Callable[[], None] | None = None,
+    progress: Any = None,
+) -> _Sums:
+    """One pass over ``batches`` in training mode; returns the device-side sums."""
+    model.train()
+    sums = _Sums(device)
+    for batch in batches:
+        x, y = _to(device, batch)
+        output = model(x)
+        loss = _mean_loss(loss_fn, output, y)
+        objective = loss + penalty(model) if penalty is not None else loss
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        sums.add(loss, output, y)
+        if on_step is not None:
+            on_step()
+        if progress is not None:
+            progress.update(1)
+    return sums
+
+
+def fit(
+    model: nn.Module,
+    train: Batches,
+    *,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    eval_sets: Mapping[str, Batches] | None = None,
+    device: torch.device | str = "auto",
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs and return the per-epoch history.
+
+    Args:
+        model: the network; moved to ``device``.
+        train: re-iterable ``(x, y)`` batches, one pass per epoch (e.g. a
+            :class:`~reglab.data.BatchIterator`, which reshuffles each pass).
+        loss_fn: ``loss_fn(output, y)``; a per-sample loss is averaged.
+        optimizer: updates the model's parameters.
+        epochs: number of epochs, >= 1.
+        eval_sets: named re-iterable batches evaluated after each epoch in
+            eval mode without gradients, e.g. ``{"test": test_batches}``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        penalty: ``penalty(model)`` added to the loss before backward (e.g. an
+            L2 penalty); the recorded ``train_loss`` is the data loss alone.
+        callbacks: :class:`~reglab.engine.callbacks.Callback` objects.
+        progress: show a tqdm bar per epoch; None means only on a terminal.
+
+    Returns:
+        A :class:`History`; ``stop_reason`` says why it stopped early, if it did.
+
+    Raises:
+        DivergenceError: an epoch's training loss was not finite.
+    """
+    epochs = check_int("epochs", epochs, low=1)
+    device = resolve_device(device)
+    model.to(device)
+    eval_sets = dict(eval_sets or {})
+    for name in eval_sets:
+        if name == "train" or not name.isidentifier():
+            raise invalid_argument("eval_sets", "names that are identifiers other than 'train'", name)
+    history = History()
+    state = TrainState(model=model, optimizer=optimizer, epochs=epochs, device=device, history=history)
+    step_callbacks = [cb for cb in callbacks if _overrides(cb, "on_step_end")]
+
+    def on_step() -> None:
+        state.step += 1
+        for cb in step_callbacks:
+            cb.on_step_end(state)
+
+    show = sys.stderr.isatty() if progress is None else progress
+    for cb in callbacks:
+        cb.on_fit_start(state)
+    try:
+        for epoch in range(1, epochs + 1):
+            state.epoch = epoch
+            for cb in callbacks:
+                cb.on_epoch_start(state)
+            start = time.perf_counter()
+            bar = _progress_bar(train, epoch, epochs) if show else None
+            try:
+                sums = train_epoch(
+                    model, train, loss_fn, optimizer, device=device, penalty=penalty,
+                    on_step=on_step if step_callbacks else None, progress=bar,
+                )
+            finally:
+                if bar is not None:
+                    bar.close()
+            row: dict[str, float] = {"epoch": epoch}
+            row.update(sums.read("train"))
+            if not math.isfinite(row["train_loss"]):
+                raise DivergenceError(
+                    f"training diverged in epoch {epoch}: the mean training loss is {row['train_loss']}; "
+                    "stopped instead of training on non-finite values (try a lower learning rate)",
+                    epoch=epoch, value=row["train_loss"], history=history,
+                )
+            for name, batches in eval_sets.items():
+                row.update(evaluate(model, batches, loss_fn, device=device, prefix=name))
+            row["seconds"] = time.perf_counter() - start
+            history.rows.append(row)
+            for cb in callbacks:
+                cb.on_epoch_end(state, row)
+            if state.stop_reason is not None:
+                break
+    except BaseException as exc:
+        # Let callbacks close files and record why, then re-raise.
+        state.stop_reason = _reason(exc)
+        history.stop_reason = state.stop_reason
+        for cb in callbacks:
+            cb.on_fit_end(state)
+        raise
+    history.stop_reason = state.stop_reason
+    for cb in callbacks:
+        cb.on_fit_end(state)
+    return history
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, DivergenceError):
+        return "diverged"
+    return f"error: {type(exc).__name__}"
+
+
+def _progress_bar(train: Batches, epoch: int, epochs: int) -> Any:
+    from tqdm import tqdm
+
+    total = len(train) if hasattr(train, "__len__") else None  # type: ignore[arg-type]
+    return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch", file=sys.stderr)

@@ -1,0 +1,131 @@
+"""Run directories: created exclusively, written atomically, never overwritten.
+
+A run directory ``OUT/EXPERIMENT/<YYYYmmdd-HHMMSS>/`` is created with
+``os.mkdir``, which fails if it exists; a clash (two runs in the same second)
+gets a ``-2``, ``-3``... suffix, so no run ever writes into another's folder.
+Every file is written to a temporary file in the same folder and renamed into
+place, so a reader (or a crash) never sees half a file. ``metrics.csv`` is
+rewritten after every epoch: an interrupted run leaves its finished epochs
+readable, and ``summary.json`` records ``status`` (``complete``,
+``interrupted``, ``diverged`` or ``failed``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core.files import atomic_write_bytes, atomic_write_text
+from ..engine.callbacks import Callback
+
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "rows_to_csv", "MetricsWriter"]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _clean_floats(value: Any) -> Any:
+    # JSON has no NaN/inf: write them as null so every JSON reader can load the file.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_floats(v) for v in value]
+    return value
+
+
+def rows_to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """CSV text of dict rows; columns default to the union of keys in first-seen order."""
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+class RunDir:
+    """A run's folder. Create with :meth:`create`; all writes are atomic."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, out: str | Path, name: str, *, now: float | None = None) -> RunDir:
+        """Make a new, empty ``out/name/<timestamp>[-k]`` folder; never reuse one."""
+        parent = Path(out) / name
+        parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+        for k in range(1, 10_000):
+            candidate = parent / (stamp if k == 1 else f"{stamp}-{k}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return cls(candidate)
+        raise FileExistsError(f"could not create a new run folder under {parent}")  # pragma: no cover
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_json(self, name: str, data: Any) -> Path:
+        text = json.dumps(_clean_floats(data), indent=2, default=_json_default, allow_nan=False)
+        return atomic_write_text(self.file(name), text + "\n")
+
+    def write_text(self, name: str, text: str) -> Path:
+        return atomic_write_text(self.file(name), text)
+
+    def write_csv(self, name: str, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> Path:
+        return atomic_write_text(self.file(name), rows_to_csv(rows, columns))
+
+    def save_state_dict(self, name: str, module: torch.nn.Module) -> Path:
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buffer)
+        return atomic_write_bytes(self.file(name), buffer.getvalue())
+
+    def save_figure(self, name: str, figure: Any) -> Path:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=Path(name).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
+        return atomic_write_bytes(self.file(name), buffer.getvalue())
+
+    def files(self) -> list[str]:
+        return sorted(p.name for p in self.path.iterdir() if not p.name.startswith("."))
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+
+class MetricsWriter(Callback):
+    """Rewrite ``metrics.csv`` (atomically) after every epoch."""
+
+    def __init__(self, run_dir: RunDir, name: str = "metrics.csv", columns: Iterable[str] | None = None) -> None:
+        self.run_dir = run_dir
+        self.name = name
+        self.columns = list(columns) if columns is not None else None
+        self.rows: list[dict[str, float]] = []
+
+    def on_epoch_end(self, state: Any, row: dict[str, float]) -> None:
+        self.rows.append(dict(row))
+        self.run_dir.write_csv(self.name, self.rows, self.columns)
