@@ -27,15 +27,23 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_pipeline import SeedStyleFashion  # noqa: E402
+from bench_pipeline import SeedStyleFashion
 
-from reglab import d2l, load_fashion_mnist  # noqa: E402
+from reglab import d2l, load_fashion_mnist
 
 
 def make_net() -> nn.Module:
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Dropout(0.2),
-                        nn.Linear(256, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10))
-    net.apply(lambda m: nn.init.normal_(m.weight, std=0.01) if type(m) == nn.Linear else None)
+    net = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 256),
+        nn.ReLU(),
+        nn.Dropout(0.2),
+        nn.Linear(256, 256),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(256, 10),
+    )
+    net.apply(lambda m: nn.init.normal_(m.weight, std=0.01) if type(m) == nn.Linear else None)  # noqa: E721 (the book's line)
     return net
 
 
@@ -63,7 +71,8 @@ def main() -> None:
     workers = d2l.get_dataloader_workers()
     seed_style = Program(
         DataLoader(SeedStyleFashion(data.train_images, data.train_labels), 256, shuffle=True, num_workers=workers),
-        DataLoader(SeedStyleFashion(data.test_images, data.test_labels), 256, shuffle=False, num_workers=workers))
+        DataLoader(SeedStyleFashion(data.test_images, data.test_labels), 256, shuffle=False, num_workers=workers),
+    )
     ours = Program(*d2l.load_data_fashion_mnist(256))
     sides = {"d2l-style DataLoader (4 workers)": seed_style, "reglab.d2l in-memory batches": ours}
     times: dict[str, list[float]] = {name: [] for name in sides}
@@ -76,8 +85,10 @@ def main() -> None:
     reference = statistics.median(times["d2l-style DataLoader (4 workers)"])
     for name, program in sides.items():
         med = statistics.median(times[name])
-        print(f"{name:34s} min {min(times[name]):6.2f}s  median {med:6.2f}s  "
-              f"speed-up {reference / med:5.2f}x  test acc {program.test_acc:.3f}")
+        print(
+            f"{name:34s} min {min(times[name]):6.2f}s  median {med:6.2f}s  "
+            f"speed-up {reference / med:5.2f}x  test acc {program.test_acc:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import statistics
 
 import torch
 import torch.nn.functional as F
-
 from _timing import interleaved
+
 from reglab import dropout
 
 
@@ -54,23 +54,29 @@ def main() -> None:
                     with torch.no_grad():
                         f(x, p)
                     sync()
+
                 return run
 
             def fwd_bwd(f):
                 def run():
                     f(x, p).backward(grad)
                     sync()
+
                 return run
 
             for name, wrap in (("forward", fwd), ("fwd+bwd", fwd_bwd)):
                 times = interleaved({"torch": wrap(F.dropout), "reglab": wrap(dropout)}, repeats=repeats * 3)
                 t_torch, t_reglab = statistics.median(times["torch"]), statistics.median(times["reglab"])
                 ns = 1e9 / (n * n)
-                print(f"{n:>4d}x{n:<5d} {p:4.2f} {name:>9s} {t_torch * ns:7.2f} ns {t_reglab * ns:7.2f} ns "
-                      f"{t_torch / t_reglab:8.2f}x")
+                print(
+                    f"{n:>4d}x{n:<5d} {p:4.2f} {name:>9s} {t_torch * ns:7.2f} ns {t_reglab * ns:7.2f} ns "
+                    f"{t_torch / t_reglab:8.2f}x"
+                )
             b_torch, b_reglab = saved_bytes(lambda t: F.dropout(t, p), x), saved_bytes(lambda t: dropout(t, p), x)
-            print(f"{'':>15s} saved for backward: torch {b_torch / x.numel():.2f} B/elem, "
-                  f"reglab {b_reglab / x.numel():.2f} B/elem")
+            print(
+                f"{'':>15s} saved for backward: torch {b_torch / x.numel():.2f} B/elem, "
+                f"reglab {b_reglab / x.numel():.2f} B/elem"
+            )
             with torch.no_grad():
                 keep = (dropout(torch.ones(n, n, device=device), p) != 0).double().mean().item()
             se = math.sqrt(p * (1 - p) / (n * n))

@@ -47,10 +47,12 @@ class SeedStyleFashion(Dataset):
 class SeedPipeline:
     def __init__(self) -> None:
         data = load_fashion_mnist()
-        self.train = DataLoader(SeedStyleFashion(data.train_images, data.train_labels), batch_size=256,
-                                shuffle=True, num_workers=4)
-        self.test = DataLoader(SeedStyleFashion(data.test_images, data.test_labels), batch_size=256,
-                               shuffle=False, num_workers=4)
+        self.train = DataLoader(
+            SeedStyleFashion(data.train_images, data.train_labels), batch_size=256, shuffle=True, num_workers=4
+        )
+        self.test = DataLoader(
+            SeedStyleFashion(data.test_images, data.test_labels), batch_size=256, shuffle=False, num_workers=4
+        )
         self.net = init_normal_(dropout_mlp((784, 256, 256, 10), (0.2, 0.5), nn.Dropout), 0.01)
         self.loss = nn.CrossEntropyLoss(reduction="none")
         self.trainer = torch.optim.SGD(self.net.parameters(), lr=0.5)
@@ -88,8 +90,16 @@ class ReglabPipeline:
 
     def epoch(self) -> float:
         start = time.perf_counter()
-        history = fit(self.net, self.batches.train, loss_fn=nn.CrossEntropyLoss(), optimizer=self.optimizer,
-                      epochs=1, eval_sets={"test": self.batches.test}, device="cpu", progress=False)
+        history = fit(
+            self.net,
+            self.batches.train,
+            loss_fn=nn.CrossEntropyLoss(),
+            optimizer=self.optimizer,
+            epochs=1,
+            eval_sets={"test": self.batches.test},
+            device="cpu",
+            progress=False,
+        )
         self.test_acc = history.last["test_acc"]
         return time.perf_counter() - start
 

@@ -24,17 +24,19 @@ import itertools
 import statistics
 
 import torch
-
 from _timing import fmt_seconds, interleaved
+
 from reglab.experiments import RunContext, get_experiment
-from reglab.runs.runner import make_config
 from reglab.experiments.dropout_mlp_stacked import DropoutMLPVectorized
+from reglab.runs.runner import make_config
 
 
 def bench_dropout(subset: int, variants: int, repeats: int) -> float:
     grid = list(itertools.product((0.0, 0.2, 0.5, 0.8), repeat=2))[:variants]
-    configs = [make_config("dropout", {"p1": p1, "p2": p2, "epochs": 1, "train_subset": subset, "seed": 4 + i})
-               for i, (p1, p2) in enumerate(grid)]
+    configs = [
+        make_config("dropout", {"p1": p1, "p2": p2, "epochs": 1, "train_subset": subset, "seed": 4 + i})
+        for i, (p1, p2) in enumerate(grid)
+    ]
     device = torch.device("cpu")
     experiment = get_experiment("dropout")
     results: dict[str, list[float]] = {}
@@ -50,8 +52,10 @@ def bench_dropout(subset: int, variants: int, repeats: int) -> float:
     worst = max(abs(a - b) for a, b in zip(results["sequential"], results["vectorized"]))
     seq, vec = statistics.median(times["sequential"]), statistics.median(times["vectorized"])
     data = f"{subset} samples" if subset else "all 60000 samples"
-    print(f"dropout MLP 784-256-256-10, {len(configs)} settings, 1 epoch of {data}, "
-          f"{torch.get_num_threads()} thread(s), median of {repeats}:")
+    print(
+        f"dropout MLP 784-256-256-10, {len(configs)} settings, 1 epoch of {data}, "
+        f"{torch.get_num_threads()} thread(s), median of {repeats}:"
+    )
     print(f"  sequential  {fmt_seconds(seq)}")
     print(f"  vectorized  {fmt_seconds(vec)}   speed-up {seq / vec:.2f}x (target >= 1.25x)")
     print(f"  largest test-accuracy difference between the two: {worst:.2e}")
@@ -67,8 +71,8 @@ def bench_weight_decay(variants: int, repeats: int) -> float:
     (``train_one`` per lambda, no figure), to show how much of the ratio is the trial's overhead."""
     from reglab.experiments.weight_decay import train_one
     from reglab.sweeps import get_spec, make_trials, parse_grid
-    from reglab.sweeps.trial import run_trial
     from reglab.sweeps.backends.vectorized import run_vectorized
+    from reglab.sweeps.trial import run_trial
 
     spec = get_spec("weight-decay")
     cfg_type = get_experiment("weight-decay").config_type
@@ -89,16 +93,19 @@ def bench_weight_decay(variants: int, repeats: int) -> float:
         run_vectorized("weight-decay", trials, rows.append, spec)
         results["vectorized"] = [r["test_loss"] for r in sorted(rows, key=lambda r: r["trial"])]
 
-    times = interleaved({"sequential": sequential, "bare": bare, "vectorized": vectorized},
-                        repeats=repeats, warmup=1)
+    times = interleaved({"sequential": sequential, "bare": bare, "vectorized": vectorized}, repeats=repeats, warmup=1)
     worst = max(abs(a - b) / abs(a) for a, b in zip(results["sequential"], results["vectorized"]))
     seq, bare_t, vec = (statistics.median(times[k]) for k in ("sequential", "bare", "vectorized"))
-    print(f"weight-decay, {len(trials)} lambdas (log 1e-3..10), 100 epochs each, "
-          f"{torch.get_num_threads()} thread(s), median of {repeats}:")
+    print(
+        f"weight-decay, {len(trials)} lambdas (log 1e-3..10), 100 epochs each, "
+        f"{torch.get_num_threads()} thread(s), median of {repeats}:"
+    )
     print(f"  sequential trials (run_trial)  {fmt_seconds(seq)}")
     print(f"  sequential train_one only      {fmt_seconds(bare_t)}")
-    print(f"  vectorized (run_vectorized)    {fmt_seconds(vec)}   speed-up {seq / vec:.1f}x vs trials "
-          f"(target >= 10x), {bare_t / vec:.1f}x vs bare training")
+    print(
+        f"  vectorized (run_vectorized)    {fmt_seconds(vec)}   speed-up {seq / vec:.1f}x vs trials "
+        f"(target >= 10x), {bare_t / vec:.1f}x vs bare training"
+    )
     print(f"  largest relative test-loss difference between the two: {worst:.1e}")
     return seq / vec
 

@@ -75,7 +75,9 @@ def _merged(name: str, sources: Sequence[str]) -> types.ModuleType:
         for key, value in vars(imported).items():
             if not (key.startswith("__") and key.endswith("__")):
                 setattr(module, key, value)
-        public = list(getattr(imported, "__all__", [])) + [n for n in public if n not in getattr(imported, "__all__", [])]
+        public = list(getattr(imported, "__all__", [])) + [
+            n for n in public if n not in getattr(imported, "__all__", [])
+        ]
     module.__all__ = public  # type: ignore[attr-defined]
     return module
 
@@ -93,7 +95,9 @@ class _MovedLoader(importlib.abc.Loader):
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname in MOVED:
             return importlib.machinery.ModuleSpec(fullname, _MovedLoader())
         return None

@@ -93,6 +93,7 @@ EXPECTED_FAILURES = {
 
 # --- penalties ------------------------------------------------------------------------
 
+
 def _weights(params):
     """A model's weights (dim >= 2: no biases, no normalisation weights), or the tensors given."""
     if isinstance(params, nn.Module):

@@ -7,12 +7,14 @@ depend on the machine. ``fashion`` is the real data set, loaded once.
 
 from __future__ import annotations
 
+import dataclasses as _dc
 import gzip
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch import nn as _nn
 
 from reglab.data import encode_idx
 from reglab.data import fashion_mnist as fm
@@ -86,10 +88,6 @@ def fashion() -> fm.FashionMNIST:
 
 # --- a tiny experiment for runner and CLI tests -------------------------------
 
-import dataclasses as _dc
-
-from torch import nn as _nn
-
 
 @_dc.dataclass(frozen=True)
 class TinyConfig:
@@ -123,10 +121,17 @@ def _tiny_run(config, ctx):
         if state.epoch == config.fail_at:
             raise RuntimeError("boom")
 
-    history = fit(model, BatchIterator(X, y, batch_size=16, seed=config.seed), loss_fn=loss_fn,
-                  optimizer=torch.optim.SGD(model.parameters(), lr=config.lr), epochs=config.epochs,
-                  eval_sets={"test": BatchIterator(X, y, batch_size=64, shuffle=False)}, device=ctx.device,
-                  callbacks=[*ctx.callbacks(), LambdaCallback(on_epoch_end=after)], progress=False)
+    history = fit(
+        model,
+        BatchIterator(X, y, batch_size=16, seed=config.seed),
+        loss_fn=loss_fn,
+        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
+        epochs=config.epochs,
+        eval_sets={"test": BatchIterator(X, y, batch_size=64, shuffle=False)},
+        device=ctx.device,
+        callbacks=[*ctx.callbacks(), LambdaCallback(on_epoch_end=after)],
+        progress=False,
+    )
     return Result(summary=dict(history.last), rows=history.rows, model=model)
 
 

@@ -6,9 +6,11 @@ import copy
 
 import pytest
 import torch
+from conftest import needs_cuda
 from torch import nn
 
 from reglab import BatchIterator, fit
+from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.activity import (
     ActivityRegularization,
     activation_regularization,
@@ -16,9 +18,6 @@ from reglab.regularizers.activity import (
     collect_activity_penalties,
     temporal_activation_regularization,
 )
-from reglab.core.errors import InvalidArgumentError
-
-from conftest import needs_cuda
 
 
 def _x(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -44,8 +43,9 @@ def test_activity_penalty_is_keras_l1l2_over_the_batch_size(shape, l1, l2):
     assert got.dim() == 0 and got.dtype == torch.float64
     torch.testing.assert_close(got, expected.detach(), rtol=1e-14, atol=0)
     if l1 or l2:
-        torch.testing.assert_close(_grad(got, x), (l1 * torch.sign(x) + 2 * l2 * x).detach() / n, rtol=1e-14,
-                                   atol=1e-17)
+        torch.testing.assert_close(
+            _grad(got, x), (l1 * torch.sign(x) + 2 * l2 * x).detach() / n, rtol=1e-14, atol=1e-17
+        )
 
 
 def test_activity_penalty_keras_docs_example():
@@ -156,10 +156,17 @@ def test_fit_adds_the_collected_penalty_to_the_loss_but_records_the_data_loss():
     (data_loss + penalty).backward()
     assert penalty_only.abs().max() > 1e-3  # the penalty visibly moves the gradient
 
-    history = fit(model, BatchIterator(X, y, batch_size=8, shuffle=False), loss_fn=nn.MSELoss(),
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, device="cpu",
-                  eval_sets={"test": BatchIterator(X, y, batch_size=8, shuffle=False)},
-                  penalty=collect_activity_penalties, progress=False)
+    history = fit(
+        model,
+        BatchIterator(X, y, batch_size=8, shuffle=False),
+        loss_fn=nn.MSELoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        device="cpu",
+        eval_sets={"test": BatchIterator(X, y, batch_size=8, shuffle=False)},
+        penalty=collect_activity_penalties,
+        progress=False,
+    )
     for mine, theirs in zip(model.parameters(), by_hand.parameters()):
         torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-13, atol=1e-15)
     assert history.last["train_loss"] == pytest.approx(data_loss.item(), rel=1e-13)
@@ -193,8 +200,9 @@ def test_ar_is_alpha_times_the_mean_square(shape):
     got, expected = activation_regularization(x, 0.7), _ar_loop(x, 0.7)
     torch.testing.assert_close(got, expected, rtol=1e-14, atol=0)
     torch.testing.assert_close(_grad(got, x), _grad(expected, x), rtol=1e-14, atol=0)
-    torch.testing.assert_close(_grad(activation_regularization(x, 0.7), x), (2 * 0.7 * x / x.numel()).detach(),
-                               rtol=1e-14, atol=0)
+    torch.testing.assert_close(
+        _grad(activation_regularization(x, 0.7), x), (2 * 0.7 * x / x.numel()).detach(), rtol=1e-14, atol=0
+    )
 
 
 @pytest.mark.parametrize("shape, time_dim", [((3, 5, 4), 1), ((5, 3, 4), 0), ((3, 4, 5), -1), ((2, 6), 1)])
@@ -222,35 +230,53 @@ def test_tar_with_one_time_step_is_zero():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: ActivityRegularization(l1=-0.1), "Invalid value received for argument `l1`. Expected a float >= 0. "
-                                                  "Received: l1=-0.1"),
-        (lambda: ActivityRegularization(l2=float("nan")), "Invalid value received for argument `l2`. Expected a "
-                                                          "float >= 0. Received: l2=nan"),
+        (
+            lambda: ActivityRegularization(l1=-0.1),
+            "Invalid value received for argument `l1`. Expected a float >= 0. Received: l1=-0.1",
+        ),
+        (
+            lambda: ActivityRegularization(l2=float("nan")),
+            "Invalid value received for argument `l2`. Expected a float >= 0. Received: l2=nan",
+        ),
         (lambda: ActivityRegularization(l1=True), "argument `l1`. Expected a float >= 0. Received: l1=True"),
         (lambda: ActivityRegularization(l2="0.1"), "argument `l2`. Expected a float >= 0. Received: l2='0.1'"),
         (lambda: ActivityRegularization(l2=float("inf")), "argument `l2`. Expected a float >= 0. Received: l2=inf"),
         (lambda: activity_penalty(torch.ones(2), l1=-1), "Received: l1=-1"),
-        (lambda: activity_penalty(torch.tensor(1.0), l1=0.1),
-         "Invalid value received for argument `x`. Expected a floating-point tensor with a batch dimension (N, *). "
-         "Received: x=<0-D torch.float32 tensor of shape ()>"),
-        (lambda: activity_penalty(torch.ones(2, 3, dtype=torch.int64), l2=0.1),
-         "Received: x=<2-D torch.int64 tensor of shape (2, 3)>"),
+        (
+            lambda: activity_penalty(torch.tensor(1.0), l1=0.1),
+            "Invalid value received for argument `x`. Expected a floating-point tensor with a batch dimension (N, *). "
+            "Received: x=<0-D torch.float32 tensor of shape ()>",
+        ),
+        (
+            lambda: activity_penalty(torch.ones(2, 3, dtype=torch.int64), l2=0.1),
+            "Received: x=<2-D torch.int64 tensor of shape (2, 3)>",
+        ),
         (lambda: activity_penalty([1.0, 2.0], l2=0.1), "argument `x`. Expected a floating-point tensor"),
         (lambda: ActivityRegularization(l2=0.1)(torch.ones(3, dtype=torch.int32)), "argument `x`"),
         (lambda: collect_activity_penalties([ActivityRegularization()]), "argument `model`. Expected an nn.Module"),
-        (lambda: activation_regularization(torch.ones(2, 3), -0.5), "Invalid value received for argument `alpha`. "
-                                                                    "Expected a float >= 0. Received: alpha=-0.5"),
+        (
+            lambda: activation_regularization(torch.ones(2, 3), -0.5),
+            "Invalid value received for argument `alpha`. Expected a float >= 0. Received: alpha=-0.5",
+        ),
         (lambda: activation_regularization(torch.ones(2, 3), False), "Received: alpha=False"),
-        (lambda: temporal_activation_regularization(torch.ones(2, 3), float("nan")),
-         "Invalid value received for argument `beta`. Expected a float >= 0. Received: beta=nan"),
-        (lambda: temporal_activation_regularization(torch.ones(4), 0.1),
-         "Invalid value received for argument `h`. Expected a floating-point tensor with batch and time dimensions, "
-         "e.g. (N, T, H). Received: h=<1-D torch.float32 tensor of shape (4,)>"),
-        (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=3),
-         "Invalid value received for argument `time_dim`. Expected an integer between -3 and 2. Received: time_dim=3"),
+        (
+            lambda: temporal_activation_regularization(torch.ones(2, 3), float("nan")),
+            "Invalid value received for argument `beta`. Expected a float >= 0. Received: beta=nan",
+        ),
+        (
+            lambda: temporal_activation_regularization(torch.ones(4), 0.1),
+            "Invalid value received for argument `h`. Expected a floating-point tensor with batch and time dimensions, "
+            "e.g. (N, T, H). Received: h=<1-D torch.float32 tensor of shape (4,)>",
+        ),
+        (
+            lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=3),
+            "Invalid value received for argument `time_dim`. Expected an integer between -3 and 2. Received: time_dim=3",
+        ),
         (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=-4), "Received: time_dim=-4"),
-        (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=True),
-         "Received: time_dim=True"),
+        (
+            lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=True),
+            "Received: time_dim=True",
+        ),
         (lambda: temporal_activation_regularization(torch.ones(2, 3, 4), 0.1, time_dim=1.0), "Received: time_dim=1.0"),
     ],
 )

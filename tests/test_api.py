@@ -11,10 +11,17 @@ def test_all_names_exist_and_are_unique():
 
 def test_function_module_pairs_are_exported_together():
     # the library's habit: every regularizer is a function + Module pair
-    pairs = [("dropout", "Dropout"), ("vanilla_dropout", "VanillaDropout"), ("dropout2d", "Dropout2d"),
-             ("locked_dropout", "LockedDropout"), ("gaussian_dropout", "GaussianDropout"),
-             ("alpha_dropout", "AlphaDropout"), ("drop_path", "DropPath"), ("drop_block_2d", "DropBlock2d"),
-             ("embedding_dropout_weight", "EmbeddingDropout")]
+    pairs = [
+        ("dropout", "Dropout"),
+        ("vanilla_dropout", "VanillaDropout"),
+        ("dropout2d", "Dropout2d"),
+        ("locked_dropout", "LockedDropout"),
+        ("gaussian_dropout", "GaussianDropout"),
+        ("alpha_dropout", "AlphaDropout"),
+        ("drop_path", "DropPath"),
+        ("drop_block_2d", "DropBlock2d"),
+        ("embedding_dropout_weight", "EmbeddingDropout"),
+    ]
     for function, module in pairs:
         assert callable(getattr(reglab, function))
         assert issubclass(getattr(reglab, module), reglab.StochasticModule)

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from reglab.data import BatchIterator, random_split_indices
 from reglab.core.errors import InvalidArgumentError
+from reglab.data import BatchIterator, random_split_indices
 
 
 def _epoch_indices(batches):
-    return torch.cat([idx for idx, in batches])
+    return torch.cat([idx for (idx,) in batches])
 
 
 @pytest.mark.parametrize("n, batch_size", [(10, 3), (12, 4), (1, 5), (257, 256)])

@@ -6,19 +6,30 @@ from __future__ import annotations
 import json
 
 import pytest
+from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
 
 from reglab.cli import main
 from reglab.experiments import list_experiments
-
-from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
 
 NAMES = [experiment.name for experiment in list_experiments()]
 
 
 def test_catalogue_holds_every_experiment_of_the_seed_notes():
-    wanted = {"dropout-scratch", "dropout", "curve-fit", "weight-decay", "linear-regression", "softmax",
-              "dropout-grid", "l1-vs-l2", "dropout-equivalence", "init-stability", "freeze",
-              "early-stopping", "mc-dropout"}
+    wanted = {
+        "dropout-scratch",
+        "dropout",
+        "curve-fit",
+        "weight-decay",
+        "linear-regression",
+        "softmax",
+        "dropout-grid",
+        "l1-vs-l2",
+        "dropout-equivalence",
+        "init-stability",
+        "freeze",
+        "early-stopping",
+        "mc-dropout",
+    }
     assert wanted <= set(NAMES), sorted(wanted - set(NAMES))
 
 

@@ -61,9 +61,9 @@ def test_float_open_bounds_and_messages():
 
 def test_bool_choice_and_int_tuple():
     assert check_bool("inplace", False) is False
-    with pytest.raises(InvalidArgumentError, match="Expected True or False. Received: inplace=1"):
+    with pytest.raises(InvalidArgumentError, match=r"Expected True or False. Received: inplace=1"):
         check_bool("inplace", 1)
-    with pytest.raises(InvalidArgumentError, match="Expected one of 'max', 'min'. Received: mode='avg'"):
+    with pytest.raises(InvalidArgumentError, match=r"Expected one of 'max', 'min'. Received: mode='avg'"):
         check_choice("mode", "avg", ["max", "min"])
     assert check_int_tuple("size", 3, length=2) == (3, 3)
     assert check_int_tuple("size", [2, 5], length=2) == (2, 5)

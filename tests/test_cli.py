@@ -36,7 +36,13 @@ def test_run_dropout_end_to_end_and_never_overwrites(tmp_path):
     assert last_line.startswith("run directory: ")
     run = Path(last_line.split(": ", 1)[1])
     assert run.parent == tmp_path / "dropout"
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "curves.png", "metrics.csv", "model.pt", "summary.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.json",
+        "curves.png",
+        "metrics.csv",
+        "model.pt",
+        "summary.json",
+    ]
 
     config = json.loads((run / "config.json").read_text())
     assert config["experiment"] == "dropout" and config["dry_run"] is True
@@ -90,7 +96,10 @@ def test_unknown_key_is_an_error_listing_valid_keys(tmp_path, capsys):
     "override, message",
     [
         ("epochs=1.5", "reglab: error: setting `epochs` expects a int (default 10); received 1.5"),
-        ("p1=1.5", "reglab: error: Invalid value received for argument `p1`. Expected a float between 0 and 1. Received: p1=1.5"),
+        (
+            "p1=1.5",
+            "reglab: error: Invalid value received for argument `p1`. Expected a float between 0 and 1. Received: p1=1.5",
+        ),
         ("lr=-1", "reglab: error: Invalid value received for argument `lr`. Expected a float > 0. Received: lr=-1.0"),
         ("epochs", "unrecognized arguments: epochs (settings are given as key=value)"),
     ],
@@ -148,8 +157,11 @@ def test_experiment_help_description_has_no_docstring_indentation(capsys):
 
 def test_a_reader_that_goes_away_gets_no_traceback():
     # `reglab run NAME --help | head -1`: the pipe closes before reglab writes.
-    proc = subprocess.Popen([sys.executable, "-m", "reglab", "run", "weight-decay", "--help"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reglab", "run", "weight-decay", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1

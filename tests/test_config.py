@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 from reglab.core.checks import check_probability
-from reglab.runs.config import apply_overrides, config_from_dict, config_to_dict, describe_config, parse_overrides
 from reglab.core.errors import ConfigError, InvalidArgumentError
+from reglab.runs.config import apply_overrides, config_from_dict, config_to_dict, describe_config, parse_overrides
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,9 @@ def test_missing_equals_sign():
 
 
 def test_range_checks_come_from_the_config():
-    with pytest.raises(InvalidArgumentError, match=r"argument `p`\. Expected a float between 0 and 1\. Received: p=1\.5"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"argument `p`\. Expected a float between 0 and 1\. Received: p=1\.5"
+    ):
         apply_overrides(Demo(), ["p=1.5"])
 
 

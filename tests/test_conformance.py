@@ -72,6 +72,7 @@ def test_calling_conventions_are_named():
 
 # --- dropout: each seed defect fails exactly its properties -------------------------
 
+
 @functools.cache
 def _fixture_report(name: str) -> ConformanceReport:
     return check_dropout(getattr(fx, name))
@@ -189,6 +190,7 @@ def test_bad_arguments_are_rejected_with_one_sentence():
 
 # --- penalties -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("target, kind", [(fx.l2_half, "l2"), (fx.L2, "l2"), (fx.l1, "l1")])
 def test_correct_penalties_pass(target, kind):
     report = check_penalty(target, kind=kind)
@@ -249,6 +251,7 @@ def test_reglab_penalties_pass():
 
 # --- the report ----------------------------------------------------------------------
 
+
 def test_report_table_and_verdict_line():
     report = check_dropout(fx.vanilla_dropout, name="vanilla")
     text = report.format()
@@ -267,6 +270,7 @@ def test_report_table_and_verdict_line():
 
 
 # --- load_target ---------------------------------------------------------------------
+
 
 def test_load_target_finds_functions_classes_and_files(tmp_path):
     assert load_target("torch.nn.functional:dropout") is F.dropout
@@ -301,6 +305,7 @@ def test_load_target_reports_a_failing_import(tmp_path):
 
 # --- the command line ----------------------------------------------------------------
 
+
 def test_cli_check_exit_codes(capsys):
     assert main(["check", "torch.nn.functional:dropout"]) == 0
     out = capsys.readouterr().out
@@ -325,6 +330,7 @@ def test_cli_check_exit_codes(capsys):
 
 
 # --- CUDA ----------------------------------------------------------------------------
+
 
 @needs_cuda
 def test_cuda_dropouts():

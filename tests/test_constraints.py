@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import needs_cuda
 from torch import nn
 
 from reglab import BatchIterator, fit
+from reglab.core.errors import InvalidArgumentError
 from reglab.engine.callbacks import ApplyConstraint
 from reglab.regularizers.constraints import Constraint, MaxNorm, NonNeg, UnitNorm
-from reglab.core.errors import InvalidArgumentError
-
-from conftest import needs_cuda
 
 _EPS64 = torch.finfo(torch.float64).eps
 
@@ -102,13 +101,17 @@ def test_config_round_trip_and_repr():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: MaxNorm(0.0), "Invalid value received for argument `max_value`. Expected a float > 0. "
-                               "Received: max_value=0.0"),
+        (
+            lambda: MaxNorm(0.0),
+            "Invalid value received for argument `max_value`. Expected a float > 0. Received: max_value=0.0",
+        ),
         (lambda: MaxNorm(float("inf")), "argument `max_value`"),
         (lambda: MaxNorm(1.0, axis=1.5), "argument `axis`. Expected None, an integer or a tuple"),
         (lambda: UnitNorm(axis=(1, 1)), "argument `axis`"),
-        (lambda: MaxNorm(1.0, axis=2)(torch.ones(3, 3)), "argument `axis`. Expected dimensions of a 2-D tensor. "
-                                                         "Received: axis=2"),
+        (
+            lambda: MaxNorm(1.0, axis=2)(torch.ones(3, 3)),
+            "argument `axis`. Expected dimensions of a 2-D tensor. Received: axis=2",
+        ),
         (lambda: UnitNorm(axis=(0, -2))(torch.ones(3, 3)), "argument `axis`. Expected distinct dimensions"),
         (lambda: NonNeg()([1.0]), "argument `tensor`. Expected a torch.Tensor"),
         (lambda: ApplyConstraint(nn.Linear(2, 2), "maxnorm"), "argument `constraint`"),
@@ -136,8 +139,15 @@ def test_apply_constraint_runs_after_every_step_in_fit():
             seen.append(max(t.detach().norm(dim=1).max().item() for t in self.tensors))
 
     probe = Probe(model, MaxNorm(0.5))
-    fit(model, BatchIterator(X, y, batch_size=8, seed=0), loss_fn=nn.functional.cross_entropy,
-        optimizer=torch.optim.SGD(model.parameters(), lr=1.0), epochs=2, callbacks=[probe], progress=False)
+    fit(
+        model,
+        BatchIterator(X, y, batch_size=8, seed=0),
+        loss_fn=nn.functional.cross_entropy,
+        optimizer=torch.optim.SGD(model.parameters(), lr=1.0),
+        epochs=2,
+        callbacks=[probe],
+        progress=False,
+    )
     assert len(seen) == 16  # 8 steps per epoch, 2 epochs
     assert max(seen) <= 0.5 + 1e-6
     # lr = 1 on inputs scaled by 10 pushes rows past 0.5: the constraint did act

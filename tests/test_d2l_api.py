@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from reglab import d2l
-from reglab.data import to_float_images
 from reglab.core.errors import InvalidArgumentError, ReglabError
+from reglab.data import to_float_images
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_load_array_is_an_epochwise_shuffled_reiterable():
 
 def test_load_array_batches_are_copies_and_generator_reproduces():
     X = torch.zeros(6, 2)
-    for bx, in d2l.load_array((X,), 4, is_train=False):
+    for (bx,) in d2l.load_array((X,), 4, is_train=False):
         bx += 1  # a learner's in-place edit must not reach the data set
     assert torch.equal(X, torch.zeros(6, 2))
     y = torch.arange(10)
@@ -76,7 +76,7 @@ def test_load_data_fashion_mnist_yields_d2l_format(fashion):
     assert torch.equal(X, to_float_images(fashion.test_images[:256]))
     assert torch.equal(y, fashion.test_labels[:256])
     Xt, yt = next(iter(train_iter))
-    assert Xt.shape == (256, 1, 28, 28) and 0.0 <= float(Xt.min()) and float(Xt.max()) <= 1.0
+    assert Xt.shape == (256, 1, 28, 28) and float(Xt.min()) >= 0.0 and float(Xt.max()) <= 1.0
     assert not torch.equal(yt, fashion.train_labels[:256])  # shuffled
 
 
@@ -84,8 +84,13 @@ def test_load_data_fashion_mnist_yields_d2l_format(fashion):
 def test_load_data_fashion_mnist_resize_is_bilinear(fashion, resize, size):
     _, test_iter = d2l.load_data_fashion_mnist(8, resize=resize)
     X, _ = next(iter(test_iter))
-    ref = F.interpolate(to_float_images(fashion.test_images[:8]).double(), size=size, mode="bilinear",
-                        align_corners=False, antialias=size[0] < 28)
+    ref = F.interpolate(
+        to_float_images(fashion.test_images[:8]).double(),
+        size=size,
+        mode="bilinear",
+        align_corners=False,
+        antialias=size[0] < 28,
+    )
     assert X.shape == (8, 1, *size)
     assert torch.allclose(X.double(), ref, atol=1e-6)
 
@@ -225,8 +230,9 @@ def test_train_ch3_returns_metrics_and_keeps_d2l_checks():
     X, y = _separable()
     net = nn.Linear(4, 2)
     it = d2l.load_array((X, y), 20)
-    metrics = d2l.train_ch3(net, it, it, nn.CrossEntropyLoss(reduction="none"), 5,
-                            torch.optim.SGD(net.parameters(), lr=0.5))
+    metrics = d2l.train_ch3(
+        net, it, it, nn.CrossEntropyLoss(reduction="none"), 5, torch.optim.SGD(net.parameters(), lr=0.5)
+    )
     assert len(metrics) == 3 and metrics[0] < 0.5 and metrics[1] > 0.7
     assert metrics[2] == pytest.approx(d2l.evaluate_accuracy(net, it))
 
@@ -237,8 +243,7 @@ def test_train_ch3_raises_a_clear_error_with_the_numbers():
     net = nn.Linear(4, 2)
     it = d2l.load_array((X, y), 50)
     with pytest.raises(d2l.SanityCheckError, match=r"train_loss=\d\.\d{4} \(expected < 0\.5\)") as info:
-        d2l.train_ch3(net, it, it, nn.CrossEntropyLoss(reduction="none"), 1,
-                      torch.optim.SGD(net.parameters(), lr=0.0))
+        d2l.train_ch3(net, it, it, nn.CrossEntropyLoss(reduction="none"), 1, torch.optim.SGD(net.parameters(), lr=0.0))
     assert isinstance(info.value, ReglabError) and isinstance(info.value, AssertionError)
     assert len(info.value.metrics) == 3 and info.value.metrics[0] > 0.5
     with pytest.raises(InvalidArgumentError, match="num_epochs"):
@@ -247,8 +252,10 @@ def test_train_ch3_raises_a_clear_error_with_the_numbers():
 
 def test_predict_ch3_titles_true_and_predicted(monkeypatch):
     shown = {}
-    monkeypatch.setattr("reglab.d2l._training.show_images",
-                        lambda imgs, r, c, titles=None: shown.update(imgs=imgs, r=r, c=c, titles=titles))
+    monkeypatch.setattr(
+        "reglab.d2l._training.show_images",
+        lambda imgs, r, c, titles=None: shown.update(imgs=imgs, r=r, c=c, titles=titles),
+    )
     X = torch.rand(5, 1, 28, 28)
     y = torch.tensor([0, 1, 2, 3, 4])
     net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
@@ -26,7 +27,7 @@ PROGRAMS = Path(__file__).parent / "d2l_programs"
 class RecordingAnimator(d2l.Animator):
     """d2l.Animator that remembers every instance, to read the curves after a run."""
 
-    instances: list["RecordingAnimator"] = []
+    instances: ClassVar[list[RecordingAnimator]] = []
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,8 +83,9 @@ def test_seed000_dropout_mlp_reaches_d2l_thresholds(run_program, name, tmp_path,
 
 
 def test_seed000_scratch_dropout_layer_is_unbiased(run_program):
-    ns = run_program("seed000_dropout_scratch.py", {"train_ch3(net, train_iter, test_iter, loss, num_epochs, trainer)":
-                                                    "pass"})
+    ns = run_program(
+        "seed000_dropout_scratch.py", {"train_ch3(net, train_iter, test_iter, loss, num_epochs, trainer)": "pass"}
+    )
     X = torch.ones(400_000)
     out = ns["dropout_layer"](X, 0.5)
     kept = (out != 0).double().mean().item()
@@ -111,7 +113,7 @@ def test_seed004_weight_decay_shrinks_w_and_test_loss(run_program, name, capsys)
     assert len(norms) == 2 and len(free.X[0]) == len(decayed.X[0]) == 20
     assert free.fmts and free.axes[0].get_legend() is not None
     assert [t.get_text() for t in free.axes[0].get_legend().get_texts()] == ["train", "test"]
-    (free_train, free_test), (decayed_train, decayed_test) = _last_point(free), _last_point(decayed)
+    (free_train, free_test), (_, decayed_test) = _last_point(free), _last_point(decayed)
     # The book's outcome: without decay 20 samples are memorised (train loss tiny, test loss
     # large, ||w|| ~ 13 from the N(0, 1) init); lambda = 3 shrinks ||w|| and the test loss.
     assert free_train < 0.01 * free_test

@@ -16,14 +16,13 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import needs_cuda
 from torch import nn
 
-from reglab.regularizers.masks import keep_mask
-from reglab.regularizers.drop_connect import DropConnect, drop_connect_weight
 from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.drop_connect import DropConnect, drop_connect_weight
+from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.mc_prediction import mc_mode
-
-from conftest import needs_cuda
 
 K = 5.0
 
@@ -143,13 +142,18 @@ def test_torch_compile_with_a_generator_gives_the_eager_result():
 
 
 def test_bad_arguments():
-    with pytest.raises(InvalidArgumentError, match=r"^Invalid value received for argument `module`\. Expected an "
-                       r"nn\.Linear, nn\.Conv1d, nn\.Conv2d, nn\.Conv3d, nn\.RNN, nn\.LSTM or nn\.GRU\. "
-                       r"Received: module='ConvTranspose2d'$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^Invalid value received for argument `module`\. Expected an "
+        r"nn\.Linear, nn\.Conv1d, nn\.Conv2d, nn\.Conv3d, nn\.RNN, nn\.LSTM or nn\.GRU\. "
+        r"Received: module='ConvTranspose2d'$",
+    ):
         DropConnect(nn.ConvTranspose2d(2, 2, 3))
     with pytest.raises(InvalidArgumentError, match="argument `module`"):
         DropConnect(nn.LSTMCell(3, 3))
-    with pytest.raises(InvalidArgumentError, match=r"argument `p`\. Expected a float between 0 and 1\. Received: p=-0\.1"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"argument `p`\. Expected a float between 0 and 1\. Received: p=-0\.1"
+    ):
         DropConnect(nn.Linear(2, 2), -0.1)
     with pytest.raises(InvalidArgumentError, match="argument `mc`"):
         DropConnect(nn.Linear(2, 2), 0.1, mc="yes")
@@ -306,18 +310,30 @@ def test_named_weights_are_dropped_in_the_layers_parameter_order():
 
 def test_bad_weights():
     names = "'weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0'"
-    for bad, shown in [(["weight_hh_l1"], "['weight_hh_l1']"), ("weight_hh_l0", "'weight_hh_l0'"), ([], "[]"),
-                       (("weight_hh_l0", "weight_hh_l0"), "('weight_hh_l0', 'weight_hh_l0')"), ([0], "[0]"),
-                       ([["weight_hh_l0"]], "[['weight_hh_l0']]")]:
-        sentence = ("Invalid value received for argument `weights`. Expected a non-empty list or tuple of distinct "
-                    f"parameter names of the module, from {names}. Received: weights={shown}")
+    for bad, shown in [
+        (["weight_hh_l1"], "['weight_hh_l1']"),
+        ("weight_hh_l0", "'weight_hh_l0'"),
+        ([], "[]"),
+        (("weight_hh_l0", "weight_hh_l0"), "('weight_hh_l0', 'weight_hh_l0')"),
+        ([0], "[0]"),
+        ([["weight_hh_l0"]], "[['weight_hh_l0']]"),
+    ]:
+        sentence = (
+            "Invalid value received for argument `weights`. Expected a non-empty list or tuple of distinct "
+            f"parameter names of the module, from {names}. Received: weights={shown}"
+        )
         with pytest.raises(InvalidArgumentError, match=f"^{re.escape(sentence)}$"):
             DropConnect(nn.LSTM(3, 3), 0.5, weights=bad)
-    with pytest.raises(InvalidArgumentError, match=r"argument `weights`\. Expected .* from 'weight', 'bias'\. "
-                       r"Received: weights=\('weight_hh_l0',\)$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"argument `weights`\. Expected .* from 'weight', 'bias'\. "
+        r"Received: weights=\('weight_hh_l0',\)$",
+    ):
         DropConnect(nn.Linear(2, 2), weights=("weight_hh_l0",))
-    bias_sentence = (r"^Invalid value received for argument `drop_bias`\. Expected False for a recurrent layer or "
-                     r"with `weights` \(name the biases in `weights`\)\. Received: drop_bias=True$")
+    bias_sentence = (
+        r"^Invalid value received for argument `drop_bias`\. Expected False for a recurrent layer or "
+        r"with `weights` \(name the biases in `weights`\)\. Received: drop_bias=True$"
+    )
     with pytest.raises(InvalidArgumentError, match=bias_sentence):
         DropConnect(nn.GRU(3, 3), 0.5, drop_bias=True)
     with pytest.raises(InvalidArgumentError, match=bias_sentence):

@@ -12,15 +12,14 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import needs_cuda
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reglab.regularizers.inverted_dropout as rd
-from reglab.regularizers.masks import CPU_CHUNK
 from reglab import Dropout, dropout, keep_mask
 from reglab.core.errors import InvalidArgumentError
-
-from conftest import needs_cuda
+from reglab.regularizers.masks import CPU_CHUNK
 
 K = 5.0
 
@@ -227,7 +226,9 @@ def test_property_every_element_is_dropped_or_scaled(shape, p, dtype, seed):
         assert torch.all(out == 0)
         return
     kept = out != 0
-    torch.testing.assert_close(out[kept], (x[kept].double() / (1.0 - p)).to(dtype), rtol=1e-2 if dtype == torch.bfloat16 else 1e-6, atol=0)
+    torch.testing.assert_close(
+        out[kept], (x[kept].double() / (1.0 - p)).to(dtype), rtol=1e-2 if dtype == torch.bfloat16 else 1e-6, atol=0
+    )
 
 
 @needs_cuda

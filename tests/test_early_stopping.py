@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from reglab import BatchIterator, LambdaCallback, fit
-from reglab.engine.early_stopping import EarlyStopping
 from reglab.core.errors import InvalidArgumentError
+from reglab.engine.early_stopping import EarlyStopping
 
 NAN = float("nan")
 
@@ -53,11 +53,15 @@ def test_reasons_name_the_monitor_best_value_and_wait():
     es = EarlyStopping(monitor="val_acc", mode="max", patience=2, min_delta=0.01)
     assert es.step(0.5) == (False, "val_acc improved to 0.5 at epoch 1")
     assert es.step(0.7) == (False, "val_acc improved from 0.5 to 0.7 at epoch 2")
-    assert es.step(0.705) == (False, "val_acc did not improve for 1 epoch (0.705 at epoch 3; best 0.7 at epoch 2; "
-                                     "patience 2)")
+    assert es.step(0.705) == (
+        False,
+        "val_acc did not improve for 1 epoch (0.705 at epoch 3; best 0.7 at epoch 2; patience 2)",
+    )
     stop, reason = es.step(0.6)
-    assert stop and reason == ("early stopping at epoch 4: val_acc did not improve for 2 epochs (best 0.7 at epoch "
-                               "2; patience 2, min_delta 0.01, mode max)")
+    assert stop and reason == (
+        "early stopping at epoch 4: val_acc did not improve for 2 epochs (best 0.7 at epoch "
+        "2; patience 2, min_delta 0.01, mode max)"
+    )
     assert es.reason == reason
     es = EarlyStopping(patience=1)
     assert es.step(NAN)[1].endswith("(no valid value yet; patience 1, min_delta 0, mode min)")
@@ -83,8 +87,10 @@ def test_resume_from_state_dict_gives_the_same_decisions():
 
 def test_load_state_dict_refuses_another_monitor():
     saved = EarlyStopping(monitor="val_loss").state_dict()
-    with pytest.raises(InvalidArgumentError, match="argument `state`. Expected the state of an EarlyStopping on "
-                                                   "'val_acc' in mode 'max'"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"argument `state`. Expected the state of an EarlyStopping on 'val_acc' in mode 'max'",
+    ):
         EarlyStopping(monitor="val_acc", mode="max").load_state_dict(saved)
     with pytest.raises(InvalidArgumentError, match="argument `state`"):
         EarlyStopping().load_state_dict({"monitor": "val_loss"})
@@ -97,15 +103,18 @@ def test_reset_and_config():
     es.reset()
     assert es.stopped_epoch is None and es.best_epoch is None and es.wait == 0 and es.best_value == math.inf
     assert EarlyStopping(**es.get_config()).get_config() == es.get_config()
-    assert repr(EarlyStopping()) == ("EarlyStopping(monitor='val_loss', mode='min', patience=5, min_delta=0.0, "
-                                     "restore_best=True)")
+    assert repr(EarlyStopping()) == (
+        "EarlyStopping(monitor='val_loss', mode='min', patience=5, min_delta=0.0, restore_best=True)"
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(mode="minimum"), "Invalid value received for argument `mode`. Expected one of 'min', 'max'. "
-                               "Received: mode='minimum'"),
+        (
+            dict(mode="minimum"),
+            "Invalid value received for argument `mode`. Expected one of 'min', 'max'. Received: mode='minimum'",
+        ),
         (dict(patience=-1), "argument `patience`. Expected an integer >= 0. Received: patience=-1"),
         (dict(patience=2.0), "argument `patience`"),
         (dict(min_delta=-0.1), "argument `min_delta`. Expected a float >= 0"),
@@ -138,8 +147,16 @@ def _train(callbacks, epochs=40):
     nn.init.zeros_(model.weight)
     snapshots = []
     record = LambdaCallback(on_epoch_end=lambda state, row: snapshots.append(copy.deepcopy(state.model.state_dict())))
-    history = fit(model, train, loss_fn=nn.functional.mse_loss, optimizer=torch.optim.SGD(model.parameters(), lr=0.02),
-                  epochs=epochs, eval_sets={"val": val}, callbacks=[record, *callbacks], progress=False)
+    history = fit(
+        model,
+        train,
+        loss_fn=nn.functional.mse_loss,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.02),
+        epochs=epochs,
+        eval_sets={"val": val},
+        callbacks=[record, *callbacks],
+        progress=False,
+    )
     return model, history, snapshots
 
 
@@ -158,22 +175,30 @@ def test_fit_stops_and_restores_the_best_epochs_weights():
 
 def test_fit_without_restore_keeps_the_last_weights():
     es = EarlyStopping(monitor="val_loss", patience=3, restore_best=False)
-    model, history, snapshots = _train([es])
+    model, _history, snapshots = _train([es])
     assert es.best_weights is None and es.restored_epoch is None
     assert torch.equal(model.weight, snapshots[-1]["weight"])
 
 
 def test_resumed_fit_continues_the_same_decisions():
     es = EarlyStopping(monitor="val_loss", patience=3)
-    _, full, _ = _train([es])
+    _, _full, _ = _train([es])
     first = EarlyStopping(monitor="val_loss", patience=3)
-    model, part, _ = _train([first], epochs=5)
+    model, _part, _ = _train([first], epochs=5)
     second = EarlyStopping(monitor="val_loss", patience=3)
     second.load_state_dict(first.state_dict())
     # a second fit continuing the same model and data; the epoch count continues
     train, val = _drifting_problem()
-    fit(model, train, loss_fn=nn.functional.mse_loss, optimizer=torch.optim.SGD(model.parameters(), lr=0.02),
-        epochs=40, eval_sets={"val": val}, callbacks=[second], progress=False)
+    fit(
+        model,
+        train,
+        loss_fn=nn.functional.mse_loss,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.02),
+        epochs=40,
+        eval_sets={"val": val},
+        callbacks=[second],
+        progress=False,
+    )
     assert (second.best_epoch, second.stopped_epoch) == (es.best_epoch, es.stopped_epoch)
     assert second.best_value == es.best_value
 
@@ -182,5 +207,7 @@ def test_a_missing_monitor_lists_the_available_metrics():
     es = EarlyStopping(monitor="valid_loss")
     with pytest.raises(InvalidArgumentError) as info:
         _train([es], epochs=2)
-    assert str(info.value) == ("Invalid value received for argument `monitor`. Expected one of this epoch's metrics "
-                               "('train_loss', 'val_loss', 'seconds'). Received: monitor='valid_loss'")
+    assert str(info.value) == (
+        "Invalid value received for argument `monitor`. Expected one of this epoch's metrics "
+        "('train_loss', 'val_loss', 'seconds'). Received: monitor='valid_loss'"
+    )

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reglab.regularizers.masks import keep_mask
-from reglab.regularizers.embedding_dropout import EmbeddingDropout, embedding_dropout_weight
 from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.embedding_dropout import EmbeddingDropout, embedding_dropout_weight
+from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.mc_prediction import mc_mode, mc_predict
 
 K = 5.0
@@ -172,19 +172,34 @@ def test_mc_mode_switches_embedding_dropout_on():
 
 
 def test_bad_arguments():
-    with pytest.raises(InvalidArgumentError, match=r"^Invalid value received for argument `embedding`\. Expected an "
-                       r"nn\.Embedding\. Received: embedding='EmbeddingBag'$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^Invalid value received for argument `embedding`\. Expected an "
+        r"nn\.Embedding\. Received: embedding='EmbeddingBag'$",
+    ):
         EmbeddingDropout(nn.EmbeddingBag(4, 2))
-    with pytest.raises(InvalidArgumentError, match=r"^Invalid value received for argument `p`\. Expected a float "
-                       r"between 0 and 1\. Received: p=1\.5$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^Invalid value received for argument `p`\. Expected a float "
+        r"between 0 and 1\. Received: p=1\.5$",
+    ):
         EmbeddingDropout(nn.Embedding(4, 2), 1.5)
-    with pytest.raises(InvalidArgumentError, match=r"^Invalid value received for argument `generator`\. Expected a "
-                       r"torch\.Generator or None\. Received: generator=0$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^Invalid value received for argument `generator`\. Expected a "
+        r"torch\.Generator or None\. Received: generator=0$",
+    ):
         EmbeddingDropout(nn.Embedding(4, 2), 0.1, generator=0)
-    with pytest.raises(InvalidArgumentError, match=r"^Invalid value received for argument `weight`\. Expected a 2-D "
-                       r"\(num_embeddings, embedding_dim\) tensor\. Received: weight=<1-D tensor of shape \(4,\)>$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^Invalid value received for argument `weight`\. Expected a 2-D "
+        r"\(num_embeddings, embedding_dim\) tensor\. Received: weight=<1-D tensor of shape \(4,\)>$",
+    ):
         embedding_dropout_weight(torch.ones(4), 0.1)
-    with pytest.raises(InvalidArgumentError, match=r"argument `p`\. Expected a float between 0 and 1\. "
-                       r"Received: p=True$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"argument `p`\. Expected a float between 0 and 1\. "
+        r"Received: p=True$",
+    ):
         embedding_dropout_weight(torch.ones(4, 2), True)
     assert "p=0.25" in repr(EmbeddingDropout(nn.Embedding(4, 2), 0.25))

@@ -7,9 +7,9 @@ import statistics
 
 import pytest
 import torch
-
-from conftest import needs_cuda
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from conftest import needs_cuda
+
 from reglab import Dropout, InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.curve_fit import CurveFitConfig, curve_net, make_curve_data, train_curve_net
@@ -68,8 +68,9 @@ def test_training_is_deterministic_for_a_seed():
     assert c["test_loss"] != a["test_loss"]
 
 
-@pytest.mark.parametrize("bad", [{"p": 1.0}, {"p": -0.1}, {"lr": 0.0}, {"val_size": 1}, {"eval_every": 600},
-                                 {"seeds": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"p": 1.0}, {"p": -0.1}, {"lr": 0.0}, {"val_size": 1}, {"eval_every": 600}, {"seeds": 0}]
+)
 def test_bad_settings_raise_the_argument_sentence(bad):
     key = next(iter(bad))
     with pytest.raises(InvalidArgumentError, match=f"argument `{key}`"):

@@ -37,9 +37,15 @@ def test_short_real_training_run_on_a_subset_beats_075():
     seed_everything(0)
     batches = fashion_batches(torch.device("cpu"), batch_size=128, seed=0, train_subset=10000, test_subset=5000)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), Dropout(0.2), nn.Linear(256, 10))
-    history = fit(model, batches.train, loss_fn=nn.CrossEntropyLoss(),
-                  optimizer=torch.optim.Adam(model.parameters(), lr=1e-3), epochs=3,
-                  eval_sets={"test": batches.test}, progress=False)
+    history = fit(
+        model,
+        batches.train,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+        epochs=3,
+        eval_sets={"test": batches.test},
+        progress=False,
+    )
     assert history.last["test_acc"] > 0.75
 
 

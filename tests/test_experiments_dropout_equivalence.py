@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-
-from conftest import needs_cuda
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from conftest import needs_cuda
+
 from reglab import Dropout, InvalidArgumentError, VanillaDropout
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.dropout_equivalence import (
@@ -20,8 +20,9 @@ from reglab.experiments.dropout_equivalence import (
 )
 
 CPU = torch.device("cpu")
-SMALL = dict(train_subset=2048, test_subset=1000, epochs=2, mask_samples=200, probes=2, table_ps=(0.5,),
-             mask_elements=1000)
+SMALL = dict(
+    train_subset=2048, test_subset=1000, epochs=2, mask_samples=200, probes=2, table_ps=(0.5,), mask_elements=1000
+)
 
 
 def _run(**overrides):
@@ -46,8 +47,10 @@ def test_dry_run_writes_files_and_labelled_plots(tmp_path, monkeypatch):
 def test_mean_over_masks_equals_the_eval_output_for_both_forms(p):
     n = 4000
     a = torch.rand(300, dtype=torch.float64) + 0.1
-    for module, scale in ((Dropout(p, generator=torch.Generator().manual_seed(1)), 1 / (1 - p)),
-                          (VanillaDropout(p, generator=torch.Generator().manual_seed(1)), 1.0)):
+    for module, scale in (
+        (Dropout(p, generator=torch.Generator().manual_seed(1)), 1 / (1 - p)),
+        (VanillaDropout(p, generator=torch.Generator().manual_seed(1)), 1.0),
+    ):
         outs = module.train()(a.expand(n, 300).clone())
         std = a * scale * math.sqrt(p * (1 - p))
         assert expected_activation_z(outs, module.eval()(a), std) < 5.0
@@ -94,8 +97,18 @@ def test_normal_draw_keeps_one_minus_phi_not_one_minus_p():
     assert torch.equal(mask, torch.randn(1000, generator=torch.Generator().manual_seed(0)) > 0.5)
 
 
-@pytest.mark.parametrize("bad", [{"p": 1.0}, {"p": -0.1}, {"table_ps": ()}, {"table_ps": (1.0,)},
-                                 {"mask_samples": 1}, {"hidden": 0}, {"val_fraction": 1.5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"p": 1.0},
+        {"p": -0.1},
+        {"table_ps": ()},
+        {"table_ps": (1.0,)},
+        {"mask_samples": 1},
+        {"hidden": 0},
+        {"val_fraction": 1.5},
+    ],
+)
 def test_bad_settings_raise_the_argument_sentence(bad):
     key = next(iter(bad))
     with pytest.raises(InvalidArgumentError, match=f"argument `{key}`"):

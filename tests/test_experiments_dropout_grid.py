@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from reglab.runs.config import apply_overrides, config_from_dict, config_to_dict
 from reglab.core.errors import ConfigError, InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.dropout_grid import DropoutGridConfig, check_pairs, grid_figure
+from reglab.runs.config import apply_overrides, config_from_dict, config_to_dict
 from reglab.runs.runner import run_experiment
 
 CPU = RunContext(device=torch.device("cpu"), quiet=True)
@@ -90,7 +90,8 @@ def test_heavy_dropout_trains_slowest_over_three_seeds():
     # (0.9, 0.6) net has the lowest running training accuracy (dropout on) of the
     # grid; the train-test gap ordering is NOT stable across seeds at small budgets.
     for seed in (0, 1, 2):
-        r = _run(hiddens=(256,), pairs=((0.9, 0.6), (0.0, 0.0)), train_subset=2000, test_subset=1000,
-                 epochs=12, seed=seed)
+        r = _run(
+            hiddens=(256,), pairs=((0.9, 0.6), (0.0, 0.0)), train_subset=2000, test_subset=1000, epochs=12, seed=seed
+        )
         heavy, none = r.summary["settings"]
         assert heavy["train_acc"] < none["train_acc"], (seed, heavy, none)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+
 from reglab import InvalidArgumentError
 from reglab.engine.early_stopping import EarlyStopping
 from reglab.experiments import RunContext, get_experiment
@@ -69,16 +69,20 @@ def test_claim_restored_model_beats_training_to_the_end():
     # end/best val loss 1.17-1.90 and end/restored test loss 1.26-1.91; asserted with margin.
     config = dict(hidden=256, train_subset=1000, test_subset=1000, epochs=30, patience=5, lr=0.003)
     for seed in range(3):
-        s = get_experiment("early-stopping").run(EarlyStoppingConfig(seed=seed, **config),
-                                                 RunContext(device=CPU, quiet=True)).summary
+        s = (
+            get_experiment("early-stopping")
+            .run(EarlyStoppingConfig(seed=seed, **config), RunContext(device=CPU, quiet=True))
+            .summary
+        )
         assert s["stopped"] and s["stop_epoch"] < 30 and s["epochs"] == 30, s
         assert s["end_val_loss"] > 1.1 * s["val_loss"], s
         assert s["end_test_loss"] > 1.1 * s["test_loss"], s
         assert s["end_train_loss"] < s["train_loss"], s  # it kept fitting the training set
 
 
-@pytest.mark.parametrize("bad", [{"patience": -1}, {"val_fraction": 0.0}, {"epochs": 0}, {"lr": 0.0},
-                                 {"min_delta": -0.1}, {"hidden": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"patience": -1}, {"val_fraction": 0.0}, {"epochs": 0}, {"lr": 0.0}, {"min_delta": -0.1}, {"hidden": 0}]
+)
 def test_bad_settings_raise_the_argument_sentence(bad):
     key = next(iter(bad))
     with pytest.raises(InvalidArgumentError, match=f"argument `{key}`"):

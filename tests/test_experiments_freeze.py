@@ -6,15 +6,14 @@ import json
 
 import pytest
 import torch
+from conftest import needs_cuda
 from torch import nn
 
-from reglab.runs.config import apply_overrides
 from reglab.core.errors import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.freeze import FreezeConfig, freeze_mlp, inference_figure, saved_tensor_bytes, time_forward
+from reglab.runs.config import apply_overrides
 from reglab.runs.runner import run_experiment
-
-from conftest import needs_cuda
 
 CPU = RunContext(device=torch.device("cpu"), quiet=True)
 _SMALL = dict(hidden=32, epochs=1, train_subset=1024, test_subset=512, infer_batch=64, repeats=2)
@@ -66,8 +65,15 @@ def test_time_forward_is_a_positive_median():
 def test_dry_run_files_and_labelled_figures(tmp_path):
     outcome = run_experiment("freeze", dry_run=True, out=tmp_path, quiet=True)
     assert outcome.status == "complete", outcome.error
-    assert outcome.run_dir.files() == ["config.json", "curves.png", "inference.csv", "inference.png",
-                                       "metrics.csv", "model.pt", "summary.json"]
+    assert outcome.run_dir.files() == [
+        "config.json",
+        "curves.png",
+        "inference.csv",
+        "inference.png",
+        "metrics.csv",
+        "model.pt",
+        "summary.json",
+    ]
     summary = json.loads(outcome.run_dir.file("summary.json").read_text())
     assert summary["frozen_unchanged"] and summary["outputs_equal"]
     fig = inference_figure(summary["inference"], title="t")

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from reglab.runs.config import apply_overrides
 from reglab.core.errors import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.init_stability import (
@@ -19,6 +18,7 @@ from reglab.experiments.init_stability import (
     layer_stats,
     stats_figure,
 )
+from reglab.runs.config import apply_overrides
 from reglab.runs.runner import run_experiment
 
 
@@ -114,13 +114,16 @@ def test_same_seed_same_numbers_and_figure_is_labelled():
     _assert_figure_is_labelled(stats_figure(stats, title="t"))
 
 
-@pytest.mark.parametrize("override, name", [
-    ({"depth": 1}, "depth"),
-    ({"activations": ("relu", "gelu")}, "activations"),
-    ({"inits": ()}, "inits"),
-    ({"inputs": "mnist"}, "inputs"),
-    ({"normal_std": 0.0}, "normal_std"),
-])
+@pytest.mark.parametrize(
+    "override, name",
+    [
+        ({"depth": 1}, "depth"),
+        ({"activations": ("relu", "gelu")}, "activations"),
+        ({"inits": ()}, "inits"),
+        ({"inputs": "mnist"}, "inputs"),
+        ({"normal_std": 0.0}, "normal_std"),
+    ],
+)
 def test_bad_settings_name_the_argument(override, name):
     with pytest.raises(InvalidArgumentError, match=f"argument `{name}`"):
         apply_overrides(InitStabilityConfig(), override)

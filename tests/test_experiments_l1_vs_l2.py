@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-
-from conftest import needs_cuda
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from conftest import needs_cuda
+
 from reglab import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.l1_vs_l2 import L1VsL2Config, soft_threshold, sparsity, train_penalized
@@ -98,8 +98,10 @@ def test_claim_l1_is_far_sparser_than_l2_over_three_seeds():
         assert row["l1"]["w_norm"] < 0.5 * row["none"]["w_norm"] and row["l2"]["w_norm"] < 0.5 * row["none"]["w_norm"]
 
 
-@pytest.mark.parametrize("bad", [{"strength": -1.0}, {"zero_tol": 0.0}, {"prox": 1}, {"val_fraction": 0.99},
-                                 {"eval_every": 1000}, {"bins": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"strength": -1.0}, {"zero_tol": 0.0}, {"prox": 1}, {"val_fraction": 0.99}, {"eval_every": 1000}, {"bins": 0}],
+)
 def test_bad_settings_raise_the_argument_sentence(bad):
     key = next(iter(bad))
     with pytest.raises(InvalidArgumentError, match=f"argument `{key}`"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+
 from reglab import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.linear_regression import LinearRegressionConfig, linreg, sgd, train_linear_regression
@@ -46,8 +46,9 @@ def test_training_is_deterministic_and_the_loss_falls_by_two_orders_in_epoch_one
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_claim_recovers_w_and_b_within_001(seed):
     # Measured here over seeds 0-5: largest error 0.0023 (w), 0.0009 (b); final loss ~5e-5 = noise^2/2.
-    result = get_experiment("linear-regression").run(LinearRegressionConfig(seed=seed),
-                                                     RunContext(device=CPU, quiet=True))
+    result = get_experiment("linear-regression").run(
+        LinearRegressionConfig(seed=seed), RunContext(device=CPU, quiet=True)
+    )
     assert result.summary["w_error"] < 0.01 and result.summary["b_error"] < 0.01, result.table
     assert result.summary["train_loss"] < 2e-4
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 import torch
-
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+
 from reglab import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.mc_dropout import MCDropoutConfig, auroc, ood_sets
@@ -80,8 +80,11 @@ def test_claim_entropy_is_higher_off_distribution():
     null_se = math.sqrt((2 * n + 1) / (12 * n * n))
     config = dict(train_subset=12000, test_subset=n, epochs=4, samples=10)
     for seed in range(3):
-        s = get_experiment("mc-dropout").run(MCDropoutConfig(seed=seed, **config),
-                                             RunContext(device=CPU, quiet=True)).summary
+        s = (
+            get_experiment("mc-dropout")
+            .run(MCDropoutConfig(seed=seed, **config), RunContext(device=CPU, quiet=True))
+            .summary
+        )
         for name in ("noise", "shuffled"):
             assert s[f"auroc_{name}"] > 0.5 + 5 * null_se and s[f"ratio_{name}"] > 1.0, (name, s)
         # 1000 test images: two accuracies from nearly the same predictions differ by far less than 0.02.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
 from torch import nn
 
-from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
 from reglab import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.softmax import SoftmaxConfig, softmax_regression

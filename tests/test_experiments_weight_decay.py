@@ -6,18 +6,18 @@ import math
 
 import pytest
 import torch
-
-from conftest import needs_cuda
 from _experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from conftest import needs_cuda
+
 from reglab import InvalidArgumentError, synthetic_linear
 from reglab.data.splits import validation_split
-from reglab.experiments import RunContext, get_experiment
 from reglab.engine.seeding import stream_seed
+from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.weight_decay import (
     WeightDecayConfig,
     batch_orders,
-    init_params,
     half_squared_norm,
+    init_params,
     make_regression_problem,
     squared_loss,
     train_one,
@@ -41,8 +41,9 @@ def test_dry_run_writes_files_and_a_labelled_log_scale_plot(tmp_path, monkeypatc
 
 
 def test_single_run_reports_flat_sweep_keys_with_a_validation_split(tmp_path, monkeypatch):
-    outcome, _ = run_dry("weight-decay", tmp_path, monkeypatch, ["lambdas=(3,)", "versions=('optimizer',)",
-                                                                   "val_fraction=0.25"])
+    outcome, _ = run_dry(
+        "weight-decay", tmp_path, monkeypatch, ["lambdas=(3,)", "versions=('optimizer',)", "val_fraction=0.25"]
+    )
     s = outcome.summary
     for key in ("train_loss", "test_loss", "val_loss", "w_norm"):
         assert math.isfinite(s[key]), key
@@ -116,9 +117,18 @@ def test_claim_decay_shrinks_w_and_the_test_loss_over_seeds():
         assert plain["train_loss"] < 1e-3  # without decay the 20 samples are memorised
 
 
-@pytest.mark.parametrize("bad", [{"lambdas": (-1.0,)}, {"lambdas": ()}, {"versions": ("adam",)},
-                                 {"versions": ("scratch", "scratch")}, {"val_fraction": 0.99},
-                                 {"kfold": 1}, {"batch_size": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"lambdas": (-1.0,)},
+        {"lambdas": ()},
+        {"versions": ("adam",)},
+        {"versions": ("scratch", "scratch")},
+        {"val_fraction": 0.99},
+        {"kfold": 1},
+        {"batch_size": 0},
+    ],
+)
 def test_bad_settings_raise_the_argument_sentence(bad):
     key = next(iter(bad))
     with pytest.raises(InvalidArgumentError, match=f"argument `{key}`"):

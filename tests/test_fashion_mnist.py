@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import trust_files, write_fake_fashion, write_idx
 
+from reglab.core.errors import ChecksumError, CorruptDataError, DataNotFoundError
 from reglab.data import fashion_mnist as fm
 from reglab.data import load_fashion_mnist, to_float_images
-from reglab.core.errors import ChecksumError, CorruptDataError, DataNotFoundError
-
-from conftest import trust_files, write_fake_fashion, write_idx
 
 
 def test_search_order_root_env_cache_system(isolated_data_env, tmp_path, monkeypatch):
@@ -27,7 +26,7 @@ def test_search_order_root_env_cache_system(isolated_data_env, tmp_path, monkeyp
         write_fake_fashion(folder, seed=i)
     assert [place for _, place in fm.search_dirs(root)] == folders
     # Each place wins only when the ones before it hold nothing.
-    for i, folder in enumerate(folders):
+    for folder in folders:
         found = fm.find_fashion_mnist(root)
         assert found is not None and found["train_images"].parent == folder
         for spec in fm.FILES.values():
@@ -62,7 +61,7 @@ def test_loads_fake_files_as_tensors(isolated_data_env, monkeypatch):
     assert data.train_images.dtype == torch.uint8 and data.train_images.shape == (12, 28, 28)
     assert data.train_labels.dtype == torch.int64
     np.testing.assert_array_equal(data.test_images.numpy(), arrays["test_images"])
-    X, y = data.split("train")
+    X, _y = data.split("train")
     assert X.dtype == torch.float32 and X.shape == (12, 784)
     assert torch.equal(X, torch.from_numpy(arrays["train_images"]).reshape(12, 784).float() / 255)
     X4 = to_float_images(data.train_images)
@@ -77,7 +76,12 @@ def test_not_found_lists_places_and_both_ways(isolated_data_env, tmp_path):
     with pytest.raises(DataNotFoundError) as info:
         load_fashion_mnist(tmp_path / "nowhere", download=False)
     message = str(info.value)
-    for folder in (tmp_path / "nowhere", isolated_data_env["env"], isolated_data_env["cache"], isolated_data_env["system"]):
+    for folder in (
+        tmp_path / "nowhere",
+        isolated_data_env["env"],
+        isolated_data_env["cache"],
+        isolated_data_env["system"],
+    ):
         assert str(folder) in message
     assert "(only 1 of 4 files)" in message
     assert "apt-get install dataset-fashion-mnist" in message and "reglab data download" in message

@@ -4,11 +4,10 @@ import gzip
 
 import numpy as np
 import pytest
-
-from reglab.data.idx import encode_idx, magic_number, parse_idx, read_idx
-from reglab.core.errors import CorruptDataError
-
 from conftest import write_idx
+
+from reglab.core.errors import CorruptDataError
+from reglab.data.idx import encode_idx, magic_number, parse_idx, read_idx
 
 
 def test_hand_made_header_is_parsed_exactly():

@@ -14,8 +14,9 @@ from reglab.engine.losses import get_loss
 
 def _logits(n: int = 50, k: int = 7):
     g = torch.Generator().manual_seed(0)
-    return (torch.randn(n, k, generator=g, dtype=torch.float64) * 3).requires_grad_(), \
-        torch.randint(0, k, (n,), generator=g)
+    return (torch.randn(n, k, generator=g, dtype=torch.float64) * 3).requires_grad_(), torch.randint(
+        0, k, (n,), generator=g
+    )
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.5, 1.0])
@@ -37,7 +38,7 @@ def test_smoothing_changes_the_loss_and_mse_is_torchs():
     assert get_loss("cross_entropy", 0.1)(z, y).item() != get_loss("cross_entropy")(z, y).item()
     a, b = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
     assert get_loss("mse")(a, b).item() == F.mse_loss(a, b).item()
-    custom = lambda out, tgt: (out - tgt).abs().mean()  # noqa: E731
+    custom = lambda out, tgt: (out - tgt).abs().mean()
     assert get_loss(custom) is custom
 
 
@@ -46,9 +47,14 @@ def test_fit_records_the_smoothed_training_loss():
     X, y = torch.randn(60, 5), torch.randint(0, 4, (60,))
     model = nn.Linear(5, 4)
     # lr = 0: every batch sees the same model, so the epoch mean is the full-batch loss
-    history = fit(model, BatchIterator(X, y, batch_size=20, seed=0),
-                  loss_fn=get_loss("cross_entropy", label_smoothing=0.2),
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), epochs=1, progress=False)
+    history = fit(
+        model,
+        BatchIterator(X, y, batch_size=20, seed=0),
+        loss_fn=get_loss("cross_entropy", label_smoothing=0.2),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        epochs=1,
+        progress=False,
+    )
     with torch.no_grad():
         expected = F.cross_entropy(model(X), y, label_smoothing=0.2).item()
     assert history.last["train_loss"] == pytest.approx(expected, rel=1e-6)
@@ -57,13 +63,19 @@ def test_fit_records_the_smoothed_training_loss():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("cross_entropy", 1.5), "Invalid value received for argument `label_smoothing`. Expected a float between 0 "
-                                 "and 1. Received: label_smoothing=1.5"),
+        (
+            ("cross_entropy", 1.5),
+            "Invalid value received for argument `label_smoothing`. Expected a float between 0 "
+            "and 1. Received: label_smoothing=1.5",
+        ),
         (("cross_entropy", float("nan")), "argument `label_smoothing`"),
         (("mse", 0.1), "argument `label_smoothing`. Expected 0 for 'mse'"),
         ((F.l1_loss, 0.1), "argument `label_smoothing`. Expected 0 for a custom loss callable"),
-        (("hinge", 0.0), "Invalid value received for argument `name_or_callable`. Expected one of 'cross_entropy', "
-                         "'mse' or a callable (output, target) -> loss. Received: name_or_callable='hinge'"),
+        (
+            ("hinge", 0.0),
+            "Invalid value received for argument `name_or_callable`. Expected one of 'cross_entropy', "
+            "'mse' or a callable (output, target) -> loss. Received: name_or_callable='hinge'",
+        ),
         ((3, 0.0), "argument `name_or_callable`"),
     ],
 )

@@ -10,15 +10,14 @@ import math
 
 import pytest
 import torch
+from conftest import needs_cuda
 from torch import nn
 
-from reglab.regularizers.inverted_dropout import Dropout
-from reglab.regularizers.drop_connect import DropConnect
 from reglab.core.errors import InvalidArgumentError, ReglabError
+from reglab.regularizers.drop_connect import DropConnect
+from reglab.regularizers.inverted_dropout import Dropout
 from reglab.regularizers.mc_prediction import MCPrediction, mc_mode, mc_predict, predictive_entropy
 from reglab.regularizers.stochastic_depth import DropPath
-
-from conftest import needs_cuda
 
 K = 5.0
 
@@ -52,8 +51,14 @@ def test_mc_mean_of_dropout_linear_model_equals_eval_output(dropout, batch_size)
 
 def _mixed_model() -> nn.Sequential:
     model = nn.Sequential(
-        nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 8),
-        DropConnect(nn.Linear(8, 8), 0.2), DropPath(0.1), nn.Dropout2d(0.0), nn.Linear(8, 3),
+        nn.Linear(4, 8),
+        nn.BatchNorm1d(8),
+        nn.Dropout(0.5),
+        nn.Linear(8, 8),
+        DropConnect(nn.Linear(8, 8), 0.2),
+        DropPath(0.1),
+        nn.Dropout2d(0.0),
+        nn.Linear(8, 3),
     )
     # An unusual mix of modes that must come back exactly.
     model.train()
@@ -154,15 +159,16 @@ def test_predictive_entropy_closed_forms():
 
 def test_bad_arguments():
     model = nn.Sequential(nn.Dropout(0.5))
-    with pytest.raises(InvalidArgumentError, match=r"argument `samples`\. Expected an integer >= 2\. Received: samples=1"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"argument `samples`\. Expected an integer >= 2\. Received: samples=1"
+    ):
         mc_predict(model, torch.ones(2, 2), 1)
     with pytest.raises(InvalidArgumentError, match="argument `batch_size`"):
         mc_predict(model, torch.ones(2, 2), batch_size=0)
     with pytest.raises(InvalidArgumentError, match="argument `transform`"):
         mc_predict(model, torch.ones(2, 2), transform=3)
-    with pytest.raises(InvalidArgumentError, match="argument `model`"):
-        with mc_mode(torch.ones(2)):
-            pass
+    with pytest.raises(InvalidArgumentError, match="argument `model`"), mc_mode(torch.ones(2)):
+        pass
     with pytest.raises(InvalidArgumentError, match=r"argument `probs`.*apply softmax to logits first"):
         predictive_entropy(torch.randn(4, 3, generator=_gen(0)))
     with pytest.raises(InvalidArgumentError, match=r"argument `probs`.*Received: probs\.shape=\(3,\)"):
@@ -216,12 +222,10 @@ def test_multihead_attention_dropout_is_switched_on():
         attention.eval()
         deterministic = attention(x, x, x)[0]
     assert torch.equal(mc, trained) and not torch.equal(mc, deterministic)
-    with pytest.raises(ReglabError, match="no dropout module"):
-        with mc_mode(nn.Sequential(nn.Linear(2, 2))):
-            pass
-    with pytest.raises(ReglabError, match="p = 0"):
-        with mc_mode(nn.MultiheadAttention(16, 2, dropout=0.0)):
-            pass
+    with pytest.raises(ReglabError, match="no dropout module"), mc_mode(nn.Sequential(nn.Linear(2, 2))):
+        pass
+    with pytest.raises(ReglabError, match="p = 0"), mc_mode(nn.MultiheadAttention(16, 2, dropout=0.0)):
+        pass
 
 
 class _LastStep(nn.Module):
@@ -240,6 +244,5 @@ def test_dropout_between_stacked_rnn_layers_is_switched_on():
     assert pred.std.min() > 0
     with pytest.warns(UserWarning, match="num_layers"):  # torch: dropout needs num_layers > 1
         single = _LastStep(nn.GRU(4, 8, num_layers=1, dropout=0.5, batch_first=True))
-    with pytest.raises(ReglabError, match="p = 0"):  # a single layer drops nothing
-        with mc_mode(single):
-            pass
+    with pytest.raises(ReglabError, match="p = 0"), mc_mode(single):  # a single layer drops nothing
+        pass

@@ -13,10 +13,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import needs_cuda
 
 import reglab.regularizers.noise as rn
-from reglab.regularizers.masks import keep_mask
 from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.noise import (
     SELU_ALPHA_PRIME,
     AlphaDropout,
@@ -29,8 +30,6 @@ from reglab.regularizers.noise import (
     gaussian_dropout,
     gaussian_noise,
 )
-
-from conftest import needs_cuda
 
 K = 5.0
 N = 10**6
@@ -94,8 +93,9 @@ def test_gaussian_noise_closed_form_gradient_eval_and_std_zero():
     x = torch.randn(10, 3, dtype=torch.float64, requires_grad=True)
     out = GaussianNoise(0.5, generator=_gen(6))(x)
     out.backward(torch.full_like(out, 2.0))
-    torch.testing.assert_close(out, x.detach() + 0.5 * torch.randn(10, 3, dtype=torch.float64, generator=_gen(6)),
-                               rtol=1e-15, atol=0)
+    torch.testing.assert_close(
+        out, x.detach() + 0.5 * torch.randn(10, 3, dtype=torch.float64, generator=_gen(6)), rtol=1e-15, atol=0
+    )
     assert torch.equal(x.grad, torch.full_like(x, 2.0))  # additive noise: the gradient passes unchanged
     y = torch.randn(4)
     assert GaussianNoise(0.5).eval()(y) is y
@@ -213,7 +213,9 @@ def test_alpha_eval_p_zero_inplace_and_repr(fn, module):
 def test_p_one_and_other_bad_p_are_rejected_where_meaningless(factory, bad):
     with pytest.raises(InvalidArgumentError) as info:
         factory(bad)
-    assert str(info.value) == f"Invalid value received for argument `p`. Expected a float in [0, 1). Received: p={bad!r}"
+    assert (
+        str(info.value) == f"Invalid value received for argument `p`. Expected a float in [0, 1). Received: p={bad!r}"
+    )
 
 
 def test_feature_alpha_dropout_needs_a_channel_dimension():
@@ -221,7 +223,10 @@ def test_feature_alpha_dropout_needs_a_channel_dimension():
         "Invalid value received for argument `x`. Expected a tensor of shape (N, C, *) with at least 2 dimensions."
         " Received: x=<1-D tensor of shape (7,)>"
     )
-    for call in (lambda: feature_alpha_dropout(torch.ones(7), 0.5), lambda: FeatureAlphaDropout(0.5).eval()(torch.ones(7))):
+    for call in (
+        lambda: feature_alpha_dropout(torch.ones(7), 0.5),
+        lambda: FeatureAlphaDropout(0.5).eval()(torch.ones(7)),
+    ):
         with pytest.raises(InvalidArgumentError) as info:
             call()
         assert str(info.value) == message

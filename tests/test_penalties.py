@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import needs_cuda
 from torch import nn
 
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.penalties import (
-    NORM_LAYERS,
     L1,
     L2,
+    NORM_LAYERS,
     ElasticNet,
     elastic_net_penalty,
     l1_penalty,
@@ -19,8 +20,6 @@ from reglab.regularizers.penalties import (
     penalized_parameters,
     split_parameters,
 )
-
-from conftest import needs_cuda
 
 
 class Net(nn.Module):
@@ -60,8 +59,16 @@ def _biases(model: Net) -> list[torch.Tensor]:
 
 
 def _norms(model: Net) -> list[torch.Tensor]:
-    out = [model.bn.weight, model.bn.bias, model.gn.weight, model.gn.bias, model.inorm.weight, model.inorm.bias,
-           model.ln.weight, model.ln.bias]
+    out = [
+        model.bn.weight,
+        model.bn.bias,
+        model.gn.weight,
+        model.gn.bias,
+        model.inorm.weight,
+        model.inorm.bias,
+        model.ln.weight,
+        model.ln.bias,
+    ]
     return out + ([model.rms.weight] if hasattr(nn, "RMSNorm") else [])
 
 
@@ -82,13 +89,21 @@ def test_a_model_penalises_weights_and_opted_in_groups(include_bias, include_nor
     kw = dict(include_bias=include_bias, include_norm=include_norm)
     torch.testing.assert_close(l2_penalty(model, lam, **kw), lam / 2 * sq, rtol=1e-14, atol=0)
     torch.testing.assert_close(l1_penalty(model, lam, **kw), lam * ab, rtol=1e-14, atol=0)
-    torch.testing.assert_close(elastic_net_penalty(model, lam, 0.25, **kw), lam * (0.25 * ab + 0.75 / 2 * sq),
-                               rtol=1e-14, atol=0)
+    torch.testing.assert_close(
+        elastic_net_penalty(model, lam, 0.25, **kw), lam * (0.25 * ab + 0.75 / 2 * sq), rtol=1e-14, atol=0
+    )
 
 
 def test_the_norm_layer_list_covers_torch_norm_layers():
-    for cls in (nn.BatchNorm1d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm2d, nn.LayerNorm, nn.GroupNorm,
-                nn.LocalResponseNorm):
+    for cls in (
+        nn.BatchNorm1d,
+        nn.BatchNorm3d,
+        nn.SyncBatchNorm,
+        nn.InstanceNorm2d,
+        nn.LayerNorm,
+        nn.GroupNorm,
+        nn.LocalResponseNorm,
+    ):
         assert issubclass(cls, NORM_LAYERS), cls
     if hasattr(nn, "RMSNorm"):
         assert issubclass(nn.RMSNorm, NORM_LAYERS)
@@ -115,8 +130,9 @@ def test_gradients_equal_the_closed_forms():
     model.zero_grad(set_to_none=True)
     elastic_net_penalty(model, 0.5, 0.2, include_bias=True).backward()
     for w in _weights(model) + _biases(model):
-        torch.testing.assert_close(w.grad, 0.5 * (0.2 * torch.sign(w.detach()) + 0.8 * w.detach()), rtol=1e-15,
-                                   atol=1e-16)
+        torch.testing.assert_close(
+            w.grad, 0.5 * (0.2 * torch.sign(w.detach()) + 0.8 * w.detach()), rtol=1e-15, atol=1e-16
+        )
 
 
 def test_tied_weights_count_once():
@@ -207,20 +223,31 @@ def test_fit_accepts_a_penalty_module():
     with torch.no_grad():
         model.weight.fill_(1.0)
     # zero data gradient (lr on the data loss cancels): only the penalty moves the weight
-    fit(model, BatchIterator(X, y, batch_size=40, shuffle=False), loss_fn=lambda o, t: 0.0 * o.sum(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=2, penalty=L2(0.5), progress=False)
+    fit(
+        model,
+        BatchIterator(X, y, batch_size=40, shuffle=False),
+        loss_fn=lambda o, t: 0.0 * o.sum(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        epochs=2,
+        penalty=L2(0.5),
+        progress=False,
+    )
     torch.testing.assert_close(model.weight, torch.full((1, 3), 0.75**2))
 
 
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: l2_penalty([torch.ones(2)], -1.0), "Invalid value received for argument `lam`. Expected a float "
-                                                   ">= 0. Received: lam=-1.0"),
+        (
+            lambda: l2_penalty([torch.ones(2)], -1.0),
+            "Invalid value received for argument `lam`. Expected a float >= 0. Received: lam=-1.0",
+        ),
         (lambda: l1_penalty([torch.ones(2)], float("nan")), "argument `lam`"),
         (lambda: L2(True), "Received: lam=True"),
-        (lambda: ElasticNet(0.1, 1.5), "Invalid value received for argument `l1_ratio`. Expected a float between 0 "
-                                       "and 1. Received: l1_ratio=1.5"),
+        (
+            lambda: ElasticNet(0.1, 1.5),
+            "Invalid value received for argument `l1_ratio`. Expected a float between 0 and 1. Received: l1_ratio=1.5",
+        ),
         (lambda: L1(0.1, include_bias=1), "argument `include_bias`. Expected True or False"),
         (lambda: l2_penalty(torch.ones(2), 0.1), "argument `params_or_model`. Expected an nn.Module or an iterable"),
         (lambda: l2_penalty([1.0], 0.1), "argument `params_or_model`"),

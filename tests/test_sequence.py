@@ -6,14 +6,13 @@ import math
 
 import pytest
 import torch
+from conftest import needs_cuda
 from torch import nn
 
+from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.inverted_dropout import dropout
 from reglab.regularizers.masks import keep_mask
-from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.sequence_dropout import LockedDropout, locked_dropout
-
-from conftest import needs_cuda
 
 K = 5.0
 
@@ -101,7 +100,9 @@ def test_wrong_number_of_dimensions_is_one_sentence(batch_first, layout, shape):
 def test_bad_arguments():
     with pytest.raises(InvalidArgumentError) as info:
         LockedDropout(1.5)
-    assert str(info.value) == "Invalid value received for argument `p`. Expected a float between 0 and 1. Received: p=1.5"
+    assert (
+        str(info.value) == "Invalid value received for argument `p`. Expected a float between 0 and 1. Received: p=1.5"
+    )
     with pytest.raises(InvalidArgumentError, match="argument `batch_first`"):
         LockedDropout(0.5, batch_first=1)
     with pytest.raises(InvalidArgumentError, match="argument `batch_first`"):

@@ -10,15 +10,14 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import needs_cuda
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reglab.regularizers.inverted_dropout as rd
-from reglab.regularizers.masks import keep_mask
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.channel_dropout import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout2d, dropout3d
-
-from conftest import needs_cuda
+from reglab.regularizers.masks import keep_mask
 
 K = 5.0
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from reglab.data import validation_split
 from reglab.core.errors import InvalidArgumentError
+from reglab.data import validation_split
 
 
 @pytest.mark.parametrize("n, k", [(10, 2), (23, 5), (100, 10), (7, 7)])

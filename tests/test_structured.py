@@ -13,16 +13,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import needs_cuda
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reglab.regularizers.drop_block as rs
-from reglab.regularizers.masks import keep_mask
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.drop_block import DropBlock2d, drop_block_2d, drop_block_gamma
+from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.stochastic_depth import DropPath, drop_path
-
-from conftest import needs_cuda
 
 K = 5.0
 
@@ -95,8 +94,11 @@ def test_drop_path_generator_reproducible_and_module_matches_function():
 
 
 def test_drop_path_bad_arguments():
-    with pytest.raises(InvalidArgumentError, match=r"^Invalid value received for argument `p`\. Expected a float "
-                       r"between 0 and 1\. Received: p=1\.5$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^Invalid value received for argument `p`\. Expected a float "
+        r"between 0 and 1\. Received: p=1\.5$",
+    ):
         DropPath(1.5)
     with pytest.raises(InvalidArgumentError, match="argument `scale_by_keep`"):
         DropPath(0.1, scale_by_keep=1)
@@ -223,11 +225,17 @@ def test_drop_block_identity_zeros_and_errors():
     m = DropBlock2d(0.5, block_size=3).eval()
     assert m(x) is x
     assert torch.equal(drop_block_2d(x, 1.0, block_size=3), torch.zeros_like(x))
-    with pytest.raises(InvalidArgumentError, match=r"^Invalid value received for argument `x`\. Expected a 4-D "
-                       r"tensor \(N, C, H, W\)\. Received: x\.shape=\(3, 8, 8\)$"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"^Invalid value received for argument `x`\. Expected a 4-D "
+        r"tensor \(N, C, H, W\)\. Received: x\.shape=\(3, 8, 8\)$",
+    ):
         drop_block_2d(torch.ones(3, 8, 8), 0.1, block_size=3)
-    with pytest.raises(InvalidArgumentError, match=r"argument `block_size`\. Expected an integer >= 1\. "
-                       r"Received: block_size=0"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"argument `block_size`\. Expected an integer >= 1\. "
+        r"Received: block_size=0",
+    ):
         DropBlock2d(0.1, block_size=0)
     with pytest.raises(InvalidArgumentError, match="argument `gamma_scale`"):
         DropBlock2d(0.1, block_size=3, gamma_scale=-1.0)
@@ -291,7 +299,10 @@ def test_batchwise_and_with_noise_are_checked():
 @needs_cuda
 def test_cuda_device_dtype_and_reproducibility():
     x = torch.randn(4, 3, 16, 16, device="cuda", dtype=torch.float16)
-    for fn in (lambda g: drop_block_2d(x, 0.2, block_size=3, generator=g), lambda g: drop_path(x, 0.5, True, generator=g)):
+    for fn in (
+        lambda g: drop_block_2d(x, 0.2, block_size=3, generator=g),
+        lambda g: drop_path(x, 0.5, True, generator=g),
+    ):
         a, b = fn(_gen(1, "cuda")), fn(_gen(1, "cuda"))
         assert a.device == x.device and a.dtype == x.dtype
         assert torch.equal(a, b)
@@ -299,8 +310,13 @@ def test_cuda_device_dtype_and_reproducibility():
 
 @settings(max_examples=40, deadline=None)
 @given(
-    n=st.integers(1, 4), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),
-    b=st.integers(1, 10), p=st.floats(0.0, 1.0), dtype=st.sampled_from([torch.float32, torch.float64]),
+    n=st.integers(1, 4),
+    c=st.integers(1, 3),
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    b=st.integers(1, 10),
+    p=st.floats(0.0, 1.0),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
     seed=st.integers(0, 2**31),
 )
 def test_property_shapes_dtypes_and_values(n, c, h, w, b, p, dtype, seed):

@@ -16,14 +16,14 @@ SPEC = get_spec("dropout")
 
 def test_literal_values_are_typed():
     assert parse_axis("p1=0.1,0.5", DropoutMLPConfig) == ("p1", (0.1, 0.5))
-    key, values = parse_axis("lr=1,0.5", DropoutMLPConfig)  # an int is accepted for a float, as a float
+    _key, values = parse_axis("lr=1,0.5", DropoutMLPConfig)  # an int is accepted for a float, as a float
     assert values == (1.0, 0.5) and all(type(v) is float for v in values)
     assert parse_axis("hidden1=128, 256", DropoutMLPConfig) == ("hidden1", (128, 256))
     assert parse_axis("hidden1=64", DropoutMLPConfig) == ("hidden1", (64,))
 
 
 def test_log_and_lin_ranges():
-    key, values = parse_axis("lr=log:1e-4:10:6", DropoutMLPConfig)
+    _key, values = parse_axis("lr=log:1e-4:10:6", DropoutMLPConfig)
     assert len(values) == 6 and values[0] == pytest.approx(1e-4) and values[-1] == pytest.approx(10.0)
     ratios = [b / a for a, b in zip(values, values[1:])]
     assert ratios == pytest.approx([10.0] * 5)
@@ -69,7 +69,7 @@ def test_repeated_key_is_refused():
 
 def test_out_of_range_value_fails_before_any_trial():
     grid = parse_grid(["p1=0.5,1.5"], DropoutMLPConfig, SPEC)
-    with pytest.raises(InvalidArgumentError, match="argument `p1`.*Received: p1=1.5"):
+    with pytest.raises(InvalidArgumentError, match=r"argument `p1`.*Received: p1=1.5"):
         make_trials("dropout", grid, SPEC, [4], None)
 
 

@@ -1,13 +1,15 @@
 """Sweep plots: axes scales follow the data (log x for lambda-like knobs, log y for wide losses)."""
 
-from reglab.sweeps.knob_figures import knob_figure
 from reglab.runs.sweep_spec import SweepSpec
+from reglab.sweeps.knob_figures import knob_figure
 
 
 def _configs(losses):
     lambdas = [0.001, 0.01, 0.1, 1.0]
-    return [{"lambda": lam, "seeds": 2, "train_loss_mean": loss / 10, "test_loss_mean": loss, "test_loss_std": 0.0}
-            for lam, loss in zip(lambdas, losses)]
+    return [
+        {"lambda": lam, "seeds": 2, "train_loss_mean": loss / 10, "test_loss_mean": loss, "test_loss_std": 0.0}
+        for lam, loss in zip(lambdas, losses)
+    ]
 
 
 def test_wide_loss_gets_a_log_y_axis_and_lambda_a_log_x_axis():

@@ -6,14 +6,13 @@ import pytest
 
 pytest.importorskip("ray.tune", reason="the ray extra is not installed (pip install 'reglab[ray]')")
 
-from reglab.sweeps import read_results, run_sweep  # noqa: E402
+from reglab.sweeps import read_results, run_sweep
 
 
 @pytest.mark.ray
 def test_ray_backend_writes_the_same_rows_as_local(fashion, tmp_path):
     grid = ["p1=0.0,0.5", "epochs=1", "train_subset=256", "hidden1=16", "hidden2=16"]
-    ray_result = run_sweep("dropout", grid, seeds=1, backend="ray", workers=1,
-                           out=tmp_path, quiet=True)
+    ray_result = run_sweep("dropout", grid, seeds=1, backend="ray", workers=1, out=tmp_path, quiet=True)
     local = run_sweep("dropout", grid, seeds=1, backend="local", workers=1, out=tmp_path, quiet=True)
     rows = read_results(ray_result.path / "results.csv")
     assert [r["trial"] for r in rows] == [0, 1] and all(r["status"] == "complete" for r in rows)

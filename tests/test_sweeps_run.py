@@ -15,8 +15,9 @@ from reglab.sweeps.trial import Trial, trial_from_json, trial_row
 
 
 def test_failing_trials_are_recorded_and_the_others_finish(tiny_experiment, tmp_path):
-    result = run_sweep(tiny_experiment, ["fail_at=0,1,2"], seeds=2, backend="local", workers=1,
-                       out=tmp_path, quiet=True)
+    result = run_sweep(
+        tiny_experiment, ["fail_at=0,1,2"], seeds=2, backend="local", workers=1, out=tmp_path, quiet=True
+    )
     rows = read_results(result.path / "results.csv")
     assert len(rows) == 6
     by = {(r["fail_at"], r["seed"]): r for r in rows}
@@ -42,16 +43,18 @@ def test_process_pool_gives_the_same_rows_as_in_process(tiny_experiment, tmp_pat
     pooled = run_sweep(tiny_experiment, grid, backend="local", workers=2, out=tmp_path / "a", quiet=True)
     serial = run_sweep(tiny_experiment, grid, backend="local", workers=1, out=tmp_path / "b", quiet=True)
     drop = ("seconds",)
-    assert [{k: v for k, v in r.items() if k not in drop} for r in pooled.rows] == \
-           [{k: v for k, v in r.items() if k not in drop} for r in serial.rows]
+    assert [{k: v for k, v in r.items() if k not in drop} for r in pooled.rows] == [
+        {k: v for k, v in r.items() if k not in drop} for r in serial.rows
+    ]
     assert [r["trial"] for r in pooled.rows] == list(range(6))
 
 
 def test_interrupt_keeps_finished_rows_and_resume_runs_only_the_rest(tiny_experiment, tmp_path, monkeypatch):
     # Trial 0 finishes, trial 1 raises KeyboardInterrupt at the end of epoch 1 (Ctrl-C).
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(tiny_experiment, ["interrupt_at=0,1", "lr=0.05,0.1"], backend="local", workers=1,
-                  out=tmp_path, quiet=True)
+        run_sweep(
+            tiny_experiment, ["interrupt_at=0,1", "lr=0.05,0.1"], backend="local", workers=1, out=tmp_path, quiet=True
+        )
     (path,) = (tmp_path / tiny_experiment).iterdir()
     rows = read_results(path / "results.csv")
     assert [(r["trial"], r["status"]) for r in rows] == [(0, "complete"), (1, "complete")]
@@ -81,8 +84,9 @@ def test_resume_reruns_failed_but_not_complete_trials(tiny_experiment, tmp_path)
 
 
 def test_sweep_folder_files_and_plot(tiny_experiment, tmp_path):
-    result = run_sweep(tiny_experiment, ["lr=log:0.001:1:4"], seeds=2, backend="local", workers=1,
-                       out=tmp_path, quiet=True)
+    result = run_sweep(
+        tiny_experiment, ["lr=log:0.001:1:4"], seeds=2, backend="local", workers=1, out=tmp_path, quiet=True
+    )
     files = sorted(p.name for p in result.path.iterdir())
     assert files == ["lr.png", "results.csv", "summary.json", "sweep.json", "trials.jsonl"]
     assert (result.path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -98,8 +102,9 @@ def test_sweep_folder_files_and_plot(tiny_experiment, tmp_path):
 
 
 def test_cli_sweep(tiny_experiment, tmp_path, capsys):
-    code = main(["sweep", tiny_experiment, "lr=0.05,0.2", "--seeds", "2", "--workers", "1",
-                 "--out", str(tmp_path), "--quiet"])
+    code = main(
+        ["sweep", tiny_experiment, "lr=0.05,0.2", "--seeds", "2", "--workers", "1", "--out", str(tmp_path), "--quiet"]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "4 trials on the local backend: 4 complete" in out and "sweep directory:" in out
     (path,) = (tmp_path / tiny_experiment).iterdir()
@@ -117,8 +122,13 @@ def test_resumed_trials_keep_tuple_knobs_as_tuples():
     # sweep.json is JSON: a tuple knob comes back as a list. A resumed trial must be
     # the trial that was written, or its rows ("[64, 32]") would not group with the
     # rows finished before the interruption ("(64, 32)").
-    trial = Trial(3, {"hiddens": (64, 32), "lr": 0.1}, 7, None,
-                  {"hiddens": (64, 32), "lr": 0.1, "seed": 7, "pairs": ((0.1, 0.2), (0.3, 0.4))})
+    trial = Trial(
+        3,
+        {"hiddens": (64, 32), "lr": 0.1},
+        7,
+        None,
+        {"hiddens": (64, 32), "lr": 0.1, "seed": 7, "pairs": ((0.1, 0.2), (0.3, 0.4))},
+    )
     data = json.loads(json.dumps(dataclasses.asdict(trial)))
     assert isinstance(data["point"]["hiddens"], list)
     assert trial_from_json(data) == trial
@@ -126,8 +136,16 @@ def test_resumed_trials_keep_tuple_knobs_as_tuples():
 
 
 def _row(i: int) -> dict:
-    return {"trial": i, "lr": (0.1, 0.2), "seed": 0, "fold": "", "test_loss": 0.5 + i, "seconds": 1.0,
-            "status": "complete", "error": ""}
+    return {
+        "trial": i,
+        "lr": (0.1, 0.2),
+        "seed": 0,
+        "fold": "",
+        "test_loss": 0.5 + i,
+        "seconds": 1.0,
+        "status": "complete",
+        "error": "",
+    }
 
 
 def test_every_row_is_journalled_at_once_and_the_table_rewritten_at_most_every_second(tmp_path, monkeypatch):

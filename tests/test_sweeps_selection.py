@@ -38,7 +38,7 @@ def _ridge_run(config: RidgeConfig, ctx) -> Result:
     train, val = validation_split(N_TRAIN, val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold)
     Xa, ya = X[train], y[train]
     w_hat = torch.linalg.solve(Xa.T @ Xa + config.lam * torch.eye(D, dtype=torch.float64), Xa.T @ ya)
-    mse = lambda A, b: float(((A @ w_hat - b) ** 2).mean())  # noqa: E731
+    mse = lambda A, b: float(((A @ w_hat - b) ** 2).mean())
     summary = {"train_loss": mse(Xa, ya), "test_loss": mse(Xt, yt)}
     if val is not None:
         summary["val_loss"] = mse(X[val], y[val])
@@ -68,8 +68,9 @@ def test_kfold_trials_cover_every_training_sample_once_as_validation(ridge):
 @pytest.mark.parametrize("how", ["kfold=4", "val=0.25"])
 def test_validation_picks_near_the_known_optimum(ridge, tmp_path, how):
     # The Bayes-optimal ridge strength is SIGMA^2 / TAU^2 = 11.1; the grid steps by 10^0.5.
-    result = run_sweep(ridge, ["lam=log:0.01:1000:11"], seeds=3, select=how, backend="local", workers=1,
-                       out=tmp_path, quiet=True)
+    result = run_sweep(
+        ridge, ["lam=log:0.01:1000:11"], seeds=3, select=how, backend="local", workers=1, out=tmp_path, quiet=True
+    )
     report = result.report
     lam_star = SIGMA**2 / TAU**2
     assert abs(math.log10(report["test_optimal"]["lam"] / lam_star)) <= 0.5 + 1e-9
@@ -83,8 +84,22 @@ def test_validation_picks_near_the_known_optimum(ridge, tmp_path, how):
 def test_selection_reads_validation_only():
     spec = SweepSpec("x", metric="loss", mode="min")
     configs = [
-        {"lam": 0.1, "seeds": 1, "val_loss_mean": 1.0, "val_loss_std": 0.0, "test_loss_mean": 5.0, "test_loss_std": 0.0},
-        {"lam": 1.0, "seeds": 1, "val_loss_mean": 2.0, "val_loss_std": 0.0, "test_loss_mean": 0.5, "test_loss_std": 0.0},
+        {
+            "lam": 0.1,
+            "seeds": 1,
+            "val_loss_mean": 1.0,
+            "val_loss_std": 0.0,
+            "test_loss_mean": 5.0,
+            "test_loss_std": 0.0,
+        },
+        {
+            "lam": 1.0,
+            "seeds": 1,
+            "val_loss_mean": 2.0,
+            "val_loss_std": 0.0,
+            "test_loss_mean": 0.5,
+            "test_loss_std": 0.0,
+        },
     ]
     report = select(configs, ["lam"], spec, parse_select("val=0.2"))
     assert report["selected"]["lam"] == 0.1 and report["test_optimal"]["lam"] == 1.0

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from reglab.experiments import RunContext, get_experiment
+from reglab.experiments.dropout_mlp_stacked import DropoutMLPVectorized
 from reglab.runs.runner import make_config
 from reglab.sweeps import get_spec, make_trials, parse_grid, parse_select, run_sweep
 from reglab.sweeps.backends.vectorized import vectorizable
-from reglab.experiments.dropout_mlp_stacked import DropoutMLPVectorized
 
 BASE = {"epochs": 1, "train_subset": 768, "batch_size": 64, "val_fraction": 0.25}
 VARIANTS = [
@@ -51,8 +51,7 @@ def test_auto_picks_vectorized_only_for_one_architecture(fashion, tmp_path):
     grid = ["p1=0.0,0.5", "epochs=1", "train_subset=256", "hidden1=32", "hidden2=32"]
     result = run_sweep("dropout", grid, seeds=2, select="val=0.25", out=tmp_path, quiet=True)
     assert result.backend == "vectorized"
-    local = run_sweep("dropout", grid, seeds=2, select="val=0.25", backend="local", workers=1,
-                      out=tmp_path, quiet=True)
+    local = run_sweep("dropout", grid, seeds=2, select="val=0.25", backend="local", workers=1, out=tmp_path, quiet=True)
     for a, b in zip(result.rows, local.rows):
         assert (a["p1"], a["seed"], a["status"]) == (b["p1"], b["seed"], "complete")
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)

@@ -10,10 +10,10 @@ import torch
 from reglab.core.errors import ConfigError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.weight_decay import train_one
+from reglab.experiments.weight_decay_stacked import WeightDecayVectorized
 from reglab.runs.runner import make_config
 from reglab.sweeps import get_spec, make_trials, parse_grid, parse_select, read_results, run_sweep
 from reglab.sweeps.backends.vectorized import vectorizable
-from reglab.experiments.weight_decay_stacked import WeightDecayVectorized
 
 CPU = torch.device("cpu")
 # 4 lambdas (each with its own lr) x 2 seeds: every variant differs in data, init, order or step.
@@ -28,8 +28,18 @@ def _close_loss(vec: float, solo: float) -> bool:
 
 
 def _config(lam: float, lr: float, seed: int, **extra):
-    return make_config("weight-decay", {"lambdas": (lam,), "versions": ("optimizer",), "lr": lr, "seed": seed,
-                                        "epochs": 40, "eval_every": 40, **extra})
+    return make_config(
+        "weight-decay",
+        {
+            "lambdas": (lam,),
+            "versions": ("optimizer",),
+            "lr": lr,
+            "seed": seed,
+            "epochs": 40,
+            "eval_every": 40,
+            **extra,
+        },
+    )
 
 
 @pytest.mark.parametrize("split", [{}, {"val_fraction": 0.25}, {"kfold": 3, "fold": 1}], ids=["none", "val", "kfold"])
@@ -55,8 +65,17 @@ def test_vectorized_equals_solo_runs(split):
 
 
 def test_summary_has_the_experiments_flat_keys():
-    config = make_config("weight-decay", {"lambdas": (3.0,), "versions": ("optimizer",), "epochs": 20,
-                                          "eval_every": 20, "val_fraction": 0.25, "seed": 2})
+    config = make_config(
+        "weight-decay",
+        {
+            "lambdas": (3.0,),
+            "versions": ("optimizer",),
+            "epochs": 20,
+            "eval_every": 20,
+            "val_fraction": 0.25,
+            "seed": 2,
+        },
+    )
     solo = get_experiment("weight-decay").run(config, RunContext(device=CPU, quiet=True)).summary
     vec = WeightDecayVectorized().train([config], CPU)[0]["summary"]
     for key in ("train_loss", "val_loss", "test_loss", "w_norm"):
@@ -75,8 +94,9 @@ def test_multi_run_configs_are_not_vectorized():
     cfg_type = get_experiment("weight-decay").config_type
     assert spec.knob("lambda").overrides(3.0) == {"lambdas": (3.0,), "versions": ("optimizer",)}
     assert spec.base["seeds"] == 1
-    lam = make_trials("weight-decay", parse_grid(["lambda=0,3", "epochs=5"], cfg_type, spec), spec, [0, 1],
-                      parse_select("kfold=2"))
+    lam = make_trials(
+        "weight-decay", parse_grid(["lambda=0,3", "epochs=5"], cfg_type, spec), spec, [0, 1], parse_select("kfold=2")
+    )
     assert vectorizable(spec, "weight-decay", lam)
     assert all(t.overrides["seeds"] == 1 for t in lam)
     # Without the lambda knob a trial runs two lambdas x two versions: the local backend's job.
@@ -89,8 +109,9 @@ def test_multi_run_configs_are_not_vectorized():
 def test_sweep_auto_is_vectorized_and_equals_local(tmp_path):
     grid = ["lambda=0,1,3", "epochs=20", "eval_every=20"]
     vec = run_sweep("weight-decay", grid, seeds=2, select="val=0.25", out=tmp_path / "v", quiet=True)
-    loc = run_sweep("weight-decay", grid, seeds=2, select="val=0.25", backend="local", workers=1,
-                    out=tmp_path / "l", quiet=True)
+    loc = run_sweep(
+        "weight-decay", grid, seeds=2, select="val=0.25", backend="local", workers=1, out=tmp_path / "l", quiet=True
+    )
     assert (vec.backend, loc.backend) == ("vectorized", "local")
     assert len(vec.rows) == len(loc.rows) == 6
     assert read_results(vec.path / "results.csv") == vec.rows  # the stack's rows stored in one rewrite
@@ -133,8 +154,13 @@ def test_l1_vs_l2_sweeps_its_strength_and_selects_on_validation(tmp_path):
     for row in rows:
         assert math.isfinite(row["val_loss"]) and row["val_loss"] != row["test_loss"]
     # the sweep's numbers are the experiment's own single-strength run (the L1 model's losses)
-    solo = get_experiment("l1-vs-l2").run(make_config("l1-vs-l2", {"strength": 3.0, "epochs": 20, "seeds": 1,
-                                                                     "val_fraction": 0.25}),
-                                          RunContext(device=CPU, quiet=True)).summary
+    solo = (
+        get_experiment("l1-vs-l2")
+        .run(
+            make_config("l1-vs-l2", {"strength": 3.0, "epochs": 20, "seeds": 1, "val_fraction": 0.25}),
+            RunContext(device=CPU, quiet=True),
+        )
+        .summary
+    )
     assert rows[1]["test_loss"] == pytest.approx(solo["test_loss"], rel=1e-6)
     assert result.report["selected"] is not None and "held-out" in result.report["reason"]

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from reglab.data import synthetic_linear
 from reglab.core.errors import InvalidArgumentError
+from reglab.data import synthetic_linear
 
 
 def test_shapes_and_exact_linear_part():

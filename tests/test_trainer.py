@@ -33,14 +33,29 @@ def _ones_data(n: int = 20):
 def test_fit_evaluates_in_eval_mode_without_grad_and_trains_in_train_mode():
     model = ModeProbe()
     data = _ones_data()
-    history = fit(model, data, loss_fn=nn.CrossEntropyLoss(), optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                  epochs=2, eval_sets={"test": _ones_data(), "val": _ones_data(5)}, progress=False)
+    history = fit(
+        model,
+        data,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        eval_sets={"test": _ones_data(), "val": _ones_data(5)},
+        progress=False,
+    )
     assert history.column("train_acc") == [0.0, 0.0]  # train mode: predicts 0, labels are 1
     assert history.column("test_acc") == [1.0, 1.0]  # eval mode: predicts 1
     assert history.column("val_acc") == [1.0, 1.0]
     assert model.grad_enabled == {True: {True}, False: {False}}
-    assert history.columns == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc",
-                               "seconds"]
+    assert history.columns == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+        "val_loss",
+        "val_acc",
+        "seconds",
+    ]
 
 
 @pytest.mark.parametrize("mode", [True, False])
@@ -57,9 +72,15 @@ def test_recorded_metrics_equal_a_direct_computation():
     Xt, yt = torch.randn(41, 5), torch.randint(0, 3, (41,))
     model = nn.Linear(5, 3)
     # lr = 0: the weights never change, so every batch sees the same model.
-    history = fit(model, BatchIterator(X, y, batch_size=10, seed=0), loss_fn=nn.CrossEntropyLoss(),
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0), epochs=1,
-                  eval_sets={"test": BatchIterator(Xt, yt, batch_size=7, shuffle=False)}, progress=False)
+    history = fit(
+        model,
+        BatchIterator(X, y, batch_size=10, seed=0),
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        epochs=1,
+        eval_sets={"test": BatchIterator(Xt, yt, batch_size=7, shuffle=False)},
+        progress=False,
+    )
     with torch.no_grad():
         expected_train = nn.functional.cross_entropy(model(X), y).item()
         expected_test = nn.functional.cross_entropy(model(Xt), yt).item()
@@ -79,16 +100,29 @@ def test_per_sample_losses_are_averaged_like_d2l():
         model = nn.Linear(4, 2)
         torch.nn.init.constant_(model.weight, 0.1)
         torch.nn.init.zeros_(model.bias)
-        rows.append(fit(model, BatchIterator(X, y, batch_size=8, seed=0), loss_fn=nn.CrossEntropyLoss(reduction=reduction),
-                        optimizer=torch.optim.SGD(model.parameters(), lr=0.5), epochs=2, progress=False).last)
+        rows.append(
+            fit(
+                model,
+                BatchIterator(X, y, batch_size=8, seed=0),
+                loss_fn=nn.CrossEntropyLoss(reduction=reduction),
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+                epochs=2,
+                progress=False,
+            ).last
+        )
     assert rows[0]["train_loss"] == pytest.approx(rows[1]["train_loss"], rel=1e-6)
 
 
 def test_regression_has_no_accuracy():
     X = torch.randn(20, 2)
-    history = fit(nn.Linear(2, 1), BatchIterator(X, X.sum(1, keepdim=True), batch_size=5, seed=0),
-                  loss_fn=nn.MSELoss(), optimizer=torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1),
-                  epochs=1, progress=False)
+    history = fit(
+        nn.Linear(2, 1),
+        BatchIterator(X, X.sum(1, keepdim=True), batch_size=5, seed=0),
+        loss_fn=nn.MSELoss(),
+        optimizer=torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1),
+        epochs=1,
+        progress=False,
+    )
     assert "train_acc" not in history.last and "train_loss" in history.last
 
 
@@ -104,10 +138,20 @@ def test_divergence_stops_with_the_epoch_and_keeps_history():
     model = nn.Linear(2, 1)
     ends = []
     with pytest.raises(DivergenceError) as info:
-        fit(model, BatchIterator(X, X[:, :1], batch_size=4, seed=0), loss_fn=poisoned_loss,
-            optimizer=torch.optim.SGD(model.parameters(), lr=0.01), epochs=10, progress=False,
-            callbacks=[LambdaCallback(on_epoch_end=lambda s, r: epoch_seen.__setitem__("n", s.epoch),
-                                      on_fit_end=lambda s: ends.append(s.stop_reason))])
+        fit(
+            model,
+            BatchIterator(X, X[:, :1], batch_size=4, seed=0),
+            loss_fn=poisoned_loss,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+            epochs=10,
+            progress=False,
+            callbacks=[
+                LambdaCallback(
+                    on_epoch_end=lambda s, r: epoch_seen.__setitem__("n", s.epoch),
+                    on_fit_end=lambda s: ends.append(s.stop_reason),
+                )
+            ],
+        )
     error = info.value
     assert error.epoch == 3 and len(error.history) == 2
     assert "training diverged in epoch 3: the mean training loss is nan" in str(error)
@@ -119,8 +163,14 @@ def test_a_real_divergence_from_a_huge_learning_rate():
     X = torch.randn(64, 10, generator=g) * 10
     model = nn.Linear(10, 1)
     with pytest.raises(DivergenceError, match="training diverged in epoch"):
-        fit(model, BatchIterator(X, X.sum(1, keepdim=True), batch_size=8, seed=0), loss_fn=nn.MSELoss(),
-            optimizer=torch.optim.SGD(model.parameters(), lr=10.0), epochs=50, progress=False)
+        fit(
+            model,
+            BatchIterator(X, X.sum(1, keepdim=True), batch_size=8, seed=0),
+            loss_fn=nn.MSELoss(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=10.0),
+            epochs=50,
+            progress=False,
+        )
 
 
 class Recorder(Callback):
@@ -152,16 +202,21 @@ class Recorder(Callback):
 def _tiny_fit(callbacks, epochs=5):
     X = torch.randn(10, 2)
     model = nn.Linear(2, 1)
-    return fit(model, BatchIterator(X, X[:, :1], batch_size=4, seed=0), loss_fn=nn.MSELoss(),
-               optimizer=torch.optim.SGD(model.parameters(), lr=0.01), epochs=epochs, callbacks=callbacks,
-               progress=False)
+    return fit(
+        model,
+        BatchIterator(X, X[:, :1], batch_size=4, seed=0),
+        loss_fn=nn.MSELoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+        epochs=epochs,
+        callbacks=callbacks,
+        progress=False,
+    )
 
 
 def test_callback_hooks_order_steps_and_stop():
     rec = Recorder(stop_at=2)
     history = _tiny_fit([rec])
-    assert rec.events == ["fit_start", "epoch_start 1", "epoch_end 1", "epoch_start 2", "epoch_end 2",
-                          "fit_end enough"]
+    assert rec.events == ["fit_start", "epoch_start 1", "epoch_end 1", "epoch_start 2", "epoch_end 2", "fit_end enough"]
     assert rec.steps == 2 * 3  # 10 samples in batches of 4: 3 steps per epoch
     assert len(history) == 2 and history.stop_reason == "enough"
 
@@ -182,9 +237,15 @@ def test_penalty_changes_the_update_but_not_the_recorded_loss():
         with torch.no_grad():
             model.weight.fill_(1.0)
             model.bias.zero_()
-        rows = fit(model, BatchIterator(X, y, batch_size=8, shuffle=False), loss_fn=nn.MSELoss(),
-                   optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, penalty=penalty,
-                   progress=False)
+        rows = fit(
+            model,
+            BatchIterator(X, y, batch_size=8, shuffle=False),
+            loss_fn=nn.MSELoss(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            penalty=penalty,
+            progress=False,
+        )
         results[name] = (model.weight.detach().clone(), rows.last["train_loss"])
     # d/dw of 0.5 * sum(w) is 0.5 per weight: one step of lr 0.1 moves each weight 0.05 further.
     torch.testing.assert_close(results["sum"][0], results["none"][0] - 0.05)

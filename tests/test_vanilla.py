@@ -9,14 +9,12 @@ import math
 
 import pytest
 import torch
-
-from reglab.regularizers.masks import CPU_CHUNK
-from reglab.regularizers.inverted_dropout import dropout
-from reglab.regularizers.masks import keep_mask
-from reglab.core.errors import InvalidArgumentError
-from reglab.regularizers.noninverted_dropout import VanillaDropout, vanilla_dropout
-
 from conftest import needs_cuda
+
+from reglab.core.errors import InvalidArgumentError
+from reglab.regularizers.inverted_dropout import dropout
+from reglab.regularizers.masks import CPU_CHUNK, keep_mask
+from reglab.regularizers.noninverted_dropout import VanillaDropout, vanilla_dropout
 
 K = 5.0
 
@@ -103,7 +101,9 @@ def test_same_generator_state_same_output():
 def test_saves_at_most_one_byte_per_element_for_backward():
     saved = []
     x = torch.randn(64, 64, requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t
+    ):
         vanilla_dropout(x, 0.5)
     assert sum(saved) <= x.numel()
 

@@ -11,11 +11,18 @@ __all__ = ["add_check_parser", "cmd_check"]
 
 
 def add_check_parser(sub: Any) -> argparse.ArgumentParser:
-    check = sub.add_parser("check", help="put a dropout or penalty implementation through reglab's contract",
-                           description="Exit status: 0 all properties pass, 1 some fail, 2 usage or import error.")
+    check = sub.add_parser(
+        "check",
+        help="put a dropout or penalty implementation through reglab's contract",
+        description="Exit status: 0 all properties pass, 1 some fail, 2 usage or import error.",
+    )
     check.add_argument("target", metavar="MODULE:CALLABLE", help="e.g. torch.nn.functional:dropout, mine.py:Dropout")
-    check.add_argument("--kind", default="dropout", choices=["dropout", "penalty", "l2", "l1"],
-                       help="dropout (default); penalty or l2 for λ/2·Σw²; l1 for λ·Σ|w|")
+    check.add_argument(
+        "--kind",
+        default="dropout",
+        choices=["dropout", "penalty", "l2", "l1"],
+        help="dropout (default); penalty or l2 for λ/2·Σw²; l1 for λ·Σ|w|",
+    )
     check.add_argument("--device", default="cpu", help="device of the test inputs (default: cpu)")
     check.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return check

@@ -8,20 +8,30 @@ from typing import Any
 
 __all__ = ["add_sweep_parser", "cmd_sweep"]
 
-USAGE = ("reglab sweep EXPERIMENT key=v1,v2,... [key=log:A:B:N ...] [--seeds N] [--select val=F|kfold=K] "
-         "[--backend auto|local|vectorized|ray] [--workers N] [--ray-address ADDR] [--out DIR] "
-         "[--resume DIR] [--quiet]")
+USAGE = (
+    "reglab sweep EXPERIMENT key=v1,v2,... [key=log:A:B:N ...] [--seeds N] [--select val=F|kfold=K] "
+    "[--backend auto|local|vectorized|ray] [--workers N] [--ray-address ADDR] [--out DIR] "
+    "[--resume DIR] [--quiet]"
+)
 
 
 def add_sweep_parser(sub: Any) -> argparse.ArgumentParser:
     """Add the ``sweep`` subparser; ``key=values`` axes are collected by :mod:`reglab.cli`."""
-    p = sub.add_parser("sweep", help="run a grid of settings x seeds, select on validation data",
-                       usage=USAGE, description="Sweep EXPERIMENT over a grid; see docs/sweeps.md.")
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid of settings x seeds, select on validation data",
+        usage=USAGE,
+        description="Sweep EXPERIMENT over a grid; see docs/sweeps.md.",
+    )
     p.add_argument("experiment", nargs="?", metavar="EXPERIMENT")
     p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (default: 1)")
     p.add_argument("--select", default=None, help="val=FRACTION or kfold=K (default: no selection)")
-    p.add_argument("--backend", default="auto", choices=["auto", "local", "vectorized", "ray"],
-                   help="auto (default): vectorized when the variants share an architecture, else local")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "local", "vectorized", "ray"],
+        help="auto (default): vectorized when the variants share an architecture, else local",
+    )
     p.add_argument("--workers", type=int, default=None, help="worker processes / Ray CPUs (default: one per core)")
     p.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray instance)")
     p.add_argument("--device", default="cpu", help="where trials train (default: cpu)")
@@ -47,16 +57,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("usage: " + USAGE, file=sys.stderr)
         return 2
     result = run_sweep(
-        args.experiment or "", args.overrides, seeds=args.seeds, select=args.select, backend=args.backend,
-        workers=args.workers, ray_address=args.ray_address, device=args.device, out=args.out,
-        resume=args.resume, quiet=args.quiet, command=["reglab", *sys.argv[1:]],
+        args.experiment or "",
+        args.overrides,
+        seeds=args.seeds,
+        select=args.select,
+        backend=args.backend,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        device=args.device,
+        out=args.out,
+        resume=args.resume,
+        quiet=args.quiet,
+        command=["reglab", *sys.argv[1:]],
     )
     report = result.report
     knobs = result.knobs
     keys = [f"val_{report['metric']}", f"test_{report['metric']}"]
     counts = {s: sum(r.get("status") == s for r in result.rows) for s in ("complete", "diverged", "failed")}
-    print(f"{len(result.rows)} trials on the {result.backend} backend: "
-          + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    print(
+        f"{len(result.rows)} trials on the {result.backend} backend: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    )
     print(f"selected:     {_fmt(report.get('selected'), knobs, keys)}")
     print(f"  why:        {report['reason']}")
     print(f"test-optimal: {_fmt(report.get('test_optimal'), knobs, keys)}")

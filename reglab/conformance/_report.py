@@ -127,7 +127,6 @@ class ConformanceReport:
         return self.format()
 
 
-
 def describe_exception(exc: BaseException) -> str:
     """``"ValueError: first line of the message"``, at most 160 characters."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -37,7 +37,7 @@ class Session:
         if p not in self._bound:
             try:
                 self._bound[p] = self.target.bind(p)
-            except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            except Exception as exc:
                 raise Raised(f"building it with p={p} raised {_describe(exc)}") from exc
         return self._bound[p]
 
@@ -46,7 +46,7 @@ class Session:
         try:
             with torch.no_grad():
                 y = call(x.clone(), training)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise Raised(f"calling it with p={p} raised {_describe(exc)}") from exc
         if not isinstance(y, torch.Tensor):
             raise Raised(f"with p={p} it returned a {type(y).__name__}, not a tensor")

@@ -97,7 +97,7 @@ def _import(module_name: str) -> Any:
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         try:
             spec.loader.exec_module(module)  # type: ignore[union-attr]
-        except Exception as exc:  # noqa: BLE001 - any failure of user code is reported the same way
+        except Exception as exc:
             raise TargetImportError(f"importing `{module_name}` failed: {type(exc).__name__}: {exc}") from exc
         return module
     with _cwd_on_path():
@@ -105,7 +105,7 @@ def _import(module_name: str) -> Any:
             return importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             raise TargetImportError(f"cannot import module `{module_name}`: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise TargetImportError(f"importing module `{module_name}` failed: {type(exc).__name__}: {exc}") from exc
 
 
@@ -164,8 +164,10 @@ class DropoutTarget:
     def __init__(self, target: Any) -> None:
         if isinstance(target, nn.Module):
             raise invalid_argument(
-                "target", "a dropout function f(x, p, ...), a Module class M(p) or a factory p -> Module "
-                "(not a Module instance: its p cannot be varied)", target
+                "target",
+                "a dropout function f(x, p, ...), a Module class M(p) or a factory p -> Module "
+                "(not a Module instance: its p cannot be varied)",
+                target,
             )
         if not callable(target):
             raise invalid_argument("target", "a dropout function, a Module class or a factory p -> Module", target)
@@ -175,7 +177,11 @@ class DropoutTarget:
         if isinstance(target, type):
             if not issubclass(target, nn.Module):
                 raise invalid_argument("target", "a dropout function, a torch.nn.Module class or a factory", target)
-            self.style, self.convention, self.has_eval = "module", f"module {target.__name__}(p), .train()/.eval()", True
+            self.style, self.convention, self.has_eval = (
+                "module",
+                f"module {target.__name__}(p), .train()/.eval()",
+                True,
+            )
         elif _binds(sig, 0.5) and (not _binds(sig, torch.zeros(1), 0.5) or _first_parameter(sig) in _P_NAMES):
             self.style, self.convention, self.has_eval = "module", "factory make(p) -> Module, .train()/.eval()", True
         else:

@@ -42,13 +42,23 @@ from ._target import DropoutTarget, _concrete, describe_target
 __all__ = ["check_dropout", "DROPOUT_PROPERTIES"]
 
 DROPOUT_PROPERTIES = (
-    "keep_rate", "mean", "scale", "independent_calls", "independent_elements", "eval_identity",
-    "p_zero", "p_one", "gradient", "device_dtype", "bad_p",
+    "keep_rate",
+    "mean",
+    "scale",
+    "independent_calls",
+    "independent_elements",
+    "eval_identity",
+    "p_zero",
+    "p_one",
+    "gradient",
+    "device_dtype",
+    "bad_p",
 )
 Z_MAX = 5.0
 _F32_REL = 1e-6
 _F64_REL = 8 * torch.finfo(torch.float64).eps
 _BAD_P = (-0.1, 1.5, float("nan"))
+
 
 def _guarded(name: str, check: Callable[[Session], CheckResult]) -> Callable[[Session], CheckResult]:
     def run(session: Session) -> CheckResult:
@@ -56,7 +66,7 @@ def _guarded(name: str, check: Callable[[Session], CheckResult]) -> Callable[[Se
             return check(session)
         except Raised as exc:
             return CheckResult(name, Verdict.FAIL, "raised", "a tensor", str(exc))
-        except Exception as exc:  # noqa: BLE001 - an output the check cannot use fails that property
+        except Exception as exc:
             return CheckResult(name, Verdict.FAIL, "unusable output", "", f"checking it raised {_describe(exc)}")
 
     return run
@@ -73,10 +83,14 @@ def _keep_rate(s: Session) -> CheckResult:
     flipped = [abs(k - p) <= Z_MAX * se for k, p, se in zip(rates, s.p_values, ses)]
     normal = [1 - 0.5 * (1 + math.erf(p / math.sqrt(2))) for p in s.p_values]  # P(Z > p)
     if all(flipped) and any(abs(p - 0.5) * 2 > 5 * se for p, se in zip(s.p_values, ses)):
-        why = "keep rate ≈ p, not 1-p: looks like p is used as the keep probability (PyTorch's p is the drop probability)"
+        why = (
+            "keep rate ≈ p, not 1-p: looks like p is used as the keep probability (PyTorch's p is the drop probability)"
+        )
     elif all(abs(k - q) <= Z_MAX * se for k, q, se in zip(rates, normal, ses)):
-        why = ("keep rate ≈ P(Z > p) for Z ~ N(0, 1): the mask is drawn from a normal distribution "
-               "(torch.randn(...) > p), it must come from a uniform draw (torch.rand(...) >= p)")
+        why = (
+            "keep rate ≈ P(Z > p) for Z ~ N(0, 1): the mask is drawn from a normal distribution "
+            "(torch.randn(...) > p), it must come from a uniform draw (torch.rand(...) >= p)"
+        )
     else:
         worst = max(range(len(zs)), key=lambda i: abs(zs[i]))
         why = f"at p={s.p_values[worst]} the keep rate is {rates[worst]:.4f}, {abs(zs[worst]):.3g} standard errors from 1-p"
@@ -97,8 +111,10 @@ def _mean(s: Session) -> CheckResult:
     if all(abs(z) <= Z_MAX for z in zs):
         return CheckResult("mean", Verdict.PASS, measured, expected)
     if all(abs(r - (1 - p)) < 0.02 for r, p in zip(ratios, s.p_values)):
-        why = ("output mean ≈ (1-p) × input mean: survivors are not scaled by 1/(1-p) "
-               "(vanilla dropout; the eval output would then have to be scaled by 1-p)")
+        why = (
+            "output mean ≈ (1-p) × input mean: survivors are not scaled by 1/(1-p) "
+            "(vanilla dropout; the eval output would then have to be scaled by 1-p)"
+        )
     else:
         why = f"output mean is {fmt(ratios, '.3g')} × the input mean at p = {fmt(s.p_values, 'g')}; inverted dropout keeps it"
     return CheckResult("mean", Verdict.FAIL, measured, expected, why)
@@ -156,8 +172,10 @@ def _independent_calls(s: Session) -> CheckResult:
     if all(abs(z) <= Z_MAX for z in zs):
         return CheckResult("independent_calls", Verdict.PASS, measured, expected)
     if max(agreements) == 1.0:
-        why = ("two calls dropped exactly the same elements: the mask is drawn once and reused "
-               "(or the generator is reseeded on every call)")
+        why = (
+            "two calls dropped exactly the same elements: the mask is drawn once and reused "
+            "(or the generator is reseeded on every call)"
+        )
     else:
         why = "the masks of two calls are not independent (they agree more or less often than chance)"
     return CheckResult("independent_calls", Verdict.FAIL, measured, expected, why)
@@ -195,8 +213,13 @@ def _independent_elements(s: Session) -> CheckResult:
 
 def _eval_identity(s: Session) -> CheckResult:
     if not s.target.has_eval:
-        return CheckResult("eval_identity", Verdict.NA, "", "y == x",
-                           "the function has no `training` parameter: it was tested in training mode only")
+        return CheckResult(
+            "eval_identity",
+            Verdict.NA,
+            "",
+            "y == x",
+            "the function has no `training` parameter: it was tested in training mode only",
+        )
     p = s.p_values[len(s.p_values) // 2]
     x = s.x64[:64]
     y = s.run(p, x, training=False)
@@ -204,8 +227,10 @@ def _eval_identity(s: Session) -> CheckResult:
         return CheckResult("eval_identity", Verdict.PASS, "y == x", "y == x")
     zeroed = ((y == 0) & (x != 0)).double().mean().item()
     measured = f"max |y-x| {(y - x).abs().max().item():.3g}, {zeroed:.2f} zeroed"
-    why = (f"in eval mode (training=False) the output differs from the input ({zeroed:.0%} of elements zeroed): "
-           "dropout is still applied; a Module's forward must follow self.training")
+    why = (
+        f"in eval mode (training=False) the output differs from the input ({zeroed:.0%} of elements zeroed): "
+        "dropout is still applied; a Module's forward must follow self.training"
+    )
     return CheckResult("eval_identity", Verdict.FAIL, measured, "y == x", why)
 
 
@@ -229,12 +254,22 @@ def _p_one(s: Session) -> CheckResult:
     except Raised as exc:
         cause = exc.__cause__
         if isinstance(cause, (ZeroDivisionError, FloatingPointError)):
-            return CheckResult("p_one", Verdict.FAIL, "raised", expected,
-                               f"p = 1 divides by zero ({_describe(cause)}): return zeros or reject p = 1 explicitly")
+            return CheckResult(
+                "p_one",
+                Verdict.FAIL,
+                "raised",
+                expected,
+                f"p = 1 divides by zero ({_describe(cause)}): return zeros or reject p = 1 explicitly",
+            )
         return CheckResult("p_one", Verdict.PASS, "rejected", expected, f"p = 1 is rejected ({exc}); accepted")
     if y.isnan().any():
-        return CheckResult("p_one", Verdict.FAIL, "NaN in output", expected,
-                           "p = 1 gives NaN (0 × inf from scaling by 1/(1-p)): return zeros or reject p = 1")
+        return CheckResult(
+            "p_one",
+            Verdict.FAIL,
+            "NaN in output",
+            expected,
+            "p = 1 gives NaN (0 × inf from scaling by 1/(1-p)): return zeros or reject p = 1",
+        )
     if bool((y == 0).all()):
         return CheckResult("p_one", Verdict.PASS, "zeros", expected, "p = 1 gives zeros")
     kept = (y != 0).double().mean().item()
@@ -252,27 +287,41 @@ def _gradient(s: Session) -> CheckResult:
         leaf = x.clone().requires_grad_(True)
         try:
             y = s.bound(p)(leaf * 1.0, True)  # a non-leaf input, so in-place implementations work
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise Raised(f"calling it with p={p} on an input that requires grad raised {_describe(exc)}") from exc
         if not isinstance(y, torch.Tensor) or not y.requires_grad:
-            return CheckResult("gradient", Verdict.FAIL, "no grad_fn", "g·mask/(1-p)",
-                               "the output does not depend differentiably on the input: no gradient flows")
+            return CheckResult(
+                "gradient",
+                Verdict.FAIL,
+                "no grad_fn",
+                "g·mask/(1-p)",
+                "the output does not depend differentiably on the input: no gradient flows",
+            )
         (y * g).sum().backward()
         if leaf.grad is None:
-            return CheckResult("gradient", Verdict.FAIL, "no gradient", "g·mask/(1-p)",
-                               "no gradient reaches the input")
+            return CheckResult("gradient", Verdict.FAIL, "no gradient", "g·mask/(1-p)", "no gradient reaches the input")
         expected = g * (y.detach() / x)
         dropped = y.detach() == 0
         if (leaf.grad[dropped] != 0).any():
-            return CheckResult("gradient", Verdict.FAIL, "non-zero where dropped", "g·mask/(1-p)",
-                               f"at p={p} the gradient flows through dropped elements: it must use the output's mask")
+            return CheckResult(
+                "gradient",
+                Verdict.FAIL,
+                "non-zero where dropped",
+                "g·mask/(1-p)",
+                f"at p={p} the gradient flows through dropped elements: it must use the output's mask",
+            )
         rel = ((leaf.grad - expected).abs() / expected.abs().clamp_min(1e-300))[~dropped]
         worst = max(worst, rel.max().item() if rel.numel() else 0.0)
     measured, expected_text = f"max rel err {worst:.2g}", f"g·mask/(1-p), rel err <= {_F64_REL:.2g}"
     if worst <= _F64_REL:
         return CheckResult("gradient", Verdict.PASS, measured, expected_text)
-    return CheckResult("gradient", Verdict.FAIL, measured, expected_text,
-                       "the gradient of the kept elements is not scaled like the output (it must be g / (1-p))")
+    return CheckResult(
+        "gradient",
+        Verdict.FAIL,
+        measured,
+        expected_text,
+        "the gradient of the kept elements is not scaled like the output (it must be g / (1-p))",
+    )
 
 
 def _device_dtype(s: Session) -> CheckResult:
@@ -288,8 +337,13 @@ def _device_dtype(s: Session) -> CheckResult:
     expected = f"float32, float64 on {s.device}"
     if not problems:
         return CheckResult("device_dtype", Verdict.PASS, measured, expected)
-    return CheckResult("device_dtype", Verdict.FAIL, measured, expected,
-                       "the output must keep the input's dtype and device (draw the mask with device=x.device)")
+    return CheckResult(
+        "device_dtype",
+        Verdict.FAIL,
+        measured,
+        expected,
+        "the output must keep the input's dtype and device (draw the mask with device=x.device)",
+    )
 
 
 def _bad_p(s: Session) -> CheckResult:
@@ -304,8 +358,13 @@ def _bad_p(s: Session) -> CheckResult:
         accepted.append(f"p={p}")
     expected = "an exception for p = -0.1, 1.5, nan"
     if accepted:
-        return CheckResult("bad_p", Verdict.FAIL, f"accepted {', '.join(accepted)}", expected,
-                           f"{', '.join(accepted)} ran without an error: p must be checked to be in [0, 1]")
+        return CheckResult(
+            "bad_p",
+            Verdict.FAIL,
+            f"accepted {', '.join(accepted)}",
+            expected,
+            f"{', '.join(accepted)} ran without an error: p must be checked to be in [0, 1]",
+        )
     measured = f"rejected ({', '.join(sorted(kinds))})"
     note = ""
     if "AssertionError" in kinds:
@@ -314,9 +373,17 @@ def _bad_p(s: Session) -> CheckResult:
 
 
 _CHECKS = dict(
-    keep_rate=_keep_rate, mean=_mean, scale=_scale, independent_calls=_independent_calls,
-    independent_elements=_independent_elements, eval_identity=_eval_identity, p_zero=_p_zero, p_one=_p_one,
-    gradient=_gradient, device_dtype=_device_dtype, bad_p=_bad_p,
+    keep_rate=_keep_rate,
+    mean=_mean,
+    scale=_scale,
+    independent_calls=_independent_calls,
+    independent_elements=_independent_elements,
+    eval_identity=_eval_identity,
+    p_zero=_p_zero,
+    p_one=_p_one,
+    gradient=_gradient,
+    device_dtype=_device_dtype,
+    bad_p=_bad_p,
 )
 
 

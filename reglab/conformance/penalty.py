@@ -72,8 +72,10 @@ def _as_float(value: Any) -> float:
 class _Session:
     def __init__(self, target: PenaltyTarget, kind: str, lam: float, device: torch.device) -> None:
         self.target, self.kind, self.lam, self.device = target, kind, lam, device
-        self.weights = [torch.randn(6, 5, dtype=torch.float64, device=device),
-                        torch.randn(3, 6, dtype=torch.float64, device=device)]
+        self.weights = [
+            torch.randn(6, 5, dtype=torch.float64, device=device),
+            torch.randn(3, 6, dtype=torch.float64, device=device),
+        ]
         self.weights[0][0, :2] = 0.0  # exact zeros: where L1's subgradient is any value in [-λ, λ]
 
     def call(self, params: Any, lam: float | None = None) -> Any:
@@ -90,8 +92,13 @@ def _value(s: _Session) -> CheckResult:
     for other, value in list(candidates.items())[1:]:
         if _close(got, value):
             return CheckResult("value", Verdict.FAIL, measured, expected_text, f"this is {other}")
-    return CheckResult("value", Verdict.FAIL, measured, expected_text,
-                       f"the penalty is {got / expected:.6g} × {name}" if expected else "the penalty is not zero")
+    return CheckResult(
+        "value",
+        Verdict.FAIL,
+        measured,
+        expected_text,
+        f"the penalty is {got / expected:.6g} × {name}" if expected else "the penalty is not zero",
+    )
 
 
 def _gradient(s: _Session) -> CheckResult:
@@ -99,8 +106,13 @@ def _gradient(s: _Session) -> CheckResult:
     out = s.call(leaves)
     formula = "λ·w" if s.kind == "l2" else "λ·sign(w)"
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
-        return CheckResult("gradient", Verdict.FAIL, "no grad_fn", formula,
-                           "the penalty is not a differentiable tensor: it cannot be backpropagated")
+        return CheckResult(
+            "gradient",
+            Verdict.FAIL,
+            "no grad_fn",
+            formula,
+            "the penalty is not a differentiable tensor: it cannot be backpropagated",
+        )
     grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
     if any(g is None for g in grads):
         return CheckResult("gradient", Verdict.FAIL, "no gradient", formula, "some weights get no gradient")
@@ -138,13 +150,18 @@ def _bias_excluded(s: _Session) -> CheckResult:
     model = _model(s.device)
     try:
         got = _as_float(s.call(model))
-    except Exception as exc:  # noqa: BLE001 - user code may raise anything
-        return CheckResult("bias_excluded", Verdict.NA, "", "weights only",
-                           f"it does not take a model ({_describe(exc)}); pass it the weights yourself")
+    except Exception as exc:
+        return CheckResult(
+            "bias_excluded",
+            Verdict.NA,
+            "",
+            "weights only",
+            f"it does not take a model ({_describe(exc)}); pass it the weights yourself",
+        )
     params = dict(model.named_parameters())
     groups = {
         "weights only": [p for p in params.values() if p.dim() >= 2],
-        "weights and biases": [p for n, p in params.items() if p.dim() >= 2 or n.endswith("bias") and n != "1.bias"],
+        "weights and biases": [p for n, p in params.items() if p.dim() >= 2 or (n.endswith("bias") and n != "1.bias")],
         "weights and normalisation weights": [p for n, p in params.items() if p.dim() >= 2 or n.startswith("1.")],
         "every parameter": list(params.values()),
     }
@@ -154,7 +171,7 @@ def _bias_excluded(s: _Session) -> CheckResult:
     try:
         own = _as_float(s.call([p.detach().clone() for p in groups["weights only"]]))
         factor = own / values["weights only"] if values["weights only"] else 1.0
-    except Exception:  # noqa: BLE001
+    except Exception:
         factor = 1.0
     values = {name: factor * value for name, value in values.items()}
     measured = f"{got:.10g}"
@@ -163,10 +180,20 @@ def _bias_excluded(s: _Session) -> CheckResult:
         return CheckResult("bias_excluded", Verdict.PASS, measured, expected)
     for name, value in list(values.items())[1:]:
         if _close(got, value):
-            return CheckResult("bias_excluded", Verdict.FAIL, measured, expected,
-                               f"it penalizes {name}: by default biases and normalisation weights get no penalty")
-    return CheckResult("bias_excluded", Verdict.FAIL, measured, expected,
-                       "the penalty of a model matches no choice of its parameters under the convention")
+            return CheckResult(
+                "bias_excluded",
+                Verdict.FAIL,
+                measured,
+                expected,
+                f"it penalizes {name}: by default biases and normalisation weights get no penalty",
+            )
+    return CheckResult(
+        "bias_excluded",
+        Verdict.FAIL,
+        measured,
+        expected,
+        "the penalty of a model matches no choice of its parameters under the convention",
+    )
 
 
 def _device_dtype(s: _Session) -> CheckResult:
@@ -183,8 +210,13 @@ def _device_dtype(s: _Session) -> CheckResult:
     expected = f"a scalar tensor, float32/float64 on {s.device}"
     if not problems:
         return CheckResult("device_dtype", Verdict.PASS, "kept", expected)
-    return CheckResult("device_dtype", Verdict.FAIL, "; ".join(problems), expected,
-                       "the penalty must be a tensor of the weights' dtype on their device")
+    return CheckResult(
+        "device_dtype",
+        Verdict.FAIL,
+        "; ".join(problems),
+        expected,
+        "the penalty must be a tensor of the weights' dtype on their device",
+    )
 
 
 def _bad_lambda(s: _Session) -> CheckResult:
@@ -192,19 +224,28 @@ def _bad_lambda(s: _Session) -> CheckResult:
     for lam in _BAD_LAMBDA:
         try:
             s.call([w.clone() for w in s.weights], lam)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             kinds.add(type(exc).__name__)
             continue
         accepted.append(f"λ={lam}")
     expected = "an exception for λ = -0.1, nan"
     if accepted:
-        return CheckResult("bad_lambda", Verdict.FAIL, f"accepted {', '.join(accepted)}", expected,
-                           f"{', '.join(accepted)} ran without an error: λ must be a float >= 0")
+        return CheckResult(
+            "bad_lambda",
+            Verdict.FAIL,
+            f"accepted {', '.join(accepted)}",
+            expected,
+            f"{', '.join(accepted)} ran without an error: λ must be a float >= 0",
+        )
     return CheckResult("bad_lambda", Verdict.PASS, f"rejected ({', '.join(sorted(kinds))})", expected)
 
 
 _CHECKS: dict[str, Callable[[_Session], CheckResult]] = dict(
-    value=_value, gradient=_gradient, bias_excluded=_bias_excluded, device_dtype=_device_dtype, bad_lambda=_bad_lambda,
+    value=_value,
+    gradient=_gradient,
+    bias_excluded=_bias_excluded,
+    device_dtype=_device_dtype,
+    bad_lambda=_bad_lambda,
 )
 
 
@@ -244,6 +285,6 @@ def check_penalty(
         for check_name, check in _CHECKS.items():
             try:
                 report.checks.append(check(session))
-            except Exception as exc:  # noqa: BLE001 - a crash in user code fails that property
+            except Exception as exc:
                 report.checks.append(CheckResult(check_name, Verdict.FAIL, "raised", "", f"it raised {_describe(exc)}"))
     return report

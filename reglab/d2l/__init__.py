@@ -66,7 +66,7 @@ int32 = torch.int32
 float32 = torch.float32
 concat = torch.cat
 stack = torch.stack
-abs = torch.abs  # noqa: A001  (shadows the builtin inside this namespace only, as d2l)
+abs = torch.abs
 eye = torch.eye
 
 
@@ -110,20 +110,75 @@ def reduce_mean(x, *args, **kwargs):
 
 __all__ = [
     # data
-    "SUBSET_ENV", "D2LBatches", "synthetic_data", "load_array", "get_dataloader_workers",
-    "get_fashion_mnist_labels", "load_data_fashion_mnist",
+    "SUBSET_ENV",
+    "D2LBatches",
+    "synthetic_data",
+    "load_array",
+    "get_dataloader_workers",
+    "get_fashion_mnist_labels",
+    "load_data_fashion_mnist",
     # figures
-    "FIGURES_ENV", "plt", "use_svg_display", "set_figsize", "set_axes", "plot", "show_images", "Animator",
+    "FIGURES_ENV",
+    "plt",
+    "use_svg_display",
+    "set_figsize",
+    "set_axes",
+    "plot",
+    "show_images",
+    "Animator",
     # training
-    "SanityCheckError", "Timer", "Accumulator", "accuracy", "evaluate_accuracy", "evaluate_loss",
-    "train_epoch_ch3", "train_ch3", "predict_ch3", "try_gpu", "try_all_gpus",
+    "SanityCheckError",
+    "Timer",
+    "Accumulator",
+    "accuracy",
+    "evaluate_accuracy",
+    "evaluate_loss",
+    "train_epoch_ch3",
+    "train_ch3",
+    "predict_ch3",
+    "try_gpu",
+    "try_all_gpus",
     # from scratch
-    "linreg", "squared_loss", "sgd",
+    "linreg",
+    "squared_loss",
+    "sgd",
     # k-fold
-    "get_k_fold_data", "k_fold", "log_rmse", "train_regression",
+    "get_k_fold_data",
+    "k_fold",
+    "log_rmse",
+    "train_regression",
     # aliases
-    "nn_Module", "ones", "zeros", "tensor", "arange", "meshgrid", "sin", "sinh", "cos", "cosh", "tanh",
-    "linspace", "exp", "log", "normal", "rand", "randn", "matmul", "int32", "float32", "concat", "stack",
-    "abs", "eye", "numpy", "size", "reshape", "to", "reduce_sum", "argmax", "astype", "transpose",
+    "nn_Module",
+    "ones",
+    "zeros",
+    "tensor",
+    "arange",
+    "meshgrid",
+    "sin",
+    "sinh",
+    "cos",
+    "cosh",
+    "tanh",
+    "linspace",
+    "exp",
+    "log",
+    "normal",
+    "rand",
+    "randn",
+    "matmul",
+    "int32",
+    "float32",
+    "concat",
+    "stack",
+    "abs",
+    "eye",
+    "numpy",
+    "size",
+    "reshape",
+    "to",
+    "reduce_sum",
+    "argmax",
+    "astype",
+    "transpose",
     "reduce_mean",
 ]

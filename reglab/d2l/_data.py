@@ -49,8 +49,13 @@ class D2LBatches:
             slices), so in-place edits of a batch never touch the data set.
     """
 
-    def __init__(self, batches: BatchIterator, transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 *, copy: bool = True) -> None:
+    def __init__(
+        self,
+        batches: BatchIterator,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        *,
+        copy: bool = True,
+    ) -> None:
         self.batches = batches
         self.transform = transform
         self.copy = copy
@@ -76,8 +81,10 @@ class D2LBatches:
             yield batch
 
     def __repr__(self) -> str:
-        return (f"D2LBatches(num_samples={self.num_samples}, batch_size={self.batch_size}, "
-                f"shuffle={self.batches.shuffle}, batches={len(self)})")
+        return (
+            f"D2LBatches(num_samples={self.num_samples}, batch_size={self.batch_size}, "
+            f"shuffle={self.batches.shuffle}, batches={len(self)})"
+        )
 
 
 def synthetic_data(w, b, num_examples):
@@ -125,8 +132,9 @@ def load_array(data_arrays, batch_size, is_train=True, *, generator: torch.Gener
         A :class:`D2LBatches` yielding tuples of tensors of first dimension <= batch_size.
     """
     if isinstance(data_arrays, torch.Tensor) or not isinstance(data_arrays, Sequence) or not data_arrays:
-        raise invalid_argument("data_arrays", "a non-empty tuple of tensors, e.g. (features, labels)",
-                               type(data_arrays).__name__)
+        raise invalid_argument(
+            "data_arrays", "a non-empty tuple of tensors, e.g. (features, labels)", type(data_arrays).__name__
+        )
     tensors = [_as_tensor(f"data_arrays[{i}]", a) for i, a in enumerate(data_arrays)]
     batch_size = check_int("batch_size", batch_size, low=1)
     shuffle = check_bool("is_train", is_train)
@@ -182,8 +190,9 @@ def _subset_size() -> int | None:
     return n
 
 
-def load_data_fashion_mnist(batch_size, resize=None, *, device: torch.device | str | None = None,
-                            root: str | None = None) -> tuple[D2LBatches, D2LBatches]:
+def load_data_fashion_mnist(
+    batch_size, resize=None, *, device: torch.device | str | None = None, root: str | None = None
+) -> tuple[D2LBatches, D2LBatches]:
     """Fashion-MNIST as d2l's ``(train_iter, test_iter)``, from reglab's loader.
 
     Args:
@@ -216,6 +225,9 @@ def load_data_fashion_mnist(batch_size, resize=None, *, device: torch.device | s
         batches = BatchIterator(images.to(device), labels.to(device), batch_size=batch_size, shuffle=shuffle)
         iters.append(D2LBatches(batches, transform, copy=True))
     if subset is not None:
-        print(f"reglab.d2l: {SUBSET_ENV}={subset}: using {iters[0].num_samples} training and "
-              f"{iters[1].num_samples} test images", file=sys.stderr)
+        print(
+            f"reglab.d2l: {SUBSET_ENV}={subset}: using {iters[0].num_samples} training and "
+            f"{iters[1].num_samples} test images",
+            file=sys.stderr,
+        )
     return iters[0], iters[1]

@@ -16,7 +16,6 @@ import os
 import sys
 import time
 import weakref
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +120,20 @@ def _as_plottable(values: Any) -> Any:
     return values
 
 
-def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None, xscale="linear",
-         yscale="linear", fmts=("-", "m--", "g-.", "r:"), figsize=(3.5, 2.5), axes=None) -> None:
+def plot(
+    X,
+    Y=None,
+    xlabel=None,
+    ylabel=None,
+    legend=None,
+    xlim=None,
+    ylim=None,
+    xscale="linear",
+    yscale="linear",
+    fmts=("-", "m--", "g-.", "r:"),
+    figsize=(3.5, 2.5),
+    axes=None,
+) -> None:
     """Plot one or several curves, as d2l's ``plot``.
 
     ``X`` (and ``Y``) are one sequence or a list of sequences; with ``Y=None``
@@ -181,7 +192,7 @@ def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
     return axes
 
 
-_live: "weakref.WeakSet[Animator]" = weakref.WeakSet()
+_live: weakref.WeakSet[Animator] = weakref.WeakSet()
 
 
 @atexit.register
@@ -204,8 +215,20 @@ class Animator:
         path: the PNG file (``None`` in a notebook or before the first add).
     """
 
-    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None, xscale="linear",
-                 yscale="linear", fmts=("-", "m--", "g-.", "r:"), nrows=1, ncols=1, figsize=(3.5, 2.5)) -> None:
+    def __init__(
+        self,
+        xlabel=None,
+        ylabel=None,
+        legend=None,
+        xlim=None,
+        ylim=None,
+        xscale="linear",
+        yscale="linear",
+        fmts=("-", "m--", "g-.", "r:"),
+        nrows=1,
+        ncols=1,
+        figsize=(3.5, 2.5),
+    ) -> None:
         if legend is None:
             legend = []
         use_svg_display()

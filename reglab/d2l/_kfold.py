@@ -56,8 +56,9 @@ def log_rmse(net, features: torch.Tensor, labels: torch.Tensor) -> float:
         return float(torch.sqrt(nn.functional.mse_loss(torch.log(clipped), torch.log(labels))))
 
 
-def train_regression(net, train_features, train_labels, test_features, test_labels, num_epochs, learning_rate,
-                     weight_decay, batch_size) -> tuple[list[float], list[float]]:
+def train_regression(
+    net, train_features, train_labels, test_features, test_labels, num_epochs, learning_rate, weight_decay, batch_size
+) -> tuple[list[float], list[float]]:
     """The book's ``train`` for house prices: Adam on the MSE, ``log_rmse`` after each epoch.
 
     Returns:
@@ -81,9 +82,19 @@ def train_regression(net, train_features, train_labels, test_features, test_labe
     return train_ls, test_ls
 
 
-def k_fold(k, X_train, y_train, num_epochs, learning_rate, weight_decay, batch_size, *,
-           get_net: Callable[[], nn.Module] | None = None, train: Callable | None = None,
-           verbose: bool = True) -> tuple[float, float]:
+def k_fold(
+    k,
+    X_train,
+    y_train,
+    num_epochs,
+    learning_rate,
+    weight_decay,
+    batch_size,
+    *,
+    get_net: Callable[[], nn.Module] | None = None,
+    train: Callable | None = None,
+    verbose: bool = True,
+) -> tuple[float, float]:
     """Train ``k`` times, once per validation fold; return the mean final (train, valid) scores.
 
     Args:
@@ -102,6 +113,7 @@ def k_fold(k, X_train, y_train, num_epochs, learning_rate, weight_decay, batch_s
 
         def get_net() -> nn.Module:
             return nn.Sequential(nn.Linear(in_features, 1))
+
     train = train_regression if train is None else train
     train_l_sum, valid_l_sum = 0.0, 0.0
     for i in range(k):
@@ -112,7 +124,14 @@ def k_fold(k, X_train, y_train, num_epochs, learning_rate, weight_decay, batch_s
         valid_l_sum += float(valid_ls[-1])
         if verbose:
             if i == 0:
-                plot(list(range(1, num_epochs + 1)), [train_ls, valid_ls], xlabel="epoch", ylabel="rmse",
-                     xlim=[1, num_epochs], legend=["train", "valid"], yscale="log")
+                plot(
+                    list(range(1, num_epochs + 1)),
+                    [train_ls, valid_ls],
+                    xlabel="epoch",
+                    ylabel="rmse",
+                    xlim=[1, num_epochs],
+                    legend=["train", "valid"],
+                    yscale="log",
+                )
             print(f"fold {i + 1}, train log rmse {float(train_ls[-1]):f}, valid log rmse {float(valid_ls[-1]):f}")
     return train_l_sum / k, valid_l_sum / k

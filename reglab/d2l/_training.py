@@ -193,8 +193,9 @@ def train_epoch_ch3(net, train_iter: Iterable, loss, updater) -> tuple[float, fl
     return metric[0] / metric[2], metric[1] / metric[2]
 
 
-def train_ch3(net, train_iter: Iterable, test_iter: Iterable, loss, num_epochs: int, updater
-              ) -> tuple[float, float, float]:
+def train_ch3(
+    net, train_iter: Iterable, test_iter: Iterable, loss, num_epochs: int, updater
+) -> tuple[float, float, float]:
     """Train for ``num_epochs`` and plot the curves, as d2l's ``train_ch3``.
 
     Returns:
@@ -205,8 +206,9 @@ def train_ch3(net, train_iter: Iterable, test_iter: Iterable, loss, num_epochs: 
             0.7 < train_acc <= 1, 0.7 < test_acc <= 1); the message gives the numbers.
     """
     num_epochs = check_int("num_epochs", num_epochs, low=1)
-    animator = Animator(xlabel="epoch", xlim=[1, num_epochs], ylim=[0.3, 0.9],
-                        legend=["train loss", "train acc", "test acc"])
+    animator = Animator(
+        xlabel="epoch", xlim=[1, num_epochs], ylim=[0.3, 0.9], legend=["train loss", "train acc", "test acc"]
+    )
     for epoch in range(num_epochs):
         train_metrics = train_epoch_ch3(net, train_iter, loss, updater)
         test_acc = evaluate_accuracy(net, test_iter)
@@ -223,18 +225,20 @@ def train_ch3(net, train_iter: Iterable, test_iter: Iterable, loss, num_epochs: 
         failed.append(f"test_acc={test_acc:.4f} (expected in (0.7, 1])")
     if failed:
         raise SanityCheckError(
-            f"train_ch3's sanity checks failed after {num_epochs} epoch(s): " + "; ".join(failed)
-            + ". Train longer, lower the learning rate, or check the model.", metrics)
+            f"train_ch3's sanity checks failed after {num_epochs} epoch(s): "
+            + "; ".join(failed)
+            + ". Train longer, lower the learning rate, or check the model.",
+            metrics,
+        )
     return metrics
 
 
 def predict_ch3(net, test_iter: Iterable, n: int = 6) -> None:
     """Show the first ``n`` images of the first test batch titled 'true\\npredicted' (as d2l)."""
     n = check_int("n", n, low=1)
-    for X, y in test_iter:
-        break
+    X, y = next(iter(test_iter))
     with _evaluating(net):
-        X_dev, = _to(_device_of(net), X)
+        (X_dev,) = _to(_device_of(net), X)
         preds = get_fashion_mnist_labels(net(X_dev).argmax(dim=1))
     trues = get_fashion_mnist_labels(y)
     titles = [true + "\n" + pred for true, pred in zip(trues, preds)]

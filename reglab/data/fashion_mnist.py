@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.files import publish, temporary_sibling
 from ..core.errors import ChecksumError, CorruptDataError, DataNotFoundError
-from .idx import magic_number, read_file_bytes, parse_idx
+from ..core.files import publish, temporary_sibling
+from .idx import magic_number, parse_idx, read_file_bytes
 
 __all__ = [
     "CLASSES",
@@ -50,8 +50,16 @@ __all__ = [
 ]
 
 CLASSES = (
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 
 _IMAGES = magic_number(0x08, 3)
@@ -303,9 +311,7 @@ def _load_files(files: dict[str, Path], verify: bool) -> FashionMNIST:
     )
 
 
-def load_fashion_mnist(
-    root: str | Path | None = None, *, download: bool = True, verify: bool = True
-) -> FashionMNIST:
+def load_fashion_mnist(root: str | Path | None = None, *, download: bool = True, verify: bool = True) -> FashionMNIST:
     """Load Fashion-MNIST from the first place that holds it (see the module doc).
 
     Args:

@@ -93,7 +93,7 @@ def parse_idx(data: bytes, source: str = "<bytes>", *, expected_magic: int | Non
 def encode_idx(array: np.ndarray) -> bytes:
     """The IDX bytes of ``array`` (the inverse of :func:`parse_idx`); used for tests and fixtures."""
     array = np.asarray(array)
-    for code, (be, _) in IDX_TYPES.items():
+    for code, (be, _) in IDX_TYPES.items():  # noqa: B007 (the code of the matching type is used below)
         if np.dtype(be).newbyteorder("=") == array.dtype:
             break
     else:

@@ -18,8 +18,8 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
 from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback
 from .devices import resolve_device
 from .early_stopping import EarlyStopping
-from .losses import get_loss
 from .loop import evaluate, fit, train_epoch
+from .losses import get_loss
 from .seeding import make_generator, seed_everything, stream_seed
 from .state import History, TrainState
 

@@ -89,8 +89,13 @@ class EarlyStopping(Callback):
 
     def get_config(self) -> dict[str, Any]:
         """Exactly the constructor arguments."""
-        return {"monitor": self.monitor, "mode": self.mode, "patience": self.patience, "min_delta": self.min_delta,
-                "restore_best": self.restore_best}
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "restore_best": self.restore_best,
+        }
 
     def __repr__(self) -> str:
         return "EarlyStopping(" + ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()) + ")"
@@ -125,27 +130,41 @@ class EarlyStopping(Callback):
             self.reason = f"{self.monitor} improved{before} to {_fmt(value)} at epoch {self.epochs_seen}"
             return False, self.reason
         self.wait += 1
-        best = (f"best {_fmt(self.best_value)} at epoch {self.best_epoch}" if self.best_epoch is not None
-                else "no valid value yet")
+        best = (
+            f"best {_fmt(self.best_value)} at epoch {self.best_epoch}"
+            if self.best_epoch is not None
+            else "no valid value yet"
+        )
         waited = f"{self.wait} epoch{'s' if self.wait != 1 else ''}"
         if self.wait >= self.patience:
             if self.stopped_epoch is None:
                 self.stopped_epoch = self.epochs_seen
-            self.reason = (f"early stopping at epoch {self.epochs_seen}: {self.monitor} did not improve for {waited} "
-                           f"({best}; patience {self.patience}, min_delta {self.min_delta:g}, mode {self.mode})")
+            self.reason = (
+                f"early stopping at epoch {self.epochs_seen}: {self.monitor} did not improve for {waited} "
+                f"({best}; patience {self.patience}, min_delta {self.min_delta:g}, mode {self.mode})"
+            )
             return True, self.reason
-        self.reason = (f"{self.monitor} did not improve for {waited} ({_fmt(value)} at epoch {self.epochs_seen}; "
-                       f"{best}; patience {self.patience})")
+        self.reason = (
+            f"{self.monitor} did not improve for {waited} ({_fmt(value)} at epoch {self.epochs_seen}; "
+            f"{best}; patience {self.patience})"
+        )
         return False, self.reason
 
     # --- resume ------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue with the same decisions (the weight snapshot included)."""
-        return {"monitor": self.monitor, "mode": self.mode, "best_value": self.best_value,
-                "best_epoch": self.best_epoch, "wait": self.wait, "epochs_seen": self.epochs_seen,
-                "stopped_epoch": self.stopped_epoch, "reason": self.reason,
-                "best_weights": copy.deepcopy(self.best_weights)}
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "epochs_seen": self.epochs_seen,
+            "stopped_epoch": self.stopped_epoch,
+            "reason": self.reason,
+            "best_weights": copy.deepcopy(self.best_weights),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state_dict`'s output; the monitor and mode must match."""
@@ -153,8 +172,11 @@ class EarlyStopping(Callback):
         if not isinstance(state, dict) or any(k not in state for k in keys):
             raise invalid_argument("state", "a dict from EarlyStopping.state_dict()", type(state).__name__)
         if (state.get("monitor"), state.get("mode")) != (self.monitor, self.mode):
-            raise invalid_argument("state", f"the state of an EarlyStopping on {self.monitor!r} in mode "
-                                   f"{self.mode!r}", f"{state.get('monitor')!r} in mode {state.get('mode')!r}")
+            raise invalid_argument(
+                "state",
+                f"the state of an EarlyStopping on {self.monitor!r} in mode {self.mode!r}",
+                f"{state.get('monitor')!r} in mode {state.get('mode')!r}",
+            )
         self.best_value = float(state["best_value"])
         self.best_epoch = state["best_epoch"]
         self.wait = int(state["wait"])

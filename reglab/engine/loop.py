@@ -225,8 +225,14 @@ def fit(
             bar = _progress_bar(train, epoch, epochs) if show else None
             try:
                 sums = train_epoch(
-                    model, train, loss_fn, optimizer, device=device, penalty=penalty,
-                    on_step=on_step if step_callbacks else None, progress=bar,
+                    model,
+                    train,
+                    loss_fn,
+                    optimizer,
+                    device=device,
+                    penalty=penalty,
+                    on_step=on_step if step_callbacks else None,
+                    progress=bar,
                 )
             finally:
                 if bar is not None:
@@ -237,7 +243,9 @@ def fit(
                 raise DivergenceError(
                     f"training diverged in epoch {epoch}: the mean training loss is {row['train_loss']}; "
                     "stopped instead of training on non-finite values (try a lower learning rate)",
-                    epoch=epoch, value=row["train_loss"], history=history,
+                    epoch=epoch,
+                    value=row["train_loss"],
+                    history=history,
                 )
             for name, batches in eval_sets.items():
                 row.update(evaluate(model, batches, loss_fn, device=device, prefix=name))

@@ -19,6 +19,7 @@ takes two tensors of the same shape. Both return the mean over samples.
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -46,16 +47,19 @@ def get_loss(name_or_callable: str | LossFn, label_smoothing: float = 0.0) -> Lo
     eps = check_float("label_smoothing", label_smoothing, low=0.0, high=1.0)
     if callable(name_or_callable) and not isinstance(name_or_callable, str):
         if eps != 0.0:
-            raise invalid_argument("label_smoothing", "0 for a custom loss callable (smooth inside it)",
-                                   label_smoothing)
+            raise invalid_argument(
+                "label_smoothing", "0 for a custom loss callable (smooth inside it)", label_smoothing
+            )
         return name_or_callable
     if name_or_callable not in LOSSES:
         listed = ", ".join(repr(n) for n in LOSSES)
-        raise invalid_argument("name_or_callable", f"one of {listed} or a callable (output, target) -> loss",
-                               name_or_callable)
+        raise invalid_argument(
+            "name_or_callable", f"one of {listed} or a callable (output, target) -> loss", name_or_callable
+        )
     if name_or_callable == "cross_entropy":
         return nn.CrossEntropyLoss(label_smoothing=eps)
     if eps != 0.0:
-        raise invalid_argument("label_smoothing", "0 for 'mse' (label smoothing needs class targets: use "
-                               "'cross_entropy')", label_smoothing)
+        raise invalid_argument(
+            "label_smoothing", "0 for 'mse' (label smoothing needs class targets: use 'cross_entropy')", label_smoothing
+        )
     return nn.MSELoss()

@@ -21,6 +21,9 @@ from ..runs.experiment import (
     register,
     setting_help,
 )
+
+# The import order is the catalogue order of `reglab list`.
+# isort: off
 from . import dropout_mlp  # noqa: F401  (registers dropout-scratch, dropout)
 from . import curve_fit  # noqa: F401  (registers curve-fit)
 from . import weight_decay  # noqa: F401  (registers weight-decay)
@@ -33,6 +36,7 @@ from . import init_stability  # noqa: F401  (registers init-stability)
 from . import freeze  # noqa: F401  (registers freeze)
 from . import early_stopping_demo  # noqa: F401  (registers early-stopping)
 from . import mc_dropout  # noqa: F401  (registers mc-dropout)
+# isort: on
 
 __all__ = [
     "EXPERIMENTS",

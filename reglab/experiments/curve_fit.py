@@ -30,13 +30,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core.checks import check_float, check_int, check_probability, invalid_argument
-from ..regularizers.inverted_dropout import Dropout
-from ..runs.figures import new_figure
-from ..engine.seeding import make_generator, seed_everything
 from ..core.errors import ConfigError
+from ..engine.seeding import make_generator, seed_everything, stream_seed
+from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
 from ..runs.sweep_spec import Selection, SweepSpec
-from ..engine.seeding import stream_seed
 
 __all__ = ["CurveFitConfig", "make_curve_data", "curve_net", "train_curve_net"]
 
@@ -48,7 +47,9 @@ class CurveFitConfig:
     n_samples: int = field(default=20, metadata=setting_help("training points (and test points) on [-1, 1]"))
     noise: float = field(default=0.3, metadata=setting_help("standard deviation of the label noise"))
     hidden: int = field(default=300, metadata=setting_help("units in each of the two hidden layers"))
-    p: float = field(default=0.5, metadata=setting_help("drop probability of the dropout net (after each hidden layer)"))
+    p: float = field(
+        default=0.5, metadata=setting_help("drop probability of the dropout net (after each hidden layer)")
+    )
     lr: float = field(default=0.01, metadata=setting_help("Adam learning rate of both nets (the notes also use 0.001)"))
     steps: int = field(default=500, metadata=setting_help("full-batch training steps"))
     eval_every: int = field(default=50, metadata=setting_help("record the test MSE every this many steps"))
@@ -97,12 +98,17 @@ def curve_net(hidden: int, p: float, *, generator: torch.Generator | None = None
     Dropout layers are present only when ``p > 0``; they draw their masks from
     ``generator``.
     """
+
     def drop() -> list[nn.Module]:
         return [Dropout(p, generator=generator)] if p > 0 else []
 
     return nn.Sequential(
-        nn.Linear(1, hidden), nn.ReLU(), *drop(),
-        nn.Linear(hidden, hidden), nn.ReLU(), *drop(),
+        nn.Linear(1, hidden),
+        nn.ReLU(),
+        *drop(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        *drop(),
         nn.Linear(hidden, 1),
     )
 
@@ -112,7 +118,7 @@ def _init_default_(model: nn.Module, generator: torch.Generator) -> None:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Linear):
-                bound = m.in_features ** -0.5
+                bound = m.in_features**-0.5
                 for t in (m.weight, m.bias):
                     t.copy_(torch.empty(t.shape).uniform_(-bound, bound, generator=generator))
 
@@ -259,8 +265,10 @@ def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
     for seed in range(config.seed, config.seed + config.seeds):
         data = make_curve_data(config, seed, ctx.device)
         snap = picks if seed == config.seed else ()
-        runs = {kind: train_curve_net(config, p, seed, data, ctx.device, snapshot_steps=tuple(snap), grid=grid)
-                for kind, p in (("plain", 0.0), ("dropout", config.p))}
+        runs = {
+            kind: train_curve_net(config, p, seed, data, ctx.device, snapshot_steps=tuple(snap), grid=grid)
+            for kind, p in (("plain", 0.0), ("dropout", config.p))
+        }
         if seed == config.seed:
             ctx.save_figure("fits.png", _fit_figure(config, seed, data, grid, runs, picks))
         for kind in curves:
@@ -269,9 +277,16 @@ def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
             metrics.append({"seed": seed, "step": step, "test_mse_plain": plain, "test_mse_dropout": drop})
         plain, drop = runs["plain"]["test_loss"], runs["dropout"]["test_loss"]
         per_seed.append(runs)
-        table.append({"seed": seed, "train_mse_plain": runs["plain"]["train_loss"],
-                      "train_mse_dropout": runs["dropout"]["train_loss"], "test_mse_plain": plain,
-                      "test_mse_dropout": drop, "winner": "dropout" if drop < plain else "plain"})
+        table.append(
+            {
+                "seed": seed,
+                "train_mse_plain": runs["plain"]["train_loss"],
+                "train_mse_dropout": runs["dropout"]["train_loss"],
+                "test_mse_plain": plain,
+                "test_mse_dropout": drop,
+                "winner": "dropout" if drop < plain else "plain",
+            }
+        )
         ctx.log(f"seed {seed}: test MSE plain {plain:.4f}, dropout {drop:.4f}")
     ctx.save_figure("test_mse.png", _mse_figure(config, curves))
     ctx.write_csv("metrics.csv", metrics)

@@ -54,18 +54,23 @@ from torch import nn
 from ..core.checks import check_float, check_int, check_probability, invalid_argument
 from ..data import BatchIterator
 from ..data.splits import check_split_settings
+from ..engine.loop import evaluate, fit
+from ..engine.seeding import seed_everything, stream_seed
 from ..regularizers.inverted_dropout import Dropout
 from ..regularizers.masks import keep_mask
-from ..runs.figures import new_figure
-from ..engine.seeding import seed_everything
-from ..engine.loop import evaluate, fit
 from ..regularizers.noninverted_dropout import VanillaDropout
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
 from .common import EVAL_BATCH, epoch_summary, fashion_batches
-from ..engine.seeding import stream_seed
 
-__all__ = ["DropoutEquivalenceConfig", "mlp", "normal_keep_rate", "normal_draw_mask", "expected_activation_z",
-           "keep_rate_table"]
+__all__ = [
+    "DropoutEquivalenceConfig",
+    "mlp",
+    "normal_keep_rate",
+    "normal_draw_mask",
+    "expected_activation_z",
+    "keep_rate_table",
+]
 
 INIT_STREAM, MASK_STREAM, PROBE_STREAM = 1, 3, 4
 
@@ -74,7 +79,9 @@ INIT_STREAM, MASK_STREAM, PROBE_STREAM = 1, 3, 4
 class DropoutEquivalenceConfig:
     p: float = field(default=0.5, metadata=setting_help("drop probability of the hidden layer (cs231n's 0.5)"))
     hidden: int = field(default=256, metadata=setting_help("hidden units"))
-    lr: float = field(default=0.1, metadata=setting_help("SGD learning rate (inverted net; vanilla matched: W2 gets lr/(1-p)^2)"))
+    lr: float = field(
+        default=0.1, metadata=setting_help("SGD learning rate (inverted net; vanilla matched: W2 gets lr/(1-p)^2)")
+    )
     batch_size: int = field(default=64, metadata=setting_help("training batch size"))
     epochs: int = field(default=5, metadata=setting_help("training epochs"))
     init_std: float = field(default=0.01, metadata=setting_help("weights ~ N(0, std^2), biases 0"))
@@ -82,11 +89,15 @@ class DropoutEquivalenceConfig:
     test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
     mask_samples: int = field(default=2000, metadata=setting_help("(a): masks averaged per probe input"))
     probes: int = field(default=8, metadata=setting_help("(a): probe inputs (test images)"))
-    table_ps: tuple[float, ...] = field(default=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-                                       metadata=setting_help("(c): drop probabilities of the keep-rate table"))
+    table_ps: tuple[float, ...] = field(
+        default=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+        metadata=setting_help("(c): drop probabilities of the keep-rate table"),
+    )
     mask_elements: int = field(default=1_000_000, metadata=setting_help("(c): mask elements drawn per p"))
     seed: int = field(default=0, metadata=setting_help("data subset and batch order; init, masks via stream seeds"))
-    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    val_fraction: float = field(
+        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
+    )
     kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
     fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
@@ -130,15 +141,17 @@ def normal_keep_rate(p: float) -> float:
     return 0.5 * math.erfc(p / math.sqrt(2.0))
 
 
-def normal_draw_mask(shape: tuple[int, ...], p: float, *, device: torch.device,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def normal_draw_mask(
+    shape: tuple[int, ...], p: float, *, device: torch.device, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The seeds' DEFECTIVE mask ``randn(shape) > p`` (keeps ``1 - Phi(p)``, not ``1 - p``). For
     demonstration only; :func:`reglab.keep_mask` is the correct one."""
     return torch.randn(shape, device=device, generator=generator) > p
 
 
-def expected_activation_z(train_outputs: torch.Tensor, eval_output: torch.Tensor,
-                          std: torch.Tensor | None = None) -> float:
+def expected_activation_z(
+    train_outputs: torch.Tensor, eval_output: torch.Tensor, std: torch.Tensor | None = None
+) -> float:
     """The largest ``|mean - eval| / SE`` over elements.
 
     Args:
@@ -173,26 +186,42 @@ def keep_rate_table(ps: tuple[float, ...], n: int, activations: torch.Tensor, se
         a = activations.double()
         m_u = keep_mask(activations.shape, p, device=device, generator=g)
         m_n = normal_draw_mask(tuple(activations.shape), p, device=device, generator=g)
-        rows.append({
-            "p": p,
-            "keep_uniform": uniform,
-            "keep_exact": 1.0 - p,
-            "keep_normal": normal,
-            "keep_normal_exact": normal_keep_rate(p),
-            "se": math.sqrt(max(p * (1 - p), normal_keep_rate(p) * (1 - normal_keep_rate(p))) / n),
-            "mean_ratio_uniform": ((a * m_u).sum() / (1 - p) / a.sum()).item(),
-            "mean_ratio_normal": ((a * m_n).sum() / (1 - p) / a.sum()).item(),
-            "mean_ratio_normal_exact": normal_keep_rate(p) / (1 - p),
-        })
+        rows.append(
+            {
+                "p": p,
+                "keep_uniform": uniform,
+                "keep_exact": 1.0 - p,
+                "keep_normal": normal,
+                "keep_normal_exact": normal_keep_rate(p),
+                "se": math.sqrt(max(p * (1 - p), normal_keep_rate(p) * (1 - normal_keep_rate(p))) / n),
+                "mean_ratio_uniform": ((a * m_u).sum() / (1 - p) / a.sum()).item(),
+                "mean_ratio_normal": ((a * m_n).sum() / (1 - p) / a.sum()).item(),
+                "mean_ratio_normal_exact": normal_keep_rate(p) / (1 - p),
+            }
+        )
     return rows
 
 
-def _train(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Any, config: DropoutEquivalenceConfig,
-           ctx: RunContext, callbacks: list[Any]) -> list[dict[str, float]]:
+def _train(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Any,
+    config: DropoutEquivalenceConfig,
+    ctx: RunContext,
+    callbacks: list[Any],
+) -> list[dict[str, float]]:
     train = BatchIterator(*batches.train.tensors, batch_size=config.batch_size, seed=config.seed)
-    history = fit(model, train, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer, epochs=config.epochs,
-                  eval_sets=batches.eval_sets, device=ctx.device, callbacks=callbacks,
-                  progress=ctx.show_progress if callbacks else False)
+    history = fit(
+        model,
+        train,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=optimizer,
+        epochs=config.epochs,
+        eval_sets=batches.eval_sets,
+        device=ctx.device,
+        callbacks=callbacks,
+        progress=ctx.show_progress if callbacks else False,
+    )
     return history.rows
 
 
@@ -204,9 +233,11 @@ def _outputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
 
 def _agreement(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
     x, y = a.double().flatten(), b.double().flatten()
-    return {"max_abs_logit_diff": (x - y).abs().max().item(),
-            "argmax_agreement": (a.argmax(1) == b.argmax(1)).double().mean().item(),
-            "logit_correlation": torch.corrcoef(torch.stack([x, y]))[0, 1].item()}
+    return {
+        "max_abs_logit_diff": (x - y).abs().max().item(),
+        "argmax_agreement": (a.argmax(1) == b.argmax(1)).double().mean().item(),
+        "logit_correlation": torch.corrcoef(torch.stack([x, y]))[0, 1].item(),
+    }
 
 
 def _probe(model: nn.Module, X: torch.Tensor, p: float, samples: int, vanilla: bool) -> dict[str, float]:
@@ -272,8 +303,15 @@ def _keep_rate_figure(rows: list[dict[str, float]]) -> Any:
     "dropout-equivalence",
     summary="vanilla vs inverted dropout: same expectations, equivalent training; the seeds' randn masks (seed 001)",
     config_type=DropoutEquivalenceConfig,
-    quick={"epochs": 1, "train_subset": 1024, "test_subset": 512, "mask_samples": 200, "probes": 2,
-           "table_ps": (0.2, 0.5), "mask_elements": 10000},
+    quick={
+        "epochs": 1,
+        "train_subset": 1024,
+        "test_subset": 512,
+        "mask_samples": 200,
+        "probes": 2,
+        "table_ps": (0.2, 0.5),
+        "mask_elements": 10000,
+    },
 )
 def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -> Result:
     """Vanilla dropout (cs231n: keep with probability 1-p unscaled, multiply by
@@ -294,19 +332,28 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
     """
     seed_everything(config.seed)
     p, device = config.p, ctx.device
-    batches = fashion_batches(device, batch_size=config.batch_size, seed=config.seed,
-                              train_subset=config.train_subset, test_subset=config.test_subset,
-                              val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold)
+    batches = fashion_batches(
+        device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        test_subset=config.test_subset,
+        val_fraction=config.val_fraction,
+        kfold=config.kfold,
+        fold=config.fold,
+    )
 
     def masks() -> torch.Generator:
         return torch.Generator(device=device).manual_seed(stream_seed(config.seed, MASK_STREAM))
 
     nets = {
         "inverted": mlp(config.hidden, Dropout(p, generator=masks()), init_std=config.init_std, seed=config.seed),
-        "vanilla (matched)": mlp(config.hidden, VanillaDropout(p, generator=masks()), init_std=config.init_std,
-                                 seed=config.seed),
-        "vanilla (same lr)": mlp(config.hidden, VanillaDropout(p, generator=masks()), init_std=config.init_std,
-                                 seed=config.seed),
+        "vanilla (matched)": mlp(
+            config.hidden, VanillaDropout(p, generator=masks()), init_std=config.init_std, seed=config.seed
+        ),
+        "vanilla (same lr)": mlp(
+            config.hidden, VanillaDropout(p, generator=masks()), init_std=config.init_std, seed=config.seed
+        ),
     }
     with torch.no_grad():
         nets["vanilla (matched)"][4].weight.div_(1.0 - p)
@@ -316,8 +363,9 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
         if name == "vanilla (matched)":
             w2 = net[4].weight
             rest = [q for q in net.parameters() if q is not w2]
-            optimizer = torch.optim.SGD([{"params": rest}, {"params": [w2], "lr": config.lr / (1.0 - p) ** 2}],
-                                        lr=config.lr)
+            optimizer = torch.optim.SGD(
+                [{"params": rest}, {"params": [w2], "lr": config.lr / (1.0 - p) ** 2}], lr=config.lr
+            )
         else:
             optimizer = torch.optim.SGD(net.parameters(), lr=config.lr)
         rows[name] = _train(net, optimizer, batches, config, ctx, ctx.callbacks() if name == "inverted" else [])
@@ -342,22 +390,28 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
     ctx.save_figure("equivalence.png", _scatter_figure(test_out, config))
     ctx.save_figure("keep_rate.png", _keep_rate_figure(keep_rows))
     for r in keep_rows:
-        ctx.log(f"p {r['p']:.2f}: keep uniform {r['keep_uniform']:.4f} (1-p {r['keep_exact']:.4f}), randn>p "
-                f"{r['keep_normal']:.4f} (1-Phi(p) {r['keep_normal_exact']:.4f}), mean ratio {r['mean_ratio_normal']:.3f}")
+        ctx.log(
+            f"p {r['p']:.2f}: keep uniform {r['keep_uniform']:.4f} (1-p {r['keep_exact']:.4f}), randn>p "
+            f"{r['keep_normal']:.4f} (1-Phi(p) {r['keep_normal_exact']:.4f}), mean ratio {r['mean_ratio_normal']:.3f}"
+        )
 
     summary: dict[str, Any] = epoch_summary(rows["inverted"])
     matched, naive = table[1], table[2]
-    summary.update({
-        "p": p,
-        "max_abs_logit_diff_matched": matched["max_abs_logit_diff"],
-        "argmax_agreement_matched": matched["argmax_agreement"],
-        "argmax_agreement_same_lr": naive["argmax_agreement"],
-        "logit_correlation_same_lr": naive["logit_correlation"],
-        "max_abs_w2_gap_matched": w2_gap,
-        "test_acc_vanilla_matched": matched["test_acc"],
-        "test_acc_vanilla_same_lr": naive["test_acc"],
-        "z_hidden_inverted": table[0]["z_hidden"], "z_logits_inverted": table[0]["z_logits"],
-        "z_hidden_vanilla": matched["z_hidden"], "z_logits_vanilla": matched["z_logits"],
-        "keep_rate": keep_rows,
-    })
+    summary.update(
+        {
+            "p": p,
+            "max_abs_logit_diff_matched": matched["max_abs_logit_diff"],
+            "argmax_agreement_matched": matched["argmax_agreement"],
+            "argmax_agreement_same_lr": naive["argmax_agreement"],
+            "logit_correlation_same_lr": naive["logit_correlation"],
+            "max_abs_w2_gap_matched": w2_gap,
+            "test_acc_vanilla_matched": matched["test_acc"],
+            "test_acc_vanilla_same_lr": naive["test_acc"],
+            "z_hidden_inverted": table[0]["z_hidden"],
+            "z_logits_inverted": table[0]["z_logits"],
+            "z_hidden_vanilla": matched["z_hidden"],
+            "z_logits_vanilla": matched["z_logits"],
+            "keep_rate": keep_rows,
+        }
+    )
     return Result(summary=summary, rows=rows["inverted"], table=table, model=inverted)

@@ -31,11 +31,11 @@ from torch import nn
 from ..core.checks import check_float, check_int, check_int_tuple, invalid_argument
 from ..data import BatchIterator
 from ..data.splits import check_split_settings
-from ..regularizers.inverted_dropout import Dropout
-from ..runs.figures import new_figure
-from ..engine.seeding import seed_everything
 from ..engine.loop import evaluate, fit
+from ..engine.seeding import seed_everything
+from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
 from .common import EVAL_BATCH, dropout_mlp, fashion_batches, init_normal_
 
 __all__ = ["DropoutGridConfig", "check_pairs", "grid_figure", "run_dropout_grid"]
@@ -68,7 +68,9 @@ def check_pairs(name: str, value: Any) -> tuple[tuple[float, float], ...]:
 
 @dataclass(frozen=True)
 class DropoutGridConfig:
-    hiddens: tuple[int, ...] = field(default=(256, 512), metadata=setting_help("hidden widths (both hidden layers the same)"))
+    hiddens: tuple[int, ...] = field(
+        default=(256, 512), metadata=setting_help("hidden widths (both hidden layers the same)")
+    )
     pairs: tuple[tuple[float, float], ...] = field(
         default=((0.2, 0.5), (0.9, 0.6), (0.1, 0.4), (0.0, 0.0)),
         metadata=setting_help("dropout pairs (p1, p2): drop probabilities after hidden layers 1 and 2"),
@@ -79,8 +81,12 @@ class DropoutGridConfig:
     init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
     train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
     test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
-    seed: int = field(default=0, metadata=setting_help("seeds the weights, the batch order and the masks of every setting"))
-    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    seed: int = field(
+        default=0, metadata=setting_help("seeds the weights, the batch order and the masks of every setting")
+    )
+    val_fraction: float = field(
+        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
+    )
     kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
     fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
@@ -106,18 +112,37 @@ def _label(hidden: int, p1: float, p2: float) -> str:
 def _train_one(config: DropoutGridConfig, ctx: RunContext, hidden: int, p1: float, p2: float) -> tuple[dict, list]:
     """Train one setting from the config's seed; return its final row and its epoch rows."""
     seed_everything(config.seed)
-    batches = fashion_batches(ctx.device, batch_size=config.batch_size, seed=config.seed,
-                              train_subset=config.train_subset, test_subset=config.test_subset,
-                              val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold)
+    batches = fashion_batches(
+        ctx.device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        test_subset=config.test_subset,
+        val_fraction=config.val_fraction,
+        kfold=config.kfold,
+        fold=config.fold,
+    )
     model = init_normal_(dropout_mlp((784, hidden, hidden, 10), (p1, p2), Dropout), config.init_std).to(ctx.device)
     loss_fn = nn.CrossEntropyLoss()
-    history = fit(model, batches.train, loss_fn=loss_fn,
-                  optimizer=torch.optim.SGD(model.parameters(), lr=config.lr), epochs=config.epochs,
-                  eval_sets=batches.eval_sets, device=ctx.device, callbacks=ctx.callbacks(metrics=False),
-                  progress=ctx.show_progress)
+    history = fit(
+        model,
+        batches.train,
+        loss_fn=loss_fn,
+        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
+        epochs=config.epochs,
+        eval_sets=batches.eval_sets,
+        device=ctx.device,
+        callbacks=ctx.callbacks(metrics=False),
+        progress=ctx.show_progress,
+    )
     # The training set once more, in eval mode (dropout off), for the overfitting gap.
-    train_eval = evaluate(model, BatchIterator(*batches.train.tensors, batch_size=EVAL_BATCH, shuffle=False),
-                          loss_fn, device=ctx.device, prefix="train_eval")
+    train_eval = evaluate(
+        model,
+        BatchIterator(*batches.train.tensors, batch_size=EVAL_BATCH, shuffle=False),
+        loss_fn,
+        device=ctx.device,
+        prefix="train_eval",
+    )
     last = history.rows[-1]
     row: dict[str, Any] = {"hidden": hidden, "p1": p1, "p2": p2}
     row.update({k: v for k, v in last.items() if k not in ("epoch", "seconds")})
@@ -167,16 +192,25 @@ def grid_figure(rows: Sequence[dict[str, Any]], *, title: str) -> Figure:
     return fig
 
 
-_FLAT = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-         "train_eval_loss", "train_eval_acc", "gap_acc", "gap_loss")
+_FLAT = (
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "train_eval_loss",
+    "train_eval_acc",
+    "gap_acc",
+    "gap_loss",
+)
 
 
 @register(
     "dropout-grid",
     summary="d2l dropout MLP over hidden sizes x dropout pairs: train/test accuracy and gap (seed 000)",
     config_type=DropoutGridConfig,
-    quick={"hiddens": (32,), "pairs": ((0.2, 0.5), (0.0, 0.0)), "epochs": 1, "train_subset": 1024,
-           "test_subset": 1024},
+    quick={"hiddens": (32,), "pairs": ((0.2, 0.5), (0.0, 0.0)), "epochs": 1, "train_subset": 1024, "test_subset": 1024},
 )
 def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
     """The seed-000 variations of d2l's dropout MLP on Fashion-MNIST: for every hidden
@@ -201,16 +235,30 @@ def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
             ctx.write_csv("metrics.csv", epoch_rows)
             ctx.write_csv("grid.csv", rows)
     if ctx.run_dir is not None:
-        ctx.save_figure("grid.png", grid_figure(
-            rows, title=f"784-h-h-10 dropout MLP, {config.epochs} epochs, lr {config.lr}, seed {config.seed}"))
+        ctx.save_figure(
+            "grid.png",
+            grid_figure(
+                rows, title=f"784-h-h-10 dropout MLP, {config.epochs} epochs, lr {config.lr}, seed {config.seed}"
+            ),
+        )
     summary: dict[str, Any] = {"settings": rows}
     if len(rows) == 1:
         summary.update({k: rows[0].get(k, math.nan) for k in _FLAT})
     widest = max(rows, key=lambda r: r["gap_acc"])
     summary["largest_gap_setting"] = _label(widest["hidden"], widest["p1"], widest["p2"])
     summary["epochs"] = config.epochs
-    table = [{"hidden": r["hidden"], "p1": r["p1"], "p2": r["p2"],
-              "train_acc": round(r["train_acc"], 4), "train_acc_eval": round(r["train_eval_acc"], 4),
-              "test_acc": round(r["test_acc"], 4), "train_loss_eval": round(r["train_eval_loss"], 4),
-              "test_loss": round(r["test_loss"], 4), "gap_acc": round(r["gap_acc"], 4)} for r in rows]
+    table = [
+        {
+            "hidden": r["hidden"],
+            "p1": r["p1"],
+            "p2": r["p2"],
+            "train_acc": round(r["train_acc"], 4),
+            "train_acc_eval": round(r["train_eval_acc"], 4),
+            "test_acc": round(r["test_acc"], 4),
+            "train_loss_eval": round(r["train_eval_loss"], 4),
+            "test_loss": round(r["test_loss"], 4),
+            "gap_acc": round(r["gap_acc"], 4),
+        }
+        for r in rows
+    ]
     return Result(summary=summary, rows=epoch_rows, table=table)

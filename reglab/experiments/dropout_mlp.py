@@ -20,11 +20,11 @@ from torch import nn
 
 from ..core.checks import check_float, check_int, check_probability
 from ..data.splits import check_split_settings
-from ..regularizers.inverted_dropout import Dropout
-from ..runs.figures import training_curves_figure
-from ..engine.seeding import seed_everything
 from ..engine.loop import fit
+from ..engine.seeding import seed_everything
+from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import training_curves_figure
 from ..runs.sweep_spec import SweepSpec
 from .common import dropout_mlp, epoch_summary, fashion_batches, init_normal_
 
@@ -43,7 +43,9 @@ class DropoutMLPConfig:
     init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
     train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
     seed: int = field(default=4, metadata=setting_help("seeds the weights, the batch order and the masks"))
-    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    val_fraction: float = field(
+        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
+    )
     kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
     fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
@@ -109,9 +111,15 @@ def build_model(config: DropoutMLPConfig, *, scratch: bool) -> nn.Module:
 
 def _run(config: DropoutMLPConfig, ctx: RunContext, *, scratch: bool) -> Result:
     seed_everything(config.seed)
-    batches = fashion_batches(ctx.device, batch_size=config.batch_size, seed=config.seed,
-                              train_subset=config.train_subset, val_fraction=config.val_fraction,
-                              kfold=config.kfold, fold=config.fold)
+    batches = fashion_batches(
+        ctx.device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        val_fraction=config.val_fraction,
+        kfold=config.kfold,
+        fold=config.fold,
+    )
     model = build_model(config, scratch=scratch).to(ctx.device)
     history = fit(
         model,
@@ -148,7 +156,8 @@ model.pt."""
     summary="d2l dropout MLP on Fashion-MNIST with a from-scratch dropout function (seed 000)",
     config_type=DropoutMLPConfig,
     quick=_QUICK,
-    description=_DESCRIPTION + "\nDropout is the corrected from-scratch dropout_layer (uniform mask, follows train/eval).",
+    description=_DESCRIPTION
+    + "\nDropout is the corrected from-scratch dropout_layer (uniform mask, follows train/eval).",
     sweep=SweepSpec(metric="acc", mode="max", log_knobs=("lr",)),
 )
 def run_dropout_scratch(config: DropoutMLPConfig, ctx: RunContext) -> Result:
@@ -162,8 +171,12 @@ def run_dropout_scratch(config: DropoutMLPConfig, ctx: RunContext) -> Result:
     quick=_QUICK,
     description=_DESCRIPTION + "\nDropout is reglab.Dropout (fast inverted dropout, 1-byte mask).",
     # All variants of one architecture train as one stacked model.
-    sweep=SweepSpec(metric="acc", mode="max", log_knobs=("lr",),
-                    vectorized="reglab.experiments.dropout_mlp_stacked:DropoutMLPVectorized"),
+    sweep=SweepSpec(
+        metric="acc",
+        mode="max",
+        log_knobs=("lr",),
+        vectorized="reglab.experiments.dropout_mlp_stacked:DropoutMLPVectorized",
+    ),
 )
 def run_dropout(config: DropoutMLPConfig, ctx: RunContext) -> Result:
     return _run(config, ctx, scratch=False)

@@ -36,11 +36,11 @@ from torch.nn import functional as F
 from ..data import load_fashion_mnist
 from ..data.batches import random_split_indices
 from ..data.splits import validation_split
+from ..engine.seeding import seed_everything
 from ..regularizers.masks import keep_mask
+from ..runs.sweep_spec import VariantOutcome
 from .common import EVAL_BATCH
 from .dropout_mlp import DropoutMLPConfig, build_model
-from ..engine.seeding import seed_everything
-from ..runs.sweep_spec import VariantOutcome
 
 __all__ = ["DropoutMLPVectorized", "fashion_indices"]
 
@@ -102,8 +102,11 @@ class _Stack:
         """Logits (V, B, 10) for inputs x (V, B, 784) or a shared batch x (B, 784)."""
         h = x
         for i in range(2):
-            h = torch.relu(torch.baddbmm(self.b[i][:, None, :], h, self.W[i]) if h.dim() == 3
-                           else torch.matmul(h, self.W[i]) + self.b[i][:, None, :])
+            h = torch.relu(
+                torch.baddbmm(self.b[i][:, None, :], h, self.W[i])
+                if h.dim() == 3
+                else torch.matmul(h, self.W[i]) + self.b[i][:, None, :]
+            )
             if train:
                 h = self._dropout(h, i)
         return torch.baddbmm(self.b[2][:, None, :], h, self.W[2])
@@ -130,7 +133,9 @@ class DropoutMLPVectorized:
     def train(self, configs: Sequence[DropoutMLPConfig], device: torch.device) -> list[VariantOutcome]:
         return self.train_stack(configs, device)[0]
 
-    def train_stack(self, configs: Sequence[DropoutMLPConfig], device: torch.device) -> tuple[list[VariantOutcome], Any]:
+    def train_stack(
+        self, configs: Sequence[DropoutMLPConfig], device: torch.device
+    ) -> tuple[list[VariantOutcome], Any]:
         """:meth:`train`, also returning the trained stack (``W[i]`` (V, in, out), ``b[i]`` (V, out))."""
         first = configs[0]
         V = len(configs)
@@ -167,16 +172,19 @@ class DropoutMLPVectorized:
             evals = {}
             with torch.no_grad():
                 if val_ids is not None:
-                    evals["val"] = self._evaluate(stack, lambda a, b: (X[val_ids[:, a:b]], y[val_ids[:, a:b]]),
-                                                  val_ids.shape[1])
+                    evals["val"] = self._evaluate(
+                        stack, lambda a, b: (X[val_ids[:, a:b]], y[val_ids[:, a:b]]), val_ids.shape[1]
+                    )
                 evals["test"] = self._evaluate(stack, lambda a, b: (Xt[a:b], yt[a:b]), Xt.shape[0])
             seconds = (time.perf_counter() - start) / V
             for v in range(V):
                 if errors[v]:
                     continue
                 if not math.isfinite(train_loss[v]):
-                    errors[v] = (f"DivergenceError: training diverged in epoch {epoch}: the mean training loss is "
-                                 f"{train_loss[v]}")
+                    errors[v] = (
+                        f"DivergenceError: training diverged in epoch {epoch}: the mean training loss is "
+                        f"{train_loss[v]}"
+                    )
                     live[v] = 0.0
                     continue
                 row = {"epoch": epoch, "train_loss": train_loss[v], "train_acc": train_acc[v]}

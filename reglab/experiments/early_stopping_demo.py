@@ -32,15 +32,14 @@ import torch
 from torch import nn
 
 from ..core.checks import check_float, check_int, invalid_argument
-from ..engine.callbacks import Callback
 from ..data.splits import check_split_settings
+from ..engine.callbacks import Callback
 from ..engine.early_stopping import EarlyStopping
-from ..runs.figures import new_figure
-from ..engine.seeding import seed_everything
 from ..engine.loop import evaluate, fit
+from ..engine.seeding import seed_everything, stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
 from .common import fashion_batches
-from ..engine.seeding import stream_seed
 
 __all__ = ["EarlyStoppingConfig", "wide_mlp", "EarlyStoppingProbe"]
 
@@ -50,9 +49,13 @@ _INIT_STREAM = 1
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
     hidden: int = field(default=1024, metadata=setting_help("units in each of the two hidden layers"))
-    train_subset: int = field(default=2000, metadata=setting_help("random training images used (before the validation split)"))
+    train_subset: int = field(
+        default=2000, metadata=setting_help("random training images used (before the validation split)")
+    )
     test_subset: int = field(default=0, metadata=setting_help("random test images used (0: all 10000)"))
-    val_fraction: float = field(default=0.2, metadata=setting_help("fraction of the training subset held out for validation"))
+    val_fraction: float = field(
+        default=0.2, metadata=setting_help("fraction of the training subset held out for validation")
+    )
     kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
     fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
     epochs: int = field(default=60, metadata=setting_help("epochs of the train-to-the-end run"))
@@ -68,8 +71,11 @@ class EarlyStoppingConfig:
         check_int("test_subset", self.test_subset, low=0)
         check_split_settings(self.val_fraction, self.kfold, self.fold)
         if self.val_fraction == 0.0 and self.kfold == 0:
-            raise invalid_argument("val_fraction", "a fraction in (0, 1) (early stopping needs a validation "
-                                   "set) or kfold >= 2", self.val_fraction)
+            raise invalid_argument(
+                "val_fraction",
+                "a fraction in (0, 1) (early stopping needs a validation set) or kfold >= 2",
+                self.val_fraction,
+            )
         check_int("epochs", self.epochs, low=1)
         check_int("patience", self.patience, low=0)
         check_float("min_delta", self.min_delta, low=0.0)
@@ -186,18 +192,32 @@ def run_early_stopping(config: EarlyStoppingConfig, ctx: RunContext) -> Result:
     are the restored model's; the end model's carry an ``end_`` prefix.
     """
     seed_everything(config.seed)
-    batches = fashion_batches(ctx.device, batch_size=config.batch_size, seed=config.seed,
-                              train_subset=config.train_subset, test_subset=config.test_subset,
-                              val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold)
+    batches = fashion_batches(
+        ctx.device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        test_subset=config.test_subset,
+        val_fraction=config.val_fraction,
+        kfold=config.kfold,
+        fold=config.fold,
+    )
     model = wide_mlp(config.hidden, seed=stream_seed(config.seed, _INIT_STREAM)).to(ctx.device)
-    stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.patience,
-                            min_delta=config.min_delta, restore_best=True)
+    stopper = EarlyStopping(
+        monitor="val_loss", mode="min", patience=config.patience, min_delta=config.min_delta, restore_best=True
+    )
     probe = EarlyStoppingProbe(stopper)
     loss_fn = nn.CrossEntropyLoss()
     history = fit(
-        model, batches.train, loss_fn=loss_fn, optimizer=torch.optim.Adam(model.parameters(), lr=config.lr),
-        epochs=config.epochs, eval_sets=batches.eval_sets, device=ctx.device,
-        callbacks=[probe, *ctx.callbacks()], progress=ctx.show_progress,
+        model,
+        batches.train,
+        loss_fn=loss_fn,
+        optimizer=torch.optim.Adam(model.parameters(), lr=config.lr),
+        epochs=config.epochs,
+        eval_sets=batches.eval_sets,
+        device=ctx.device,
+        callbacks=[probe, *ctx.callbacks()],
+        progress=ctx.show_progress,
     )
     rows = history.rows
     assert probe.restored is not None and stopper.best_epoch is not None  # set by on_fit_end
@@ -209,24 +229,44 @@ def run_early_stopping(config: EarlyStoppingConfig, ctx: RunContext) -> Result:
         "stop_epoch": probe.stop_epoch,
         "best_epoch": best,
         "epochs": len(rows),
-        "train_loss": best_row["train_loss"], "train_acc": best_row["train_acc"],
-        "val_loss": best_row["val_loss"], "val_acc": best_row["val_acc"],
-        "test_loss": restored["test_loss"], "test_acc": restored["test_acc"],
-        "end_train_loss": end_row["train_loss"], "end_train_acc": end_row["train_acc"],
-        "end_val_loss": end_row["val_loss"], "end_val_acc": end_row["val_acc"],
-        "end_test_loss": end_row["test_loss"], "end_test_acc": end_row["test_acc"],
+        "train_loss": best_row["train_loss"],
+        "train_acc": best_row["train_acc"],
+        "val_loss": best_row["val_loss"],
+        "val_acc": best_row["val_acc"],
+        "test_loss": restored["test_loss"],
+        "test_acc": restored["test_acc"],
+        "end_train_loss": end_row["train_loss"],
+        "end_train_acc": end_row["train_acc"],
+        "end_val_loss": end_row["val_loss"],
+        "end_val_acc": end_row["val_acc"],
+        "end_test_loss": end_row["test_loss"],
+        "end_test_acc": end_row["test_acc"],
         "stop_reason": probe.reason,
         "train_seconds": sum(row["seconds"] for row in rows),
     }
-    title = (f"784-{config.hidden}-{config.hidden}-10 MLP on {config.train_subset or 60000} images, "
-             f"Adam lr {config.lr}, patience {config.patience}")
+    title = (
+        f"784-{config.hidden}-{config.hidden}-10 MLP on {config.train_subset or 60000} images, "
+        f"Adam lr {config.lr}, patience {config.patience}"
+    )
     ctx.save_figure("curves.png", _curves_figure(rows, best, probe.stop_epoch, title))
     stop_text = str(probe.stop_epoch) if probe.stop_epoch is not None else f"never (ran {len(rows)})"
     ctx.log(f"early stopping at epoch {stop_text}; best val_loss at epoch {best}")
     table = [
-        {"model": f"early-stopped (restored epoch {best})", "epoch": best, "train_loss": best_row["train_loss"],
-         "val_loss": best_row["val_loss"], "test_loss": restored["test_loss"], "test_acc": restored["test_acc"]},
-        {"model": "trained to the end", "epoch": end_row["epoch"], "train_loss": end_row["train_loss"],
-         "val_loss": end_row["val_loss"], "test_loss": end_row["test_loss"], "test_acc": end_row["test_acc"]},
+        {
+            "model": f"early-stopped (restored epoch {best})",
+            "epoch": best,
+            "train_loss": best_row["train_loss"],
+            "val_loss": best_row["val_loss"],
+            "test_loss": restored["test_loss"],
+            "test_acc": restored["test_acc"],
+        },
+        {
+            "model": "trained to the end",
+            "epoch": end_row["epoch"],
+            "train_loss": end_row["train_loss"],
+            "val_loss": end_row["val_loss"],
+            "test_loss": end_row["test_loss"],
+            "test_acc": end_row["test_acc"],
+        },
     ]
     return Result(summary=summary, rows=rows, table=table, model=probe.restored)

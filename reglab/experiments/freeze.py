@@ -34,10 +34,10 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ..core.checks import check_choice, check_float, check_int
-from ..runs.figures import new_figure, training_curves_figure
-from ..engine.seeding import seed_everything
 from ..engine.loop import fit
+from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure, training_curves_figure
 from .common import fashion_batches
 
 __all__ = ["FreezeConfig", "freeze_mlp", "saved_tensor_bytes", "time_forward", "inference_figure", "run_freeze"]
@@ -74,11 +74,14 @@ class FreezeConfig:
 def freeze_mlp(hidden: int) -> nn.Sequential:
     """``Flatten, Linear(784, h), ReLU, Linear(h, h), ReLU, Linear(h, 10)``; input ``(N, 1, 28, 28)``
     or ``(N, 784)``, output ``(N, 10)``."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                         nn.Linear(hidden, 10))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 10)
+    )
 
 
-def saved_tensor_bytes(fn: Callable[[], torch.Tensor], params: list[torch.Tensor]) -> tuple[torch.Tensor, dict[str, int]]:
+def saved_tensor_bytes(
+    fn: Callable[[], torch.Tensor], params: list[torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, int]]:
     """Run ``fn()`` and count what autograd saves for backward.
 
     Args:
@@ -103,8 +106,12 @@ def saved_tensor_bytes(fn: Callable[[], torch.Tensor], params: list[torch.Tensor
         out = fn()
     param_bytes = sum(n for ptr, n in seen.items() if ptr in param_ptrs)
     total = sum(seen.values())
-    return out, {"saved_tensors": calls, "saved_bytes": total, "param_bytes": param_bytes,
-                 "activation_bytes": total - param_bytes}
+    return out, {
+        "saved_tensors": calls,
+        "saved_bytes": total,
+        "param_bytes": param_bytes,
+        "activation_bytes": total - param_bytes,
+    }
 
 
 def time_forward(fn: Callable[[], Any], repeats: int, device: torch.device) -> float:
@@ -175,13 +182,18 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     for a backward pass that never comes. Writes metrics.csv, curves.png,
     inference.csv and inference.png."""
     seed_everything(config.seed)
-    batches = fashion_batches(ctx.device, batch_size=config.batch_size, seed=config.seed,
-                              train_subset=config.train_subset, test_subset=config.test_subset)
+    batches = fashion_batches(
+        ctx.device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        test_subset=config.test_subset,
+    )
     g = torch.Generator().manual_seed(config.seed)
     model = freeze_mlp(config.hidden)
     for m in model.modules():  # PyTorch's default init, drawn from our own generator
         if isinstance(m, nn.Linear):
-            bound = m.in_features ** -0.5
+            bound = m.in_features**-0.5
             nn.init.uniform_(m.weight, -bound, bound, generator=g)
             nn.init.uniform_(m.bias, -bound, bound, generator=g)
     model = model.to(ctx.device)
@@ -190,10 +202,17 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     frozen_before = {n: p.detach().clone() for n, p in frozen.named_parameters()}
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     trainable_before = {n: p.detach().clone() for n, p in trainable.items()}
-    history = fit(model, batches.train, loss_fn=nn.CrossEntropyLoss(),
-                  optimizer=torch.optim.SGD(list(trainable.values()), lr=config.lr), epochs=config.epochs,
-                  eval_sets=batches.eval_sets, device=ctx.device, callbacks=ctx.callbacks(),
-                  progress=ctx.show_progress)
+    history = fit(
+        model,
+        batches.train,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(list(trainable.values()), lr=config.lr),
+        epochs=config.epochs,
+        eval_sets=batches.eval_sets,
+        device=ctx.device,
+        callbacks=ctx.callbacks(),
+        progress=ctx.show_progress,
+    )
     frozen_unchanged = all(torch.equal(p, frozen_before[n]) for n, p in frozen.named_parameters())
     frozen_grads_none = all(p.grad is None for p in frozen.parameters())
     changed = {n: not torch.equal(p.detach(), trainable_before[n]) for n, p in trainable.items()}
@@ -213,8 +232,15 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
             seconds = time_forward(lambda: model(x), config.repeats, ctx.device)
             peak = _peak_bytes(lambda: model(x), ctx.device)
         outputs[mode] = out.detach()
-        rows.append({"mode": mode, **counts, "ms_per_batch": 1000 * seconds, "peak_bytes": peak,
-                     "requires_grad_output": out.requires_grad})
+        rows.append(
+            {
+                "mode": mode,
+                **counts,
+                "ms_per_batch": 1000 * seconds,
+                "peak_bytes": peak,
+                "requires_grad_output": out.requires_grad,
+            }
+        )
 
     measure("grad, all trainable", True, False)
     measure("grad, frozen layer", False, False)
@@ -225,30 +251,46 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
 
     ctx.write_csv("inference.csv", rows)
     if ctx.run_dir is not None:
-        ctx.save_figure("curves.png", training_curves_figure(
-            history.rows, title=f"784-{config.hidden}-{config.hidden}-10 MLP, {config.freeze} Linear frozen"))
-        ctx.save_figure("inference.png", inference_figure(
-            rows, title=f"inference on {x.shape[0]} samples ({ctx.device.type})"))
+        ctx.save_figure(
+            "curves.png",
+            training_curves_figure(
+                history.rows, title=f"784-{config.hidden}-{config.hidden}-10 MLP, {config.freeze} Linear frozen"
+            ),
+        )
+        ctx.save_figure(
+            "inference.png", inference_figure(rows, title=f"inference on {x.shape[0]} samples ({ctx.device.type})")
+        )
     by_mode = {r["mode"]: r for r in rows}
     grad, nograd = by_mode["grad, all trainable"], by_mode["no_grad"]
     last = history.rows[-1]
     summary: dict[str, Any] = {k: v for k, v in last.items() if k not in ("epoch", "seconds")}
-    summary.update({
-        "epochs": len(history.rows),
-        "frozen": config.freeze,
-        "frozen_unchanged": frozen_unchanged,
-        "frozen_grads_none": frozen_grads_none,
-        "trainable_all_changed": all(changed.values()),
-        "outputs_equal": outputs_equal,
-        "inference": rows,
-        "saved_bytes_grad": grad["saved_bytes"],
-        "saved_bytes_no_grad": nograd["saved_bytes"],
-        "speedup_no_grad": grad["ms_per_batch"] / nograd["ms_per_batch"] if nograd["ms_per_batch"] > 0 else None,
-    })
-    table = [{"mode": r["mode"], "saved_tensors": r["saved_tensors"],
-              "saved_KiB": r["saved_bytes"] // 1024, "activation_KiB": r["activation_bytes"] // 1024,
-              "ms_per_batch": round(r["ms_per_batch"], 3),
-              "peak_KiB": "" if r["peak_bytes"] is None else r["peak_bytes"] // 1024} for r in rows]
-    ctx.log(f"frozen {config.freeze} Linear unchanged: {frozen_unchanged}; "
-            f"every trainable parameter changed: {all(changed.values())}; outputs equal: {outputs_equal}")
+    summary.update(
+        {
+            "epochs": len(history.rows),
+            "frozen": config.freeze,
+            "frozen_unchanged": frozen_unchanged,
+            "frozen_grads_none": frozen_grads_none,
+            "trainable_all_changed": all(changed.values()),
+            "outputs_equal": outputs_equal,
+            "inference": rows,
+            "saved_bytes_grad": grad["saved_bytes"],
+            "saved_bytes_no_grad": nograd["saved_bytes"],
+            "speedup_no_grad": grad["ms_per_batch"] / nograd["ms_per_batch"] if nograd["ms_per_batch"] > 0 else None,
+        }
+    )
+    table = [
+        {
+            "mode": r["mode"],
+            "saved_tensors": r["saved_tensors"],
+            "saved_KiB": r["saved_bytes"] // 1024,
+            "activation_KiB": r["activation_bytes"] // 1024,
+            "ms_per_batch": round(r["ms_per_batch"], 3),
+            "peak_KiB": "" if r["peak_bytes"] is None else r["peak_bytes"] // 1024,
+        }
+        for r in rows
+    ]
+    ctx.log(
+        f"frozen {config.freeze} Linear unchanged: {frozen_unchanged}; "
+        f"every trainable parameter changed: {all(changed.values())}; outputs equal: {outputs_equal}"
+    )
     return Result(summary=summary, rows=history.rows, table=table, model=model)

@@ -34,12 +34,20 @@ from torch import nn
 
 from ..core.checks import check_choice, check_float, check_int, invalid_argument
 from ..data import load_fashion_mnist
-from ..runs.figures import new_figure
 from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
 
-__all__ = ["InitStabilityConfig", "INITS", "ACTIVATIONS", "deep_mlp", "init_deep_mlp_", "layer_stats",
-           "stats_figure", "run_init_stability"]
+__all__ = [
+    "InitStabilityConfig",
+    "INITS",
+    "ACTIVATIONS",
+    "deep_mlp",
+    "init_deep_mlp_",
+    "layer_stats",
+    "stats_figure",
+    "run_init_stability",
+]
 
 INITS = ("normal", "xavier", "he")
 ACTIVATIONS = ("relu", "tanh")
@@ -59,7 +67,9 @@ class InitStabilityConfig:
     activations: tuple[str, ...] = field(default=ACTIVATIONS, metadata=setting_help("activations to try: relu, tanh"))
     inits: tuple[str, ...] = field(default=INITS, metadata=setting_help("initialisations: normal, xavier, he"))
     normal_std: float = field(default=0.01, metadata=setting_help("standard deviation of the 'normal' init"))
-    inputs: str = field(default="fashion", metadata=setting_help("one batch of 'fashion' (Fashion-MNIST) or 'gaussian' inputs"))
+    inputs: str = field(
+        default="fashion", metadata=setting_help("one batch of 'fashion' (Fashion-MNIST) or 'gaussian' inputs")
+    )
     batch_size: int = field(default=256, metadata=setting_help("samples in the batch"))
     seed: int = field(default=3, metadata=setting_help("seeds the weights' draws and the batch"))
 
@@ -96,8 +106,9 @@ def deep_mlp(depth: int, width: int, activation: str, *, inputs: int = 784, outp
     return nn.Sequential(*layers)
 
 
-def init_deep_mlp_(model: nn.Module, init: str, *, normal_std: float = 0.01,
-                   generator: torch.Generator | None = None) -> nn.Module:
+def init_deep_mlp_(
+    model: nn.Module, init: str, *, normal_std: float = 0.01, generator: torch.Generator | None = None
+) -> nn.Module:
     """Initialise every Linear's weight with ``init`` and its bias with zeros, in place.
 
     Args:
@@ -150,12 +161,14 @@ def layer_stats(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> list[
     loss.backward()
     rows = []
     for i, (h_l, lin) in enumerate(zip(outputs, linears), start=1):
-        rows.append({
-            "layer": i,
-            "act_std": h_l.detach().double().std().item(),
-            "grad_std": h_l.grad.double().std().item(),
-            "weight_grad_std": lin.weight.grad.double().std().item(),
-        })
+        rows.append(
+            {
+                "layer": i,
+                "act_std": h_l.detach().double().std().item(),
+                "grad_std": h_l.grad.double().std().item(),
+                "weight_grad_std": lin.weight.grad.double().std().item(),
+            }
+        )
     return rows
 
 
@@ -178,8 +191,11 @@ def _spread(values: Sequence[float]) -> float:
     return max(abs(math.log10(v / first)) for v in values)
 
 
-_PANELS = (("act_std", "activation std"), ("grad_std", "std of dL/dh (layer output)"),
-           ("weight_grad_std", "std of dL/dW"))
+_PANELS = (
+    ("act_std", "activation std"),
+    ("grad_std", "std of dL/dh (layer output)"),
+    ("weight_grad_std", "std of dL/dW"),
+)
 
 
 def stats_figure(stats: dict[tuple[str, str], list[dict[str, float]]], *, title: str) -> Figure:
@@ -187,8 +203,9 @@ def stats_figure(stats: dict[tuple[str, str], list[dict[str, float]]], *, title:
     one line per init."""
     activations = list(dict.fromkeys(act for act, _ in stats))
     fig, axes = new_figure(5.0, 3.6, ncols=len(activations), nrows=len(_PANELS))
-    axes = [[axes[r][c] if len(activations) > 1 else axes[r] for c in range(len(activations))]
-            for r in range(len(_PANELS))]
+    axes = [
+        [axes[r][c] if len(activations) > 1 else axes[r] for c in range(len(activations))] for r in range(len(_PANELS))
+    ]
     for c, act in enumerate(activations):
         for r, (key, label) in enumerate(_PANELS):
             ax = axes[r][c]
@@ -234,8 +251,9 @@ def run_init_stability(config: InitStabilityConfig, ctx: RunContext) -> Result:
         for init in config.inits:
             # The same generator seed for every init: identical draws, only the scale differs.
             g = torch.Generator().manual_seed(config.seed)
-            model = init_deep_mlp_(deep_mlp(config.depth, config.width, act), init,
-                                   normal_std=config.normal_std, generator=g).to(ctx.device)
+            model = init_deep_mlp_(
+                deep_mlp(config.depth, config.width, act), init, normal_std=config.normal_std, generator=g
+            ).to(ctx.device)
             rows = layer_stats(model, x, y)
             stats[(act, init)] = rows
             csv_rows += [{"activation": act, "init": init, **row} for row in rows]
@@ -243,15 +261,32 @@ def run_init_stability(config: InitStabilityConfig, ctx: RunContext) -> Result:
             grads = [row["grad_std"] for row in rows]
             key = f"{act}_{init}"
             summary[key] = {
-                "act_std_first": acts[0], "act_std_last": acts[-1], "act_shrink": acts[0] / acts[-1],
+                "act_std_first": acts[0],
+                "act_std_last": acts[-1],
+                "act_shrink": acts[0] / acts[-1],
                 "act_spread_log10": _spread(acts),
-                "grad_std_first": grads[0], "grad_std_last": grads[-1], "grad_spread_log10": _spread(grads),
+                "grad_std_first": grads[0],
+                "grad_std_last": grads[-1],
+                "grad_spread_log10": _spread(grads),
             }
-            table.append({"activation": act, "init": init, "act_std_l1": f"{acts[0]:.3g}",
-                          f"act_std_l{config.depth}": f"{acts[-1]:.3g}", "shrink": f"{acts[0] / acts[-1]:.3g}",
-                          "grad_std_l1": f"{grads[0]:.3g}", f"grad_std_l{config.depth}": f"{grads[-1]:.3g}"})
+            table.append(
+                {
+                    "activation": act,
+                    "init": init,
+                    "act_std_l1": f"{acts[0]:.3g}",
+                    f"act_std_l{config.depth}": f"{acts[-1]:.3g}",
+                    "shrink": f"{acts[0] / acts[-1]:.3g}",
+                    "grad_std_l1": f"{grads[0]:.3g}",
+                    f"grad_std_l{config.depth}": f"{grads[-1]:.3g}",
+                }
+            )
     ctx.write_csv("layers.csv", csv_rows)
     if ctx.run_dir is not None:  # drawing log axes costs seconds; sweeps run without a folder
-        ctx.save_figure("stds.png", stats_figure(
-            stats, title=f"{config.depth}-layer MLP of width {config.width} at initialisation ({config.inputs} batch)"))
+        ctx.save_figure(
+            "stds.png",
+            stats_figure(
+                stats,
+                title=f"{config.depth}-layer MLP of width {config.width} at initialisation ({config.inputs} batch)",
+            ),
+        )
     return Result(summary=summary, table=table)

@@ -40,10 +40,10 @@ import torch
 
 from ..core.checks import check_bool, check_choice, check_float, check_int
 from ..data.splits import check_split_settings, validation_split
-from ..regularizers.penalties import l1_penalty, l2_penalty
-from ..runs.figures import new_figure
 from ..engine.seeding import seed_everything
+from ..regularizers.penalties import l1_penalty, l2_penalty
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
 from ..runs.sweep_spec import SweepSpec
 from .weight_decay import (
     WeightDecayConfig,
@@ -61,8 +61,12 @@ PENALTIES = ("none", "l2", "l1")
 
 @dataclass(frozen=True)
 class L1VsL2Config:
-    strength: float = field(default=1.0, metadata=setting_help("lam of both penalties: L1 = lam*||w||_1, L2 = lam/2*||w||^2"))
-    prox: bool = field(default=True, metadata=setting_help("L1 by proximal SGD (soft-thresholding); False: subgradient"))
+    strength: float = field(
+        default=1.0, metadata=setting_help("lam of both penalties: L1 = lam*||w||_1, L2 = lam/2*||w||^2")
+    )
+    prox: bool = field(
+        default=True, metadata=setting_help("L1 by proximal SGD (soft-thresholding); False: subgradient")
+    )
     zero_tol: float = field(default=1e-3, metadata=setting_help("a weight with |w| < zero_tol counts as zero"))
     n_train: int = field(default=20, metadata=setting_help("training samples (validation is carved from them)"))
     n_test: int = field(default=100, metadata=setting_help("test samples"))
@@ -74,7 +78,9 @@ class L1VsL2Config:
     bins: int = field(default=60, metadata=setting_help("histogram bins"))
     seeds: int = field(default=1, metadata=setting_help("run seeds seed, seed+1, ..., seed+seeds-1"))
     seed: int = field(default=0, metadata=setting_help("first seed: data, initial weights, batch order"))
-    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    val_fraction: float = field(
+        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
+    )
     kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
     fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
@@ -97,10 +103,18 @@ class L1VsL2Config:
 
     def problem(self) -> WeightDecayConfig:
         """The weight-decay settings of the same data (true w = 0.01, b = 0.05, noise 0.01)."""
-        return WeightDecayConfig(n_train=self.n_train, n_test=self.n_test, num_inputs=self.num_inputs,
-                                 batch_size=self.batch_size, lr=self.lr, epochs=self.epochs,
-                                 eval_every=self.eval_every, val_fraction=self.val_fraction,
-                                 kfold=self.kfold, fold=self.fold)
+        return WeightDecayConfig(
+            n_train=self.n_train,
+            n_test=self.n_test,
+            num_inputs=self.num_inputs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            epochs=self.epochs,
+            eval_every=self.eval_every,
+            val_fraction=self.val_fraction,
+            kfold=self.kfold,
+            fold=self.fold,
+        )
 
 
 def soft_threshold(w: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -162,8 +176,15 @@ def train_penalized(config: L1VsL2Config, penalty: str, seed: int, device: torch
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             curve.append({"epoch": epoch, **measure()})
     final = {k: v for k, v in curve[-1].items() if k != "epoch"}
-    return {"penalty": penalty, "seed": seed, **final, "w_norm": torch.linalg.vector_norm(w.detach()).item(),
-            "curve": curve, "w": w.detach(), "b": b.detach()}
+    return {
+        "penalty": penalty,
+        "seed": seed,
+        **final,
+        "w_norm": torch.linalg.vector_norm(w.detach()).item(),
+        "curve": curve,
+        "w": w.detach(),
+        "b": b.detach(),
+    }
 
 
 def _histogram_figure(config: L1VsL2Config, runs: list[dict[str, Any]]) -> Any:
@@ -174,8 +195,14 @@ def _histogram_figure(config: L1VsL2Config, runs: list[dict[str, Any]]) -> Any:
     names = {"none": "no penalty", "l2": "L2", "l1": "L1" + (" (proximal)" if config.prox else " (subgradient)")}
     for penalty, color in zip(PENALTIES, ("C7", "C0", "C3")):
         run = next(r for r in runs if r["penalty"] == penalty)
-        ax.hist(weights[penalty].tolist(), bins=edges, histtype="step", linewidth=1.6, color=color,
-                label=f"{names[penalty]}: {run['sparsity']:.0%} with |w| < {config.zero_tol:g}")
+        ax.hist(
+            weights[penalty].tolist(),
+            bins=edges,
+            histtype="step",
+            linewidth=1.6,
+            color=color,
+            label=f"{names[penalty]}: {run['sparsity']:.0%} with |w| < {config.zero_tol:g}",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("weight value w_i")
     ax.set_ylabel("count (log scale)")
@@ -217,12 +244,18 @@ def run_l1_vs_l2(config: L1VsL2Config, ctx: RunContext) -> Result:
             runs.append(run)
             metrics += [{"penalty": penalty, "seed": seed, **row} for row in run["curve"]]
             table.append({k: v for k, v in run.items() if k not in ("curve", "w", "b")})
-        ctx.log(f"seed {seed}: sparsity L1 {runs[-1]['sparsity']:.3f}, L2 {runs[-2]['sparsity']:.3f}, "
-                f"none {runs[-3]['sparsity']:.3f}")
+        ctx.log(
+            f"seed {seed}: sparsity L1 {runs[-1]['sparsity']:.3f}, L2 {runs[-2]['sparsity']:.3f}, "
+            f"none {runs[-3]['sparsity']:.3f}"
+        )
     ctx.write_csv("metrics.csv", metrics)
     ctx.save_figure("histogram.png", _histogram_figure(config, runs[:3]))
-    summary: dict[str, Any] = {"strength": config.strength, "prox": config.prox, "zero_tol": config.zero_tol,
-                               "runs": table}
+    summary: dict[str, Any] = {
+        "strength": config.strength,
+        "prox": config.prox,
+        "zero_tol": config.zero_tol,
+        "runs": table,
+    }
     for penalty in PENALTIES:
         mine = [r for r in table if r["penalty"] == penalty]
         summary[f"sparsity_{penalty}"] = statistics.median(r["sparsity"] for r in mine)

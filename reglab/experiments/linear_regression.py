@@ -23,10 +23,9 @@ import torch
 
 from ..core.checks import check_float, check_int, invalid_argument
 from ..data import BatchIterator, synthetic_linear
-from ..runs.figures import new_figure
-from ..engine.seeding import seed_everything
+from ..engine.seeding import seed_everything, stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
-from ..engine.seeding import stream_seed
+from ..runs.figures import new_figure
 from .weight_decay import squared_loss
 
 __all__ = ["LinearRegressionConfig", "linreg", "sgd", "train_linear_regression"]
@@ -77,14 +76,23 @@ def sgd(params: Iterable[torch.Tensor], lr: float) -> None:
 def train_linear_regression(config: LinearRegressionConfig, device: torch.device) -> dict[str, Any]:
     """Train from scratch; returns ``{"w": (d, 1), "b": (1,), "rows": [{"epoch", "train_loss"}]}``
     with a row for epoch 0 (the initial model) and after each epoch."""
-    X, y = synthetic_linear(config.true_w, config.true_b, config.n_samples, config.noise,
-                            generator=torch.Generator().manual_seed(config.seed))
+    X, y = synthetic_linear(
+        config.true_w,
+        config.true_b,
+        config.n_samples,
+        config.noise,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
     X, y = X.to(device), y.to(device)
     g = torch.Generator().manual_seed(stream_seed(config.seed, _INIT_STREAM))
     w = (torch.randn(len(config.true_w), 1, generator=g) * config.init_std).to(device).requires_grad_(True)
     b = torch.zeros(1, device=device, requires_grad=True)
-    batches = BatchIterator(X, y, batch_size=config.batch_size,
-                            generator=torch.Generator().manual_seed(stream_seed(config.seed, _ORDER_STREAM)))
+    batches = BatchIterator(
+        X,
+        y,
+        batch_size=config.batch_size,
+        generator=torch.Generator().manual_seed(stream_seed(config.seed, _ORDER_STREAM)),
+    )
 
     def full_loss() -> float:
         with torch.no_grad():
@@ -131,8 +139,10 @@ def run_linear_regression(config: LinearRegressionConfig, ctx: RunContext) -> Re
     out = train_linear_regression(config, ctx.device)
     learned = [*out["w"].squeeze(1).tolist(), out["b"].item()]
     names = [f"w[{i}]" for i in range(len(config.true_w))] + ["b"]
-    table = [{"parameter": n, "true": t, "learned": v, "error": v - t}
-             for n, t, v in zip(names, [*config.true_w, config.true_b], learned)]
+    table = [
+        {"parameter": n, "true": t, "learned": v, "error": v - t}
+        for n, t, v in zip(names, [*config.true_w, config.true_b], learned)
+    ]
     ctx.write_csv("metrics.csv", out["rows"])
     ctx.save_figure("loss.png", _loss_figure(out["rows"]))
     summary = {

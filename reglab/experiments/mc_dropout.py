@@ -36,14 +36,13 @@ from torch import nn
 
 from ..core.checks import check_float, check_int, check_probability
 from ..data.splits import check_split_settings
+from ..engine.loop import fit
+from ..engine.seeding import make_generator, seed_everything, stream_seed
 from ..regularizers.inverted_dropout import Dropout
 from ..regularizers.mc_prediction import mc_predict, predictive_entropy
-from ..runs.figures import new_figure
-from ..engine.seeding import make_generator, seed_everything
-from ..engine.loop import fit
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
 from .common import EVAL_BATCH, dropout_mlp, epoch_summary, fashion_batches, init_normal_
-from ..engine.seeding import stream_seed
 
 __all__ = ["MCDropoutConfig", "auroc", "ood_sets"]
 
@@ -62,10 +61,14 @@ class MCDropoutConfig:
     epochs: int = field(default=5, metadata=setting_help("training epochs (brief training is enough)"))
     init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
     train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=setting_help("random test images used, and size of each OOD set (0: all 10000)"))
+    test_subset: int = field(
+        default=0, metadata=setting_help("random test images used, and size of each OOD set (0: all 10000)")
+    )
     samples: int = field(default=30, metadata=setting_help("MC dropout forward passes per input"))
     seed: int = field(default=0, metadata=setting_help("seeds the data order, weights, masks and OOD inputs"))
-    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    val_fraction: float = field(
+        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
+    )
     kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
     fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
@@ -101,7 +104,7 @@ def auroc(scores_in: torch.Tensor, scores_out: torch.Tensor) -> float:
     """
     scores = torch.cat([scores_in.reshape(-1), scores_out.reshape(-1)]).double().cpu()
     n_in, n_out = scores_in.numel(), scores_out.numel()
-    values, inverse, counts = torch.unique(scores, return_inverse=True, return_counts=True)
+    _values, inverse, counts = torch.unique(scores, return_inverse=True, return_counts=True)
     # Average 1-based rank of each distinct value: its last rank minus (count - 1) / 2.
     average_rank = counts.cumsum(0).double() - (counts.double() - 1.0) / 2.0
     rank_sum_out = average_rank[inverse[n_in:]].sum().item()
@@ -169,25 +172,41 @@ def run_mc_dropout(config: MCDropoutConfig, ctx: RunContext) -> Result:
     entropy_hist.png (entropy histograms per input set), entropy.csv and model.pt.
     """
     seed_everything(config.seed)
-    batches = fashion_batches(ctx.device, batch_size=config.batch_size, seed=config.seed,
-                              train_subset=config.train_subset, test_subset=config.test_subset,
-                              val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold)
+    batches = fashion_batches(
+        ctx.device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        test_subset=config.test_subset,
+        val_fraction=config.val_fraction,
+        kfold=config.kfold,
+        fold=config.fold,
+    )
     masks = make_generator(stream_seed(config.seed, _MASK_STREAM), ctx.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(config.seed, _INIT_STREAM))
-        model = dropout_mlp((784, config.hidden1, config.hidden2, 10), (config.p1, config.p2),
-                            lambda p: Dropout(p, generator=masks))
+        model = dropout_mlp(
+            (784, config.hidden1, config.hidden2, 10), (config.p1, config.p2), lambda p: Dropout(p, generator=masks)
+        )
         init_normal_(model, config.init_std)
     model.to(ctx.device)
     history = fit(
-        model, batches.train, loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr), epochs=config.epochs,
-        eval_sets=batches.eval_sets, device=ctx.device, callbacks=ctx.callbacks(), progress=ctx.show_progress,
+        model,
+        batches.train,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
+        epochs=config.epochs,
+        eval_sets=batches.eval_sets,
+        device=ctx.device,
+        callbacks=ctx.callbacks(),
+        progress=ctx.show_progress,
     )
     x_train = batches.train.tensors[0]
     x_test, y_test = batches.test.tensors
     inputs = {"test": x_test} | ood_sets(
-        x_test, x_train.mean().item(), x_train.std().item(),
+        x_test,
+        x_train.mean().item(),
+        x_train.std().item(),
         torch.Generator().manual_seed(stream_seed(config.seed, _OOD_STREAM)),
     )
     entropies: dict[str, torch.Tensor] = {}
@@ -203,17 +222,26 @@ def run_mc_dropout(config: MCDropoutConfig, ctx: RunContext) -> Result:
     table = []
     for name, values in entropies.items():
         mean = values.mean().item()
-        row = {"inputs": name, "mean_entropy": mean, "ratio_to_test": mean / test_entropy.mean().item(),
-               "above_test_p95": (values > threshold).double().mean().item(),
-               "auroc": auroc(test_entropy, values)}
+        row = {
+            "inputs": name,
+            "mean_entropy": mean,
+            "ratio_to_test": mean / test_entropy.mean().item(),
+            "above_test_p95": (values > threshold).double().mean().item(),
+            "auroc": auroc(test_entropy, values),
+        }
         table.append(row)
         summary |= {f"entropy_{name}": mean}
         if name != "test":
-            summary |= {f"ratio_{name}": row["ratio_to_test"], f"above_p95_{name}": row["above_test_p95"],
-                        f"auroc_{name}": row["auroc"]}
+            summary |= {
+                f"ratio_{name}": row["ratio_to_test"],
+                f"above_p95_{name}": row["above_test_p95"],
+                f"auroc_{name}": row["auroc"],
+            }
     ctx.write_csv("entropy.csv", table)
-    title = (f"MC dropout ({config.samples} passes), 784-{config.hidden1}-{config.hidden2}-10, "
-             f"p=({config.p1}, {config.p2}), {config.epochs} epochs")
+    title = (
+        f"MC dropout ({config.samples} passes), 784-{config.hidden1}-{config.hidden2}-10, "
+        f"p=({config.p1}, {config.p2}), {config.epochs} epochs"
+    )
     ctx.save_figure("entropy_hist.png", _entropy_figure(entropies, threshold, title))
     ctx.log(f"test accuracy: eval mode {summary['eval_test_acc']:.4f}, MC dropout {mc_acc:.4f}")
     return Result(summary=summary, rows=history.rows, table=table, model=model)

@@ -20,10 +20,10 @@ from torch import nn
 
 from ..core.checks import check_float, check_int
 from ..data.splits import check_split_settings
-from ..runs.figures import training_curves_figure
-from ..engine.seeding import seed_everything
 from ..engine.loop import fit
+from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import training_curves_figure
 from .common import epoch_summary, fashion_batches, init_normal_
 
 __all__ = ["SoftmaxConfig", "softmax_regression"]
@@ -37,7 +37,9 @@ class SoftmaxConfig:
     init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
     train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
     seed: int = field(default=0, metadata=setting_help("seeds the weights and the batch order"))
-    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    val_fraction: float = field(
+        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
+    )
     kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
     fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
@@ -74,9 +76,15 @@ def run_softmax(config: SoftmaxConfig, ctx: RunContext) -> Result:
     table of the test accuracy per epoch.
     """
     seed_everything(config.seed)
-    batches = fashion_batches(ctx.device, batch_size=config.batch_size, seed=config.seed,
-                              train_subset=config.train_subset, val_fraction=config.val_fraction,
-                              kfold=config.kfold, fold=config.fold)
+    batches = fashion_batches(
+        ctx.device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        val_fraction=config.val_fraction,
+        kfold=config.kfold,
+        fold=config.fold,
+    )
     model = softmax_regression(init_std=config.init_std).to(ctx.device)
     history = fit(
         model,
@@ -90,7 +98,11 @@ def run_softmax(config: SoftmaxConfig, ctx: RunContext) -> Result:
         progress=ctx.show_progress,
     )
     keys = ("train_loss", "train_acc", "val_acc", "test_acc")
-    ctx.save_figure("curves.png", training_curves_figure(
-        history.rows, title=f"Softmax regression 784-10, SGD lr {config.lr}, batch {config.batch_size}", keys=keys))
+    ctx.save_figure(
+        "curves.png",
+        training_curves_figure(
+            history.rows, title=f"Softmax regression 784-10, SGD lr {config.lr}, batch {config.batch_size}", keys=keys
+        ),
+    )
     table = [{k: row[k] for k in ("epoch", *keys) if k in row} for row in history.rows]
     return Result(summary=epoch_summary(history.rows), rows=history.rows, table=table, model=model)

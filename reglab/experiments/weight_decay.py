@@ -46,11 +46,10 @@ import torch
 from ..core.checks import check_choice, check_float, check_int, invalid_argument
 from ..data.splits import check_split_settings, validation_split
 from ..data.synthetic import synthetic_linear
-from ..runs.figures import new_figure
-from ..engine.seeding import seed_everything
+from ..engine.seeding import seed_everything, stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
+from ..runs.figures import new_figure
 from ..runs.sweep_spec import Knob, SweepSpec
-from ..engine.seeding import stream_seed
 
 __all__ = [
     "WeightDecayConfig",
@@ -79,11 +78,15 @@ class WeightDecayConfig:
     lr: float = field(default=0.003, metadata=setting_help("SGD learning rate"))
     epochs: int = field(default=100, metadata=setting_help("training epochs"))
     eval_every: int = field(default=5, metadata=setting_help("record train/test loss every this many epochs"))
-    lambdas: tuple[float, ...] = field(default=(0.0, 3.0), metadata=setting_help("L2 strengths on w (penalty lam*||w||^2/2)"))
+    lambdas: tuple[float, ...] = field(
+        default=(0.0, 3.0), metadata=setting_help("L2 strengths on w (penalty lam*||w||^2/2)")
+    )
     versions: tuple[str, ...] = field(default=VERSIONS, metadata=setting_help("'scratch' and/or 'optimizer'"))
     seeds: int = field(default=1, metadata=setting_help("run seeds seed, seed+1, ..., seed+seeds-1"))
     seed: int = field(default=0, metadata=setting_help("first seed: data, initial weights, batch order"))
-    val_fraction: float = field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+    val_fraction: float = field(
+        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
+    )
     kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
     fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
 
@@ -221,8 +224,16 @@ def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, de
     final = dict(curve[-1])
     del final["epoch"]
     w_norm = torch.linalg.vector_norm(w.detach()).item()
-    return {"lambda": lam, "version": version, "seed": seed, **final, "w_norm": w_norm,
-            "curve": curve, "w": w.detach(), "b": b.detach()}
+    return {
+        "lambda": lam,
+        "version": version,
+        "seed": seed,
+        **final,
+        "w_norm": w_norm,
+        "curve": curve,
+        "w": w.detach(),
+        "b": b.detach(),
+    }
 
 
 def _loss_figure(config: WeightDecayConfig, seed: int, runs: list[dict[str, Any]]) -> Any:
@@ -235,8 +246,15 @@ def _loss_figure(config: WeightDecayConfig, seed: int, runs: list[dict[str, Any]
             epochs = [row["epoch"] for row in run["curve"]]
             for key, color in (("train_loss", "C0"), ("test_loss", "C1"), ("val_loss", "C2")):
                 if key in run["curve"][0]:
-                    ax.plot(epochs, [row[key] for row in run["curve"]], styles[run["version"]], color=color,
-                            marker="o", markersize=2, label=f"{key.split('_')[0]} ({run['version']})")
+                    ax.plot(
+                        epochs,
+                        [row[key] for row in run["curve"]],
+                        styles[run["version"]],
+                        color=color,
+                        marker="o",
+                        markersize=2,
+                        label=f"{key.split('_')[0]} ({run['version']})",
+                    )
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel("mean squared loss (log scale)")
@@ -256,8 +274,12 @@ def _loss_figure(config: WeightDecayConfig, seed: int, runs: list[dict[str, Any]
     # trial (--seeds sets `seed`); all lambdas of a sweep train as one stack.
     sweep=SweepSpec(
         knobs=(
-            Knob("lambda", 0.0, lambda value: {"lambdas": (value,), "versions": ("optimizer",)},
-                 help="the weight-decay strength"),
+            Knob(
+                "lambda",
+                0.0,
+                lambda value: {"lambdas": (value,), "versions": ("optimizer",)},
+                help="the weight-decay strength",
+            ),
         ),
         metric="loss",
         mode="min",
@@ -288,16 +310,19 @@ def run_weight_decay(config: WeightDecayConfig, ctx: RunContext) -> Result:
                 runs.append(run)
                 metrics += [{"lambda": lam, "version": version, "seed": seed, **row} for row in run["curve"]]
                 table.append({k: v for k, v in run.items() if k not in ("curve", "w", "b")})
-                ctx.log(f"lambda {lam:g} {version} seed {seed}: ||w|| {run['w_norm']:.4f}, "
-                        f"test loss {run['test_loss']:.4g}")
+                ctx.log(
+                    f"lambda {lam:g} {version} seed {seed}: ||w|| {run['w_norm']:.4f}, test loss {run['test_loss']:.4g}"
+                )
     ctx.write_csv("metrics.csv", metrics)
     ctx.save_figure("loss.png", _loss_figure(config, config.seed, runs))
     summary: dict[str, Any] = {"runs": table}
     by_lam: dict[str, dict[str, float]] = {}
     for lam in dict.fromkeys(config.lambdas):
         mine = [r for r in runs if r["lambda"] == lam]
-        by_lam[f"{lam:g}"] = {"w_norm_median": statistics.median(r["w_norm"] for r in mine),
-                              "test_loss_median": statistics.median(r["test_loss"] for r in mine)}
+        by_lam[f"{lam:g}"] = {
+            "w_norm_median": statistics.median(r["w_norm"] for r in mine),
+            "test_loss_median": statistics.median(r["test_loss"] for r in mine),
+        }
     summary["by_lambda"] = by_lam
     if len(config.versions) == 2:
         pairs = zip(runs[0::2], runs[1::2])

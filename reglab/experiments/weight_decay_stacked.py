@@ -33,8 +33,8 @@ from typing import Any
 import torch
 
 from ..core.errors import ConfigError
-from .weight_decay import WeightDecayConfig, batch_orders, init_params, make_regression_problem
 from ..runs.sweep_spec import VariantOutcome
+from .weight_decay import WeightDecayConfig, batch_orders, init_params, make_regression_problem
 
 __all__ = ["WeightDecayVectorized"]
 
@@ -119,8 +119,13 @@ class WeightDecayVectorized:
             w_norm = torch.linalg.vector_norm(w, dim=(1, 2)).tolist()
         out = []
         for v, config in enumerate(configs):
-            summary: dict[str, Any] = {"lambda": config.lambdas[0], "version": "optimizer", "seed": config.seed,
-                                       **{k: vals[v] for k, vals in losses.items()}, "w_norm": w_norm[v]}
+            summary: dict[str, Any] = {
+                "lambda": config.lambdas[0],
+                "version": "optimizer",
+                "seed": config.seed,
+                **{k: vals[v] for k, vals in losses.items()},
+                "w_norm": w_norm[v],
+            }
             bad = [k for k, x in summary.items() if k.endswith("_loss") and not math.isfinite(x)]
             status, error = ("diverged", f"non-finite {', '.join(bad)}") if bad else ("complete", "")
             out.append(VariantOutcome(summary=summary, status=status, error=error))

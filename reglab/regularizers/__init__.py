@@ -29,10 +29,8 @@ from .channel_dropout import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout
 from .constraints import Constraint, MaxNorm, NonNeg, UnitNorm
 from .drop_block import DropBlock2d, drop_block_2d, drop_block_gamma
 from .drop_connect import DropConnect, drop_connect_weight
-from .stochastic_depth import DropPath, drop_path
-from .inverted_dropout import Dropout, dropout
 from .embedding_dropout import EmbeddingDropout, embedding_dropout_weight
-from .sequence_dropout import LockedDropout, locked_dropout
+from .inverted_dropout import Dropout, dropout
 from .masks import keep_mask
 from .mc_prediction import MCPrediction, mc_mode, mc_predict, predictive_entropy
 from .noise import (
@@ -45,6 +43,7 @@ from .noise import (
     gaussian_dropout,
     gaussian_noise,
 )
+from .noninverted_dropout import VanillaDropout, vanilla_dropout
 from .penalties import (
     L1,
     L2,
@@ -55,7 +54,8 @@ from .penalties import (
     param_groups,
     split_parameters,
 )
-from .noninverted_dropout import VanillaDropout, vanilla_dropout
+from .sequence_dropout import LockedDropout, locked_dropout
+from .stochastic_depth import DropPath, drop_path
 
 __all__ = [
     "StochasticModule",

@@ -41,9 +41,13 @@ def _check_axis(axis: Any) -> Axis:
         return None
     if isinstance(axis, int) and not isinstance(axis, bool):
         return axis
-    if isinstance(axis, (tuple, list)) and axis and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
-        if len(set(axis)) == len(axis):
-            return tuple(axis)
+    if (
+        isinstance(axis, (tuple, list))
+        and axis
+        and all(isinstance(a, int) and not isinstance(a, bool) for a in axis)
+        and len(set(axis)) == len(axis)
+    ):
+        return tuple(axis)
     raise invalid_argument("axis", expected, axis)
 
 

@@ -185,8 +185,7 @@ class DropConnect(StochasticModule):
             # (before any mask is drawn).
             return self.module(x, *args, **kwargs)
         masked = {
-            name: _drop_connect_weight(getattr(self.module, name), self.p, self.generator)
-            for name in self.weights
+            name: _drop_connect_weight(getattr(self.module, name), self.p, self.generator) for name in self.weights
         }
         if recurrent:
             # RNNBase.forward rebuilds its cached _flat_weights from the swapped-in

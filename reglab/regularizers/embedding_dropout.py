@@ -103,9 +103,7 @@ class EmbeddingDropout(StochasticModule):
     Shape: indices ``(*)`` (int or long), output ``(*, embedding_dim)``.
     """
 
-    def __init__(
-        self, embedding: nn.Embedding, p: float = 0.1, *, generator: torch.Generator | None = None
-    ) -> None:
+    def __init__(self, embedding: nn.Embedding, p: float = 0.1, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
         if not isinstance(embedding, nn.Embedding):
             raise invalid_argument("embedding", "an nn.Embedding", type(embedding).__name__)

@@ -259,12 +259,17 @@ class ElasticNet(_Penalty):
         self.l1_ratio = check_float("l1_ratio", l1_ratio, low=0.0, high=1.0)
 
     def get_config(self) -> dict[str, Any]:
-        return {"lam": self.lam, "l1_ratio": self.l1_ratio, "include_bias": self.include_bias,
-                "include_norm": self.include_norm}
+        return {
+            "lam": self.lam,
+            "l1_ratio": self.l1_ratio,
+            "include_bias": self.include_bias,
+            "include_norm": self.include_norm,
+        }
 
     def forward(self, params_or_model: ParamsOrModel) -> torch.Tensor:
-        return elastic_net_penalty(params_or_model, self.lam, self.l1_ratio, include_bias=self.include_bias,
-                                   include_norm=self.include_norm)
+        return elastic_net_penalty(
+            params_or_model, self.lam, self.l1_ratio, include_bias=self.include_bias, include_norm=self.include_norm
+        )
 
 
 _NO_DECAY_TOKENS = ("bias", "norm")

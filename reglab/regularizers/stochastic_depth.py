@@ -27,8 +27,6 @@ from .masks import apply_mask, keep_mask
 __all__ = ["drop_path", "DropPath"]
 
 
-
-
 def _scale(p: float, scale_by_keep: bool) -> float:
     return 1.0 / (1.0 - p) if scale_by_keep and p < 1.0 else 1.0
 

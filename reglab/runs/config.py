@@ -59,9 +59,7 @@ def coerce_value(key: str, value: Any, default: Any) -> Any:
     """Check ``value`` against the type of ``default`` and convert int->float, list->tuple."""
 
     def fail() -> ConfigError:
-        return ConfigError(
-            f"setting `{key}` expects a {type_name(default)} (default {default!r}); received {value!r}"
-        )
+        return ConfigError(f"setting `{key}` expects a {type_name(default)} (default {default!r}); received {value!r}")
 
     if default is None:
         return value

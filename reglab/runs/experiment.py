@@ -25,8 +25,17 @@ from ..engine.callbacks import Callback, EpochTable
 from .run_dir import MetricsWriter, RunDir
 from .sweep_spec import SweepSpec
 
-__all__ = ["Experiment", "Result", "RunContext", "EXPERIMENTS", "register", "get_experiment", "list_experiments",
-           "setting_help", "load_catalogue"]
+__all__ = [
+    "Experiment",
+    "Result",
+    "RunContext",
+    "EXPERIMENTS",
+    "register",
+    "get_experiment",
+    "list_experiments",
+    "setting_help",
+    "load_catalogue",
+]
 
 
 def setting_help(text: str) -> dict[str, str]:
@@ -145,8 +154,15 @@ def register(
     def decorate(run: Callable[[Any, RunContext], Result]) -> Callable[[Any, RunContext], Result]:
         EXPERIMENTS.add(
             name,
-            Experiment(name, summary, config_type, run, dict(quick or {}),
-                       description or inspect.cleandoc(run.__doc__ or ""), sweep or SweepSpec()),
+            Experiment(
+                name,
+                summary,
+                config_type,
+                run,
+                dict(quick or {}),
+                description or inspect.cleandoc(run.__doc__ or ""),
+                sweep or SweepSpec(),
+            ),
         )
         return run
 

@@ -85,7 +85,7 @@ def _range(key: str, raw: str, example: Any) -> list[Any]:
     if isinstance(example, int) and not isinstance(example, bool):
         if any(abs(v - round(v)) > 1e-9 * max(1.0, abs(v)) for v in values):
             raise ConfigError(f"setting `{key}` expects integers; range {raw!r} gives {values}")
-        return [int(round(v)) for v in values]
+        return [round(v) for v in values]
     # Print-friendly floats: 0.30000000000000004 -> 0.3.
     return [float(f"{v:.12g}") for v in values]
 

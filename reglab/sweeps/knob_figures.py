@@ -40,8 +40,14 @@ def _log_scale(knob: str, values: Sequence[float], spec: SweepSpec) -> str | Non
     return "symlog" if min(values) <= 0 else "log"
 
 
-def knob_figure(configs: Sequence[dict[str, Any]], knobs: Sequence[str], knob: str,
-                anchor: dict[str, Any] | None, spec: SweepSpec, experiment: str) -> Any:
+def knob_figure(
+    configs: Sequence[dict[str, Any]],
+    knobs: Sequence[str],
+    knob: str,
+    anchor: dict[str, Any] | None,
+    spec: SweepSpec,
+    experiment: str,
+) -> Any:
     """The figure of the metric against ``knob`` (others held at ``anchor``'s values)."""
     import matplotlib
 
@@ -62,8 +68,13 @@ def knob_figure(configs: Sequence[dict[str, Any]], knobs: Sequence[str], knob: s
         stds = [c.get(f"{key}_std") or 0.0 for c in rows]
         plotted += [m for m in means if m is not None and math.isfinite(m)]
         ax.plot(xs, means, marker="o", color=_COLORS[split], label=f"{split}")
-        ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
-                        color=_COLORS[split], alpha=0.2)
+        ax.fill_between(
+            xs,
+            [m - s for m, s in zip(means, stds)],
+            [m + s for m, s in zip(means, stds)],
+            color=_COLORS[split],
+            alpha=0.2,
+        )
     scale = _log_scale(knob, xs, spec)
     if scale == "symlog":
         positive = [x for x in xs if x > 0]

@@ -113,8 +113,9 @@ def _best(configs: list[dict[str, Any]], key: str, spec: SweepSpec) -> dict[str,
     return best
 
 
-def select(configs: list[dict[str, Any]], knobs: Sequence[str], spec: SweepSpec,
-           selection: Selection | None) -> dict[str, Any]:
+def select(
+    configs: list[dict[str, Any]], knobs: Sequence[str], spec: SweepSpec, selection: Selection | None
+) -> dict[str, Any]:
     """The selected configuration (on validation only), why, and the test-optimal one."""
     val_key, test_key = spec.metric_key("val"), spec.metric_key("test")
     word = "highest" if spec.mode == "max" else "lowest"
@@ -139,16 +140,24 @@ def select(configs: list[dict[str, Any]], knobs: Sequence[str], spec: SweepSpec,
     chosen = _best(configs, val_key, spec) if selection is not None else None
     if chosen is None:
         report["selected"] = None
-        report["reason"] = ("no selection: run with --select val=FRACTION or --select kfold=K"
-                            if selection is None else f"no configuration finished with a finite {val_key}")
+        report["reason"] = (
+            "no selection: run with --select val=FRACTION or --select kfold=K"
+            if selection is None
+            else f"no configuration finished with a finite {val_key}"
+        )
         return report
-    how = (f"a held-out {selection.value:g} of the training data" if selection.kind == "val"
-           else f"{selection.value}-fold cross-validation (fold average)")
+    how = (
+        f"a held-out {selection.value:g} of the training data"
+        if selection.kind == "val"
+        else f"{selection.value}-fold cross-validation (fold average)"
+    )
     if spec.val_how is not None:
         how = spec.val_how.format(value=selection.value)
     report["selected"] = brief(chosen)
-    report["reason"] = (f"{word} mean {val_key} ({chosen[f'{val_key}_mean']:.6g} over {chosen['seeds']} seed(s)) "
-                        f"among {len(configs)} configuration(s), validated on {how}; the test set was not used")
+    report["reason"] = (
+        f"{word} mean {val_key} ({chosen[f'{val_key}_mean']:.6g} over {chosen['seeds']} seed(s)) "
+        f"among {len(configs)} configuration(s), validated on {how}; the test set was not used"
+    )
     same = test_best is not None and all(repr(chosen[k]) == repr(test_best[k]) for k in knobs)
     report["selected_is_test_optimal"] = same
     if test_best is not None and _is_number(chosen.get(f"{test_key}_mean")):

@@ -54,12 +54,16 @@ def get_spec(experiment: str) -> SweepSpec:
     return get_experiment(experiment).sweep
 
 
-def make_trials(experiment: str, grid: Grid, spec: SweepSpec, seeds: list[int],
-                selection: Selection | None) -> list[Trial]:
+def make_trials(
+    experiment: str, grid: Grid, spec: SweepSpec, seeds: list[int], selection: Selection | None
+) -> list[Trial]:
     """Every trial of the sweep, each config validated (raises before anything runs)."""
     fields = [f.name for f in dataclasses.fields(get_experiment(experiment).config_type)]
-    standard = None if selection is not None and spec.select_overrides is not None else \
-        split_overrides(selection, fields, experiment)
+    standard = (
+        None
+        if selection is not None and spec.select_overrides is not None
+        else split_overrides(selection, fields, experiment)
+    )
     trials = []
     for point in grid.points():
         base = point_overrides(point, spec)
@@ -91,8 +95,16 @@ def _progress(total: int, quiet: bool) -> Any:
     return tqdm(total=total, desc="sweep", unit="trial", file=sys.stderr)
 
 
-def _execute(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], *, backend: str,
-             workers: int | None, ray_address: str | None, quiet: bool) -> str:
+def _execute(
+    store: SweepStore,
+    manifest: dict[str, Any],
+    trials: list[Trial],
+    *,
+    backend: str,
+    workers: int | None,
+    ray_address: str | None,
+    quiet: bool,
+) -> str:
     experiment, spec, device = manifest["experiment"], get_spec(manifest["experiment"]), manifest["device"]
     if backend == "auto":
         backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
@@ -101,13 +113,22 @@ def _execute(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], *
     bar = _progress(len(trials), quiet)
     try:
         if backend == "vectorized":
-            run_vectorized(experiment, trials, store.record, spec, device=device, progress=bar,
-                           on_results=store.record_many)
+            run_vectorized(
+                experiment, trials, store.record, spec, device=device, progress=bar, on_results=store.record_many
+            )
         elif backend == "ray":
             from .backends.ray_tune import run_ray
 
-            run_ray(experiment, trials, store.record, workers=workers, address=ray_address,
-                    device=device, storage=store.path / "ray", progress=bar)
+            run_ray(
+                experiment,
+                trials,
+                store.record,
+                workers=workers,
+                address=ray_address,
+                device=device,
+                storage=store.path / "ray",
+                progress=bar,
+            )
         else:
             run_local(experiment, trials, store.record, workers=workers, device=device, progress=bar)
     finally:
@@ -125,10 +146,19 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
     report = select(configs, knobs, spec, parse_select(manifest["select"]))
     counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed")}
     counts["missing"] = len(manifest["trials"]) - len(rows)
-    store.write_json("summary.json", {
-        "experiment": manifest["experiment"], "status": status, "backend": backend, "seconds": seconds,
-        "trials": counts, **report, "configurations": configs, "versions": versions(),
-    })
+    store.write_json(
+        "summary.json",
+        {
+            "experiment": manifest["experiment"],
+            "status": status,
+            "backend": backend,
+            "seconds": seconds,
+            "trials": counts,
+            **report,
+            "configurations": configs,
+            "versions": versions(),
+        },
+    )
     anchor = report.get("selected") or report.get("test_optimal")
     for knob in plottable_knobs(configs, knobs):
         import matplotlib.pyplot as plt
@@ -195,17 +225,29 @@ def run_sweep(
     selection = parse_select(select)
     trials = make_trials(experiment, parsed, spec, _seeds(experiment, seeds), selection)
     manifest = {
-        "experiment": experiment, "grid": parsed.to_json(), "knobs": parsed.keys, "seeds": seeds,
-        "select": str(selection) if selection is not None else None, "backend": backend, "device": device,
-        "workers": workers or default_workers(), "command": command if command is not None else sys.argv,
+        "experiment": experiment,
+        "grid": parsed.to_json(),
+        "knobs": parsed.keys,
+        "seeds": seeds,
+        "select": str(selection) if selection is not None else None,
+        "backend": backend,
+        "device": device,
+        "workers": workers or default_workers(),
+        "command": command if command is not None else sys.argv,
         "trials": [dataclasses.asdict(t) for t in trials],
     }
     store = SweepStore.create(out, experiment, manifest, parsed.keys)
     return _run(store, manifest, trials, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
 
 
-def resume_sweep(path: str | Path, *, backend: str = "auto", workers: int | None = None,
-                 ray_address: str | None = None, quiet: bool = False) -> SweepResult:
+def resume_sweep(
+    path: str | Path,
+    *,
+    backend: str = "auto",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    quiet: bool = False,
+) -> SweepResult:
     """Run the unfinished trials of the sweep in ``path`` (complete and diverged ones are kept)."""
     check_choice("backend", backend, BACKENDS)
     store, manifest = SweepStore.open(path)

@@ -64,8 +64,13 @@ def _tuples(value: Any) -> Any:
 
 def trial_from_json(data: dict[str, Any]) -> Trial:
     """The :class:`Trial` that ``dataclasses.asdict`` wrote into ``sweep.json``, tuples restored."""
-    return Trial(index=data["index"], point=_tuples(dict(data["point"])), seed=data["seed"], fold=data["fold"],
-                 overrides=_tuples(dict(data["overrides"])))
+    return Trial(
+        index=data["index"],
+        point=_tuples(dict(data["point"])),
+        seed=data["seed"],
+        fold=data["fold"],
+        overrides=_tuples(dict(data["overrides"])),
+    )
 
 
 def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
@@ -82,8 +87,12 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
 
 def trial_row(trial: Trial, metrics: dict[str, float], seconds: float, status: str, error: str = "") -> dict[str, Any]:
     """The ``results.csv`` row of a finished trial."""
-    row: dict[str, Any] = {"trial": trial.index, **trial.point, "seed": trial.seed,
-                           "fold": "" if trial.fold is None else trial.fold}
+    row: dict[str, Any] = {
+        "trial": trial.index,
+        **trial.point,
+        "seed": trial.seed,
+        "fold": "" if trial.fold is None else trial.fold,
+    }
     row.update(metrics)
     row.update(seconds=seconds, status=status, error=error)
     return row

@@ -84,8 +84,12 @@ def run_ray(
     started = False
     if not ray.is_initialized():
         if address is None:
-            ray.init(num_cpus=workers or default_workers(), include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
+            ray.init(
+                num_cpus=workers or default_workers(),
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         else:
             ray.init(address=address, log_to_driver=False)
         started = True
@@ -93,17 +97,20 @@ def run_ray(
         space = {
             "experiment": experiment,
             "device": device,
-            "trial": tune.grid_search([
-                {"index": t.index, "point": t.point, "seed": t.seed, "fold": t.fold, "overrides": t.overrides}
-                for t in trials
-            ]),
+            "trial": tune.grid_search(
+                [
+                    {"index": t.index, "point": t.point, "seed": t.seed, "fold": t.fold, "overrides": t.overrides}
+                    for t in trials
+                ]
+            ),
         }
         tuner = tune.Tuner(
             tune.with_resources(_trainable, {"cpu": 1}),
             param_space=space,
             tune_config=tune.TuneConfig(reuse_actors=True),
-            run_config=tune.RunConfig(storage_path=str(Path(storage).resolve()), name="tune",
-                                      callbacks=[_Store()], verbose=0),
+            run_config=tune.RunConfig(
+                storage_path=str(Path(storage).resolve()), name="tune", callbacks=[_Store()], verbose=0
+            ),
         )
         results = tuner.fit()
         # A trial that died without reporting (e.g. a killed worker) is recorded as failed.

@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-import torch
-
 from ...engine.devices import resolve_device
 from ...runs.runner import make_config
 from ...runs.sweep_spec import SweepSpec, VariantOutcome, VectorizedTrainer
@@ -82,10 +80,14 @@ def run_vectorized(
             try:
                 outcomes = trainer.train([c for _, c in chunk], torch_device)
             except Exception as exc:
-                outcomes = [VariantOutcome(summary={}, status="failed", error=f"{type(exc).__name__}: {exc}")] * len(chunk)
+                outcomes = [VariantOutcome(summary={}, status="failed", error=f"{type(exc).__name__}: {exc}")] * len(
+                    chunk
+                )
             seconds = (time.perf_counter() - began) / len(chunk)
-            rows = [trial_row(trial, metrics_of(out["summary"]), seconds, out["status"], out.get("error", ""))
-                    for (trial, _), out in zip(chunk, outcomes)]
+            rows = [
+                trial_row(trial, metrics_of(out["summary"]), seconds, out["status"], out.get("error", ""))
+                for (trial, _), out in zip(chunk, outcomes)
+            ]
             if on_results is not None:
                 on_results(rows)
             else:
