@@ -15,6 +15,8 @@ run:
 
 test:
 	VENV=$(VENV) scripts/setup.sh dev,ray
+	$(PY) -m ruff check reglab tests benchmarks
+	$(PY) -m ruff format --check reglab tests benchmarks
 	$(PY) -m pytest $(ARGS)
 
 setup:
@@ -25,4 +27,4 @@ bench:
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache .import_linter_cache
