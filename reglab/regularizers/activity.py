@@ -13,10 +13,9 @@ Two families, each matching a reference implementation exactly:
   that the relative weighting between the weight regularizers and the activity
   regularizers does not change with the batch size": tf.keras / Keras 2 in
   ``Layer._handle_activity_regularization``, Keras 3 in ``Layer.__call__``
-  since keras-team/keras#22021 (January 2026, fixing #22018; earlier Keras 3
-  releases added the undivided sum although their docs promised the
-  division). reglab follows the division: the penalty is per sample, like the
-  data loss the engine averages. An empty batch gives 0 (Keras's
+  (which Keras 3 versions divide: ``docs/regularizers-penalties.md``). reglab
+  follows the division: the penalty is per sample, like the data loss the
+  engine averages. An empty batch gives 0 (Keras's
   ``divide_no_nan``).
 
   **No factor 1/2 on ``l2``**, unlike reglab's *weight* ``l2_penalty(lam)``

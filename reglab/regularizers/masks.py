@@ -6,11 +6,10 @@ Each element is kept when a uniform 32-bit integer ``U`` is at least
 
 The 32 bits come from one ``Tensor.random_`` draw per mask. When ``p * 256``
 is an integer (p = 0.5, 0.25, 0.75...) the low 24 bits of ``t`` are zero, so
-``U``'s top byte alone decides; on the CPU, where random bits cost about 4 ns
-per 64 and comparisons producing bools are not vectorised, only that byte is
-drawn and compared with vectorised uint8 arithmetic:
-``clamp(byte, hi - 1, hi) - (hi - 1)`` is 1 exactly when ``byte >= hi``. That
-is the same distribution from a quarter of the bits, and 3x faster.
+``U``'s top byte alone decides; on the CPU only that byte is drawn and
+compared with uint8 arithmetic: ``clamp(byte, hi - 1, hi) - (hi - 1)`` is 1
+exactly when ``byte >= hi``. That is the same distribution from a quarter of
+the bits (why this is faster: ``docs/regularizers-dropout.md``, "Speed").
 
 The bits come from the given ``torch.Generator`` (or the default one) on the
 mask's device, so the same generator state gives the same mask on the same
@@ -134,9 +133,8 @@ def keep_mask(
 def apply_mask(x: torch.Tensor, mask: torch.Tensor, scale: float, inplace: bool) -> torch.Tensor:
     """``(x * mask) * scale``, differentiable, saving only the 1-byte mask.
 
-    The bool mask is used through a uint8 view: the CPU converts uint8 to float
-    with vector instructions and bool one element at a time (3x slower here).
-    Autograd saves ``mask`` alone (it needs no gradient); the backward is
+    The bool mask is used through a uint8 view, which the CPU converts to float
+    faster than a bool tensor. Autograd saves ``mask`` alone (it needs no gradient); the backward is
     ``(grad * scale) * mask`` in the gradient's dtype, which is exactly what
     ``torch.nn.functional.dropout``'s backward computes with the same mask.
     (``addcmul`` would be one pass, but its backward forms ``mask * scale`` in
