@@ -178,7 +178,9 @@ class _LargeCPUDropout(torch.autograd.Function):
         return result.view(x.shape)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+    def backward(ctx: Any, *grad_outputs: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        # Function.backward's own signature: mypy before 2.0 rejects a narrower one as an override.
+        (grad,) = grad_outputs  # one output, one gradient
         (mask,) = ctx.saved_tensors
         # Chunk by chunk like the forward: the second pass (the scale) finds the
         # chunk in cache, where two whole-tensor passes go to memory twice.
