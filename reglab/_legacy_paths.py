@@ -78,7 +78,7 @@ def _merged(name: str, sources: Sequence[str]) -> types.ModuleType:
         public = list(getattr(imported, "__all__", [])) + [
             n for n in public if n not in getattr(imported, "__all__", [])
         ]
-    module.__all__ = public  # type: ignore[attr-defined]
+    module.__all__ = public  # type: ignore[attr-defined]  # typeshed's ModuleType declares no __all__
     return module
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from .common import EXIT_FAILED, EXIT_OK, error
+from .common import EXIT_FAILED, EXIT_OK, Subparsers, error
 
 __all__ = ["add_check_parser", "cmd_check"]
 
 
-def add_check_parser(sub: Any) -> argparse.ArgumentParser:
+def add_check_parser(sub: Subparsers) -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="put a dropout or penalty implementation through reglab's contract",
@@ -39,9 +38,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     except TargetImportError as exc:
         return error(str(exc))
     device = resolve_device(args.device)
-    if kinds[args.kind] is None:
+    kind = kinds[args.kind]
+    if kind is None:
         report = check_dropout(target, seed=args.seed, device=device, name=args.target)
     else:
-        report = check_penalty(target, kind=kinds[args.kind], seed=args.seed, device=device, name=args.target)
+        report = check_penalty(target, kind=kind, seed=args.seed, device=device, name=args.target)
     print(report.format())
     return EXIT_OK if report.ok else EXIT_FAILED

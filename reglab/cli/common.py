@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import TypeAlias
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "error"]
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "Subparsers", "error"]
+
+#: What ``ArgumentParser.add_subparsers()`` returns, which each ``add_*_parser`` adds to
+#: (argparse's class is private; a string, so that nothing private is touched at run time).
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

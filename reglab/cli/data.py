@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from .common import EXIT_FAILED, EXIT_OK, error
+from .common import EXIT_FAILED, EXIT_OK, Subparsers, error
 
 __all__ = ["add_data_parser", "cmd_data"]
 
 
-def add_data_parser(sub: Any) -> argparse.ArgumentParser:
+def add_data_parser(sub: Subparsers) -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="find, verify or download Fashion-MNIST")
     data.add_argument("action", choices=["where", "verify", "download"])
     data.add_argument("--root", default=None, help="a folder to look in first")

@@ -5,24 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from typing import Any
 
 from ..engine.callbacks import format_table_row
 from ..runs.config import describe_config
 from ..runs.experiment import get_experiment, list_experiments
 from ..runs.runner import RunOutcome, run_experiment
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Subparsers
 
 __all__ = ["add_run_parser", "add_list_parser", "cmd_list", "cmd_run"]
 
 USAGE = "reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]"
 
 
-def add_list_parser(sub: Any) -> argparse.ArgumentParser:
+def add_list_parser(sub: Subparsers) -> argparse.ArgumentParser:
     return sub.add_parser("list", help="list the experiments")
 
 
-def add_run_parser(sub: Any) -> argparse.ArgumentParser:
+def add_run_parser(sub: Subparsers) -> argparse.ArgumentParser:
     """Add the ``run`` subparser; ``key=value`` settings are collected by :mod:`reglab.cli`."""
     run = sub.add_parser(
         "run",

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from .common import Subparsers
+
 __all__ = ["add_sweep_parser", "cmd_sweep"]
 
 USAGE = (
@@ -15,7 +17,7 @@ USAGE = (
 )
 
 
-def add_sweep_parser(sub: Any) -> argparse.ArgumentParser:
+def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
     """Add the ``sweep`` subparser; ``key=values`` axes are collected by :mod:`reglab.cli`."""
     p = sub.add_parser(
         "sweep",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -11,7 +12,8 @@ from ._target import DropoutTarget
 
 COLUMNS = 256  # inputs are (n // COLUMNS, COLUMNS): neighbours along both dims
 
-Call = Callable[[torch.Tensor, bool], torch.Tensor]
+# ``call(x, training)``: what the target returns, which Session.run checks is a tensor.
+Call = Callable[[torch.Tensor, bool], Any]
 
 
 class Raised(Exception):

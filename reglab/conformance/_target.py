@@ -30,7 +30,7 @@ import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,8 @@ def load_target(spec: str) -> Callable[..., Any]:
         walked = f"{walked}:{part}" if walked == module_name else f"{walked}.{part}"
     if not callable(obj):
         raise TargetImportError(f"`{spec}` is a {type(obj).__name__}, not a callable (a function, class or factory)")
-    return obj
+    target: Callable[..., Any] = obj
+    return target
 
 
 def _import(module_name: str) -> Any:
@@ -94,9 +95,10 @@ def _import(module_name: str) -> Any:
         if not path.is_file():
             raise TargetImportError(f"cannot import `{module_name}`: no such file")
         spec = importlib.util.spec_from_file_location(f"_reglab_target_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        assert spec is not None and spec.loader is not None  # a .py file always gets both
+        module = importlib.util.module_from_spec(spec)
         try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            spec.loader.exec_module(module)
         except Exception as exc:
             raise TargetImportError(f"importing `{module_name}` failed: {type(exc).__name__}: {exc}") from exc
         return module
@@ -110,7 +112,7 @@ def _import(module_name: str) -> Any:
 
 
 @contextlib.contextmanager
-def _cwd_on_path():
+def _cwd_on_path() -> Iterator[None]:
     cwd = os.getcwd()
     added = cwd not in sys.path and "" not in sys.path
     if added:
@@ -196,20 +198,23 @@ class DropoutTarget:
             suffix = f", {self._training_name}=..." if self.has_eval else " (no training flag)"
             self.convention = f"function f(x, p{suffix})"
 
-    def bind(self, p: float) -> Callable[[torch.Tensor, bool], torch.Tensor]:
-        """The target at drop probability ``p`` (building a Module may raise on bad ``p``)."""
+    def bind(self, p: float) -> Callable[[torch.Tensor, bool], Any]:
+        """The target at drop probability ``p`` (building a Module may raise on bad ``p``).
+
+        The call returns whatever the target returns (not necessarily a tensor).
+        """
         if self.style == "module":
             module = self.target(p)
             if not isinstance(module, nn.Module):
                 raise TypeError(f"the factory returned a {type(module).__name__}, not a torch.nn.Module")
 
-            def call_module(x: torch.Tensor, training: bool = True) -> torch.Tensor:
+            def call_module(x: torch.Tensor, training: bool = True) -> Any:
                 module.train(training)
                 return module(x)
 
             return call_module
 
-        def call_function(x: torch.Tensor, training: bool = True) -> torch.Tensor:
+        def call_function(x: torch.Tensor, training: bool = True) -> Any:
             if self._training_name is None:
                 return self.target(x, p)
             return self.target(x, p, **{self._training_name: training})

@@ -20,7 +20,7 @@ float64 with a relative tolerance of 1e-12.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -42,7 +42,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= _REL * max(abs(a), abs(b), 1e-300)
 
 
-def _candidates(kind: str, lam: float, tensors: list[torch.Tensor]) -> dict[str, float]:
+def _candidates(kind: str, lam: float, tensors: Sequence[torch.Tensor]) -> dict[str, float]:
     """Formulas a penalty may compute, the expected one first, each with its name."""
     s2 = sum((w.detach().double() ** 2).sum().item() for w in tensors)
     s1 = sum(w.detach().double().abs().sum().item() for w in tensors)

@@ -31,6 +31,7 @@ __all__ = [
     "plot",
     "show_images",
     "Animator",
+    "plt",  # pyplot, imported here after the backend choice; reglab.d2l exports it as the book does
 ]
 
 FIGURES_ENV = "REGLAB_D2L_FIGURES"

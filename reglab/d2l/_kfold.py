@@ -14,6 +14,7 @@ Folds are contiguous slices of ``n // k`` samples; as in the book, the last
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -92,7 +93,7 @@ def k_fold(
     batch_size,
     *,
     get_net: Callable[[], nn.Module] | None = None,
-    train: Callable | None = None,
+    train: Callable[..., Any] | None = None,
     verbose: bool = True,
 ) -> tuple[float, float]:
     """Train ``k`` times, once per validation fold; return the mean final (train, valid) scores.
@@ -117,9 +118,9 @@ def k_fold(
     train = train_regression if train is None else train
     train_l_sum, valid_l_sum = 0.0, 0.0
     for i in range(k):
-        data = get_k_fold_data(k, i, X_train, y_train)
+        X_tr, y_tr, X_va, y_va = get_k_fold_data(k, i, X_train, y_train)
         net = get_net()
-        train_ls, valid_ls = train(net, *data, num_epochs, learning_rate, weight_decay, batch_size)
+        train_ls, valid_ls = train(net, X_tr, y_tr, X_va, y_va, num_epochs, learning_rate, weight_decay, batch_size)
         train_l_sum += float(train_ls[-1])
         valid_l_sum += float(valid_ls[-1])
         if verbose:

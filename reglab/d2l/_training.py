@@ -78,7 +78,8 @@ class Timer:
 
     def cumsum(self) -> list[float]:
         """The running totals of the recorded times."""
-        return np.array(self.times).cumsum().tolist()
+        totals: list[float] = np.array(self.times).cumsum().tolist()
+        return totals
 
 
 class Accumulator:
@@ -93,7 +94,7 @@ class Accumulator:
     def reset(self) -> None:
         self.data = [0.0] * len(self.data)
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: int) -> float:
         return self.data[idx]
 
 
@@ -128,8 +129,8 @@ def _device_of(net: Any) -> torch.device | None:
     if isinstance(net, nn.Module):
         for tensor in net.parameters():
             return tensor.device
-        for tensor in net.buffers():
-            return tensor.device
+        for buffer in net.buffers():
+            return buffer.device
     return None
 
 
@@ -139,7 +140,7 @@ def _to(device: torch.device | None, *tensors: torch.Tensor) -> tuple[torch.Tens
     return tuple(t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t for t in tensors)
 
 
-def evaluate_accuracy(net, data_iter: Iterable) -> float:
+def evaluate_accuracy(net, data_iter: Iterable[Any]) -> float:
     """Accuracy of ``net`` over ``data_iter`` (eval mode, no gradients, mode restored after)."""
     metric = Accumulator(2)  # correct predictions, predictions
     device = _device_of(net)
@@ -150,7 +151,7 @@ def evaluate_accuracy(net, data_iter: Iterable) -> float:
     return metric[0] / metric[1]
 
 
-def evaluate_loss(net, data_iter: Iterable, loss) -> float:
+def evaluate_loss(net, data_iter: Iterable[Any], loss) -> float:
     """Mean loss of ``net`` over ``data_iter`` (eval mode, no gradients, mode restored after).
 
     ``loss`` must return per-sample values (``reduction='none'``) for a true mean
@@ -168,7 +169,7 @@ def evaluate_loss(net, data_iter: Iterable, loss) -> float:
     return metric[0] / metric[1]
 
 
-def train_epoch_ch3(net, train_iter: Iterable, loss, updater) -> tuple[float, float]:
+def train_epoch_ch3(net, train_iter: Iterable[Any], loss, updater) -> tuple[float, float]:
     """Train one epoch; return ``(mean training loss, training accuracy)``.
 
     ``updater`` is a ``torch.optim.Optimizer`` (the mean loss is minimised) or a
@@ -194,7 +195,7 @@ def train_epoch_ch3(net, train_iter: Iterable, loss, updater) -> tuple[float, fl
 
 
 def train_ch3(
-    net, train_iter: Iterable, test_iter: Iterable, loss, num_epochs: int, updater
+    net, train_iter: Iterable[Any], test_iter: Iterable[Any], loss, num_epochs: int, updater
 ) -> tuple[float, float, float]:
     """Train for ``num_epochs`` and plot the curves, as d2l's ``train_ch3``.
 
@@ -233,7 +234,7 @@ def train_ch3(
     return metrics
 
 
-def predict_ch3(net, test_iter: Iterable, n: int = 6) -> None:
+def predict_ch3(net, test_iter: Iterable[Any], n: int = 6) -> None:
     """Show the first ``n`` images of the first test batch titled 'true\\npredicted' (as d2l)."""
     n = check_int("n", n, low=1)
     X, y = next(iter(test_iter))

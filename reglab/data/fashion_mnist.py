@@ -132,8 +132,9 @@ def _complete_set(folder: Path) -> dict[str, Path] | None:
     """The four files in ``folder`` (or its ``fashion-mnist`` sub-folder), if all are there."""
     for base in (folder, folder / "fashion-mnist"):
         found = {key: _file_in(base, spec.name) for key, spec in FILES.items()}
-        if all(found.values()):
-            return found  # type: ignore[return-value]
+        complete = {key: path for key, path in found.items() if path is not None}
+        if len(complete) == len(found):
+            return complete
     return None
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from typing import Any
 
 import torch
@@ -279,5 +279,5 @@ def _reason(exc: BaseException) -> str:
 def _progress_bar(train: Batches, epoch: int, epochs: int) -> Any:
     from tqdm import tqdm
 
-    total = len(train) if hasattr(train, "__len__") else None  # type: ignore[arg-type]
+    total = len(train) if isinstance(train, Sized) else None
     return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch", file=sys.stderr)

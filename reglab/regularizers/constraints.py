@@ -68,7 +68,8 @@ def _norms(w: torch.Tensor, axis: Axis) -> torch.Tensor:
     """Euclidean norms over ``axis`` (keepdim), accumulated in float32 at least for half types."""
     dims = _reduce_dims(axis, w.dim())
     dtype = torch.float32 if w.dtype in (torch.float16, torch.bfloat16) else None
-    return torch.linalg.vector_norm(w, 2, dim=dims, keepdim=True, dtype=dtype)
+    norms: torch.Tensor = torch.linalg.vector_norm(w, 2, dim=dims, keepdim=True, dtype=dtype)
+    return norms
 
 
 class Constraint:

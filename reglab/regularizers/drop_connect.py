@@ -187,7 +187,7 @@ class DropConnect(StochasticModule):
         masked = {
             name: _drop_connect_weight(getattr(self.module, name), self.p, self.generator) for name in self.weights
         }
-        if recurrent:
+        if isinstance(self.module, nn.RNNBase):  # (recurrent, spelled so that the type is narrowed below)
             # RNNBase.forward rebuilds its cached _flat_weights from the swapped-in
             # tensors (see the module docstring).
             return functional_call(self.module, masked, (x, *args), kwargs)

@@ -113,7 +113,8 @@ class EmbeddingDropout(StochasticModule):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
-            return self.module(input)
+            out: torch.Tensor = self.module(input)
+            return out
         m = self.module
         if m.max_norm is not None:
             # What F.embedding does to the table it is given (in place, outside

@@ -58,7 +58,7 @@ DROPOUT_MODULES: tuple[type[nn.Module], ...] = (
 
 #: torch layers that apply dropout themselves (a float ``dropout`` attribute,
 #: used when training), which :func:`mc_mode` switches on too.
-DROPOUT_OWNERS: tuple[type[nn.Module], ...] = (nn.MultiheadAttention, nn.RNNBase)
+DROPOUT_OWNERS: tuple[type[nn.MultiheadAttention], type[nn.RNNBase]] = (nn.MultiheadAttention, nn.RNNBase)
 
 # Layers whose eval-mode fast path bypasses their dropout modules: they train too.
 _FAST_PATH_LAYERS: tuple[type[nn.Module], ...] = (nn.TransformerEncoderLayer,)
@@ -225,4 +225,5 @@ def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
             "summing to 1; apply softmax to logits first). Received: probs with row sums "
             f"between {sums.min().item():.4g} and {sums.max().item():.4g}"
         )
-    return -torch.special.xlogy(mean, mean).sum(-1)
+    plogp: torch.Tensor = torch.special.xlogy(mean, mean)
+    return -plogp.sum(-1)

@@ -16,11 +16,14 @@ import dataclasses
 import json
 import numbers
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.errors import ConfigError, InvalidArgumentError
 
-C = TypeVar("C")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
 
 __all__ = [
     "parse_override",
@@ -37,12 +40,12 @@ __all__ = [
 def _field_defaults(config_type: type) -> dict[str, Any]:
     if not dataclasses.is_dataclass(config_type):
         raise TypeError(f"{config_type!r} is not a dataclass")
-    out = {}
+    out: dict[str, Any] = {}
     for f in dataclasses.fields(config_type):
         if f.default is not dataclasses.MISSING:
             out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            out[f.name] = f.default_factory()  # type: ignore[misc]
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
         else:
             out[f.name] = None
     return out
@@ -136,7 +139,7 @@ def apply_overrides(config: C, overrides: Iterable[str] | Mapping[str, Any]) -> 
     ``overrides`` is either ``key=value`` strings or a mapping of already-typed
     values (checked the same way).
     """
-    defaults = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    defaults = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     if isinstance(overrides, Mapping):
         changes = {}
         for key, value in overrides.items():
@@ -146,7 +149,7 @@ def apply_overrides(config: C, overrides: Iterable[str] | Mapping[str, Any]) -> 
     else:
         changes = dict(parse_override(t, defaults) for t in overrides)
     try:
-        return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+        return dataclasses.replace(config, **changes)
     except InvalidArgumentError:
         raise
     except TypeError as exc:  # pragma: no cover - guarded by the key check above
@@ -155,7 +158,8 @@ def apply_overrides(config: C, overrides: Iterable[str] | Mapping[str, Any]) -> 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of the config's fields (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+    out: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(config)))
+    return out
 
 
 def config_from_dict(config_type: type[C], data: Mapping[str, Any]) -> C:

@@ -50,7 +50,7 @@ class Selection:
         return f"{self.kind}={self.value}"
 
 
-class VariantOutcome(dict):
+class VariantOutcome(dict[str, Any]):
     """``{"summary": {...}, "status": "complete" | "diverged", "error": str}`` of one variant."""
 
 
@@ -138,7 +138,8 @@ class SweepSpec:
         """The stacked trainer (made now when ``vectorized`` names one), or None."""
         if isinstance(self.vectorized, str):
             module_name, _, attribute = self.vectorized.partition(":")
-            return getattr(importlib.import_module(module_name), attribute)()
+            trainer: VectorizedTrainer = getattr(importlib.import_module(module_name), attribute)()
+            return trainer
         return self.vectorized
 
     def better(self, a: float, b: float) -> bool:

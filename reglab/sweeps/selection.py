@@ -74,7 +74,7 @@ def aggregate(rows: Sequence[dict[str, Any]], knobs: Sequence[str], spec: SweepS
     ``failed`` (trials not complete), and for each split ``<key>_mean`` /
     ``<key>_std`` over seeds, where each seed's value is its fold average.
     """
-    configs: dict[tuple, dict[str, Any]] = {}
+    configs: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         ident = tuple(repr(row[k]) for k in knobs)
         entry = configs.setdefault(ident, {"point": {k: row[k] for k in knobs}, "per_seed": {}, "failed": 0})
@@ -138,7 +138,7 @@ def select(
         "test_optimal": brief(test_best),
     }
     chosen = _best(configs, val_key, spec) if selection is not None else None
-    if chosen is None:
+    if selection is None or chosen is None:  # (chosen is None whenever selection is)
         report["selected"] = None
         report["reason"] = (
             "no selection: run with --select val=FRACTION or --select kfold=K"

@@ -59,16 +59,13 @@ def make_trials(
 ) -> list[Trial]:
     """Every trial of the sweep, each config validated (raises before anything runs)."""
     fields = [f.name for f in dataclasses.fields(get_experiment(experiment).config_type)]
-    standard = (
-        None
-        if selection is not None and spec.select_overrides is not None
-        else split_overrides(selection, fields, experiment)
-    )
-    trials = []
+    # An experiment with its own validation data maps the selection per grid point (sizes may be knobs).
+    per_point = spec.select_overrides if selection is not None else None
+    standard = split_overrides(selection, fields, experiment) if per_point is None else []
+    trials: list[Trial] = []
     for point in grid.points():
         base = point_overrides(point, spec)
-        # An experiment with its own validation data maps the selection per grid point (sizes may be knobs).
-        splits = standard if standard is not None else spec.select_overrides(selection, make_config(experiment, base))
+        splits = standard if per_point is None else per_point(selection, make_config(experiment, base))
         for seed in seeds:
             for split in splits:
                 overrides = {**base, **({"seed": seed} if "seed" in fields else {}), **split}

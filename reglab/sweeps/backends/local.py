@@ -83,7 +83,7 @@ def run_local(
         # Building an optimizer imports torch._dynamo (seconds): do it once here, not in every worker.
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(device), initializer=_init_worker)
-    pending: set[Future] = set()
+    pending: set[Future[dict[str, Any]]] = set()
     try:
         queue = list(trials)
         # Keep at most 2 trials per worker queued, so Ctrl-C has little to cancel.

@@ -73,7 +73,9 @@ def run_ray(
     seen: set[int] = set()
 
     class _Store(Callback):
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        def on_trial_result(
+            self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+        ) -> None:
             row = result.get("row")
             if row is not None and row["trial"] not in seen:
                 seen.add(row["trial"])
