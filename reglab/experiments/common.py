@@ -1,19 +1,130 @@
-"""Pieces shared by the Fashion-MNIST experiments: data as device tensors, the
-d2l MLP, and the standard summary."""
+"""Pieces shared by the experiments: their common settings, and for the
+Fashion-MNIST experiments data as device tensors, the d2l MLP and the standard
+summary.
+
+Settings. :class:`SeedSettings`, :class:`SplitSettings` and
+:class:`FashionTrainingSettings` check the settings that mean the same in every
+experiment that has them (one ``__post_init__`` each; a config chains them with
+``super().__post_init__()`` after its own checks), and :func:`setting_batch_size`,
+:func:`setting_train_subset`, :func:`setting_test_subset`,
+:func:`setting_val_fraction`, :func:`setting_kfold` and :func:`setting_fold`
+declare such a field with its one help text. The mixins hold no dataclass
+fields: a config declares every setting itself, with its own default and in
+its own order, because inherited fields would come first and reorder
+``reglab run NAME --help``, ``config.json`` and the list of valid settings.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import field
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..core.checks import check_float, check_int
 from ..data import BatchIterator, load_fashion_mnist
 from ..data.batches import random_split_indices
-from ..data.splits import validation_split
+from ..data.splits import check_split_settings, validation_split
+from ..runs.experiment import setting_help
 
-__all__ = ["FashionBatches", "fashion_batches", "init_normal_", "dropout_mlp", "epoch_summary", "EVAL_BATCH"]
+__all__ = [
+    "Settings",
+    "SeedSettings",
+    "SplitSettings",
+    "FashionTrainingSettings",
+    "setting_batch_size",
+    "setting_train_subset",
+    "setting_test_subset",
+    "setting_val_fraction",
+    "setting_kfold",
+    "setting_fold",
+    "FashionBatches",
+    "fashion_batches",
+    "init_normal_",
+    "dropout_mlp",
+    "epoch_summary",
+    "EVAL_BATCH",
+]
+
+
+class Settings:
+    """The root of the settings mixins: ends their ``__post_init__`` chain."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
+class SeedSettings(Settings):
+    """A config with a ``seed``: an integer >= 0. Its default, and what it seeds, are the experiment's."""
+
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_int("seed", self.seed, low=0)
+        super().__post_init__()
+
+
+class SplitSettings(Settings):
+    """A config with the validation split of :func:`reglab.data.validation_split`:
+    ``val_fraction``, ``kfold`` and ``fold`` (what a sweep's ``--select`` sets)."""
+
+    val_fraction: float
+    kfold: int
+    fold: int
+
+    def __post_init__(self) -> None:
+        check_split_settings(self.val_fraction, self.kfold, self.fold)
+        super().__post_init__()
+
+
+class FashionTrainingSettings(SeedSettings):
+    """A config trained on Fashion-MNIST: ``lr`` (> 0), ``batch_size`` (>= 1), ``epochs``
+    (>= 1), ``train_subset`` (>= 0; 0: all 60000 images) and ``seed``."""
+
+    lr: float
+    batch_size: int
+    epochs: int
+    train_subset: int
+
+    def __post_init__(self) -> None:
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        check_int("batch_size", self.batch_size, low=1)
+        check_int("epochs", self.epochs, low=1)
+        check_int("train_subset", self.train_subset, low=0)
+        super().__post_init__()
+
+
+def setting_batch_size(default: int) -> int:
+    """The ``batch_size`` field of a Fashion-MNIST config."""
+    return field(default=default, metadata=setting_help("training batch size"))
+
+
+def setting_train_subset(default: int = 0) -> int:
+    """The ``train_subset`` field of a Fashion-MNIST config."""
+    return field(default=default, metadata=setting_help("train on this many random samples (0: all 60000)"))
+
+
+def setting_test_subset(default: int = 0) -> int:
+    """The ``test_subset`` field of a Fashion-MNIST config."""
+    return field(default=default, metadata=setting_help("test on this many random samples (0: all 10000)"))
+
+
+def setting_val_fraction() -> float:
+    """The ``val_fraction`` field of a :class:`SplitSettings` config (default 0: no validation set)."""
+    return field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+
+
+def setting_kfold() -> int:
+    """The ``kfold`` field of a :class:`SplitSettings` config (default 0: off)."""
+    return field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+
+
+def setting_fold() -> int:
+    """The ``fold`` field of a :class:`SplitSettings` config (default 0)."""
+    return field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+
 
 EVAL_BATCH = 2048  # evaluation batch size: any value gives the same numbers
 

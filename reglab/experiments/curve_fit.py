@@ -36,6 +36,7 @@ from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from ..runs.sweep_spec import Selection, SweepSpec
+from .common import SeedSettings
 
 __all__ = ["CurveFitConfig", "make_curve_data", "curve_net", "train_curve_net"]
 
@@ -43,7 +44,7 @@ _INIT_STREAM, _MASK_STREAM = 1, 2
 
 
 @dataclass(frozen=True)
-class CurveFitConfig:
+class CurveFitConfig(SeedSettings):
     n_samples: int = field(default=20, metadata=setting_help("training points (and test points) on [-1, 1]"))
     noise: float = field(default=0.3, metadata=setting_help("standard deviation of the label noise"))
     hidden: int = field(default=300, metadata=setting_help("units in each of the two hidden layers"))
@@ -69,7 +70,7 @@ class CurveFitConfig:
             raise invalid_argument("val_size", "0 (no validation set) or an integer >= 2", self.val_size)
         check_int("val_size", self.val_size, low=0)
         check_int("seeds", self.seeds, low=1)
-        check_int("seed", self.seed, low=0)
+        super().__post_init__()
 
 
 def make_curve_data(

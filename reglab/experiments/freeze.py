@@ -33,12 +33,18 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..core.checks import check_choice, check_float, check_int
+from ..core.checks import check_choice, check_int
 from ..engine.loop import fit
 from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure, training_curves_figure
-from .common import fashion_batches
+from .common import (
+    FashionTrainingSettings,
+    fashion_batches,
+    setting_batch_size,
+    setting_test_subset,
+    setting_train_subset,
+)
 
 __all__ = ["FreezeConfig", "freeze_mlp", "saved_tensor_bytes", "time_forward", "inference_figure", "run_freeze"]
 
@@ -46,14 +52,14 @@ _FREEZE = ("first", "last")
 
 
 @dataclass(frozen=True)
-class FreezeConfig:
+class FreezeConfig(FashionTrainingSettings):
     hidden: int = field(default=256, metadata=setting_help("units in each of the two hidden layers"))
     freeze: str = field(default="first", metadata=setting_help("which Linear to freeze: 'first' or 'last'"))
     lr: float = field(default=0.1, metadata=setting_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    batch_size: int = setting_batch_size(256)
     epochs: int = field(default=3, metadata=setting_help("training epochs"))
-    train_subset: int = field(default=10000, metadata=setting_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
+    train_subset: int = setting_train_subset(10000)
+    test_subset: int = setting_test_subset()
     infer_batch: int = field(default=1024, metadata=setting_help("samples in the inference batch that is measured"))
     repeats: int = field(default=20, metadata=setting_help("timed forward passes per mode (the median is reported)"))
     seed: int = field(default=4, metadata=setting_help("seeds the weights and the batch order"))
@@ -61,14 +67,10 @@ class FreezeConfig:
     def __post_init__(self) -> None:
         check_int("hidden", self.hidden, low=1)
         check_choice("freeze", self.freeze, _FREEZE)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("epochs", self.epochs, low=1)
-        check_int("train_subset", self.train_subset, low=0)
         check_int("test_subset", self.test_subset, low=0)
         check_int("infer_batch", self.infer_batch, low=1)
         check_int("repeats", self.repeats, low=1)
-        check_int("seed", self.seed, low=0)
+        super().__post_init__()
 
 
 def freeze_mlp(hidden: int) -> nn.Sequential:
