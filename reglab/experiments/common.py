@@ -1,6 +1,7 @@
 """Pieces shared by the experiments: their common settings, and for the
-Fashion-MNIST experiments data as device tensors, the d2l MLP and the standard
-summary.
+Fashion-MNIST experiments data as device tensors, the steps every run takes
+(:func:`begin_fashion_run`, :func:`train_fashion`), the d2l MLP and the
+standard summary.
 
 Settings. :class:`SeedSettings`, :class:`SplitSettings` and
 :class:`FashionTrainingSettings` check the settings that mean the same in every
@@ -27,7 +28,11 @@ from ..core.checks import check_float, check_int
 from ..data import BatchIterator, load_fashion_mnist
 from ..data.batches import random_split_indices
 from ..data.splits import check_split_settings, validation_split
-from ..runs.experiment import setting_help
+from ..engine.callbacks import Callback
+from ..engine.loop import LossFn, fit
+from ..engine.seeding import seed_everything
+from ..engine.state import History
+from ..runs.experiment import RunContext, setting_help
 
 __all__ = [
     "Settings",
@@ -42,6 +47,8 @@ __all__ = [
     "setting_fold",
     "FashionBatches",
     "fashion_batches",
+    "begin_fashion_run",
+    "train_fashion",
     "init_normal_",
     "dropout_mlp",
     "epoch_summary",
@@ -180,6 +187,64 @@ def fashion_batches(
     train = BatchIterator(X, y, batch_size=batch_size, shuffle=True, seed=seed)
     test = BatchIterator(Xt, yt, batch_size=EVAL_BATCH, shuffle=False)
     return FashionBatches(train, val, test)
+
+
+def begin_fashion_run(config: FashionTrainingSettings, device: torch.device, *, test_subset: int = 0) -> FashionBatches:
+    """The start of a Fashion-MNIST run: ``seed_everything(config.seed)``, before
+    anything else draws from the global RNG, then :func:`fashion_batches` with the
+    config's batch size, seed and training subset, ``test_subset`` and, for a
+    :class:`SplitSettings` config, its validation split."""
+    seed_everything(config.seed)
+    split = (
+        {"val_fraction": config.val_fraction, "kfold": config.kfold, "fold": config.fold}
+        if isinstance(config, SplitSettings)
+        else {}
+    )
+    return fashion_batches(
+        device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        test_subset=test_subset,
+        **split,
+    )
+
+
+def train_fashion(
+    config: FashionTrainingSettings,
+    ctx: RunContext,
+    model: nn.Module,
+    batches: FashionBatches,
+    optimizer: torch.optim.Optimizer,
+    *,
+    loss_fn: LossFn | None = None,
+    callbacks: Sequence[Callback] = (),
+    metrics: bool = True,
+) -> History:
+    """:func:`reglab.fit` ``model`` on ``batches.train`` for ``config.epochs`` epochs,
+    evaluated on ``batches.eval_sets`` after each, on the context's device.
+
+    Args:
+        loss_fn: the loss; None for ``nn.CrossEntropyLoss()``.
+        callbacks: run before the context's own (:meth:`RunContext.callbacks`:
+            the epoch table unless quiet, ``metrics.csv`` with a run folder).
+        metrics: False leaves ``metrics.csv`` to the experiment.
+
+    Returns:
+        The per-epoch :class:`~reglab.engine.state.History`; a progress bar per
+        epoch as the context says.
+    """
+    return fit(
+        model,
+        batches.train,
+        loss_fn=loss_fn if loss_fn is not None else nn.CrossEntropyLoss(),
+        optimizer=optimizer,
+        epochs=config.epochs,
+        eval_sets=batches.eval_sets,
+        device=ctx.device,
+        callbacks=[*callbacks, *ctx.callbacks(metrics=metrics)],
+        progress=ctx.show_progress,
+    )
 
 
 def init_normal_(model: nn.Module, std: float) -> nn.Module:

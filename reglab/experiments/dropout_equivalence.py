@@ -54,7 +54,7 @@ from torch import nn
 from ..core.checks import check_float, check_int, check_probability, invalid_argument
 from ..data import BatchIterator
 from ..engine.loop import evaluate, fit
-from ..engine.seeding import seed_everything, stream_seed
+from ..engine.seeding import stream_seed
 from ..regularizers.inverted_dropout import Dropout
 from ..regularizers.masks import keep_mask
 from ..regularizers.noninverted_dropout import VanillaDropout
@@ -64,8 +64,8 @@ from .common import (
     EVAL_BATCH,
     FashionTrainingSettings,
     SplitSettings,
+    begin_fashion_run,
     epoch_summary,
-    fashion_batches,
     setting_batch_size,
     setting_fold,
     setting_kfold,
@@ -334,18 +334,8 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
     inverted one), keep_rate.png (keep rate and mean bias against p, measured and
     exact), keep_rate.csv, metrics.csv (the inverted net's epochs) and a table.
     """
-    seed_everything(config.seed)
     p, device = config.p, ctx.device
-    batches = fashion_batches(
-        device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, device, test_subset=config.test_subset)
 
     def masks() -> torch.Generator:
         return torch.Generator(device=device).manual_seed(stream_seed(config.seed, MASK_STREAM))

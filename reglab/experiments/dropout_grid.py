@@ -30,8 +30,7 @@ from torch import nn
 
 from ..core.checks import check_float, check_int, check_int_tuple, invalid_argument
 from ..data import BatchIterator
-from ..engine.loop import evaluate, fit
-from ..engine.seeding import seed_everything
+from ..engine.loop import evaluate
 from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
@@ -39,8 +38,8 @@ from .common import (
     EVAL_BATCH,
     FashionTrainingSettings,
     SplitSettings,
+    begin_fashion_run,
     dropout_mlp,
-    fashion_batches,
     init_normal_,
     setting_batch_size,
     setting_fold,
@@ -48,6 +47,7 @@ from .common import (
     setting_test_subset,
     setting_train_subset,
     setting_val_fraction,
+    train_fashion,
 )
 
 __all__ = ["DropoutGridConfig", "check_pairs", "grid_figure", "run_dropout_grid"]
@@ -116,30 +116,12 @@ def _label(hidden: int, p1: float, p2: float) -> str:
 
 def _train_one(config: DropoutGridConfig, ctx: RunContext, hidden: int, p1: float, p2: float) -> tuple[dict, list]:
     """Train one setting from the config's seed; return its final row and its epoch rows."""
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     model = init_normal_(dropout_mlp((784, hidden, hidden, 10), (p1, p2), Dropout), config.init_std).to(ctx.device)
     loss_fn = nn.CrossEntropyLoss()
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=loss_fn,
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(metrics=False),
-        progress=ctx.show_progress,
-    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    # metrics.csv holds every setting's epochs: run_dropout_grid writes it.
+    history = train_fashion(config, ctx, model, batches, optimizer, loss_fn=loss_fn, metrics=False)
     # The training set once more, in eval mode (dropout off), for the overfitting gap.
     train_eval = evaluate(
         model,

@@ -19,8 +19,6 @@ import torch
 from torch import nn
 
 from ..core.checks import check_float, check_int, check_probability
-from ..engine.loop import fit
-from ..engine.seeding import seed_everything
 from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import training_curves_figure
@@ -28,15 +26,16 @@ from ..runs.sweep_spec import SweepSpec
 from .common import (
     FashionTrainingSettings,
     SplitSettings,
+    begin_fashion_run,
     dropout_mlp,
     epoch_summary,
-    fashion_batches,
     init_normal_,
     setting_batch_size,
     setting_fold,
     setting_kfold,
     setting_train_subset,
     setting_val_fraction,
+    train_fashion,
 )
 
 __all__ = ["DropoutMLPConfig", "dropout_layer", "ScratchDropoutMLP", "build_model"]
@@ -114,28 +113,9 @@ def build_model(config: DropoutMLPConfig, *, scratch: bool) -> nn.Module:
 
 
 def _run(config: DropoutMLPConfig, ctx: RunContext, *, scratch: bool) -> Result:
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device)
     model = build_model(config, scratch=scratch).to(ctx.device)
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(),
-        progress=ctx.show_progress,
-    )
+    history = train_fashion(config, ctx, model, batches, torch.optim.SGD(model.parameters(), lr=config.lr))
     kind = "from-scratch dropout" if scratch else "reglab.Dropout"
     ctx.save_figure(
         "curves.png",

@@ -34,17 +34,18 @@ from torch import nn
 from ..core.checks import check_float, check_int, invalid_argument
 from ..engine.callbacks import Callback
 from ..engine.early_stopping import EarlyStopping
-from ..engine.loop import evaluate, fit
-from ..engine.seeding import seed_everything, stream_seed
+from ..engine.loop import evaluate
+from ..engine.seeding import stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from .common import (
     FashionTrainingSettings,
     SplitSettings,
-    fashion_batches,
+    begin_fashion_run,
     setting_batch_size,
     setting_fold,
     setting_kfold,
+    train_fashion,
 )
 
 __all__ = ["EarlyStoppingConfig", "wide_mlp", "EarlyStoppingProbe"]
@@ -192,34 +193,15 @@ def run_early_stopping(config: EarlyStoppingConfig, ctx: RunContext) -> Result:
     model.pt (the restored model). The flat train/val/test keys of the summary
     are the restored model's; the end model's carry an ``end_`` prefix.
     """
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     model = wide_mlp(config.hidden, seed=stream_seed(config.seed, _INIT_STREAM)).to(ctx.device)
     stopper = EarlyStopping(
         monitor="val_loss", mode="min", patience=config.patience, min_delta=config.min_delta, restore_best=True
     )
     probe = EarlyStoppingProbe(stopper)
     loss_fn = nn.CrossEntropyLoss()
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=loss_fn,
-        optimizer=torch.optim.Adam(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=[probe, *ctx.callbacks()],
-        progress=ctx.show_progress,
-    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    history = train_fashion(config, ctx, model, batches, optimizer, loss_fn=loss_fn, callbacks=[probe])
     rows = history.rows
     assert probe.restored is not None and stopper.best_epoch is not None  # set by on_fit_end
     best = stopper.best_epoch

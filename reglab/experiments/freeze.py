@@ -34,16 +34,15 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ..core.checks import check_choice, check_int
-from ..engine.loop import fit
-from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure, training_curves_figure
 from .common import (
     FashionTrainingSettings,
-    fashion_batches,
+    begin_fashion_run,
     setting_batch_size,
     setting_test_subset,
     setting_train_subset,
+    train_fashion,
 )
 
 __all__ = ["FreezeConfig", "freeze_mlp", "saved_tensor_bytes", "time_forward", "inference_figure", "run_freeze"]
@@ -183,14 +182,7 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     exactly the same outputs; grad mode keeps the activations (and weights) alive
     for a backward pass that never comes. Writes metrics.csv, curves.png,
     inference.csv and inference.png."""
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-    )
+    batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     g = torch.Generator().manual_seed(config.seed)
     model = freeze_mlp(config.hidden)
     for m in model.modules():  # PyTorch's default init, drawn from our own generator
@@ -204,17 +196,7 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     frozen_before = {n: p.detach().clone() for n, p in frozen.named_parameters()}
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     trainable_before = {n: p.detach().clone() for n, p in trainable.items()}
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(list(trainable.values()), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(),
-        progress=ctx.show_progress,
-    )
+    history = train_fashion(config, ctx, model, batches, torch.optim.SGD(list(trainable.values()), lr=config.lr))
     frozen_unchanged = all(torch.equal(p, frozen_before[n]) for n, p in frozen.named_parameters())
     frozen_grads_none = all(p.grad is None for p in frozen.parameters())
     changed = {n: not torch.equal(p.detach(), trainable_before[n]) for n, p in trainable.items()}

@@ -32,11 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..core.checks import check_float, check_int, check_probability
-from ..engine.loop import fit
-from ..engine.seeding import make_generator, seed_everything, stream_seed
+from ..engine.seeding import make_generator, stream_seed
 from ..regularizers.inverted_dropout import Dropout
 from ..regularizers.mc_prediction import mc_predict, predictive_entropy
 from ..runs.experiment import Result, RunContext, register, setting_help
@@ -45,15 +43,16 @@ from .common import (
     EVAL_BATCH,
     FashionTrainingSettings,
     SplitSettings,
+    begin_fashion_run,
     dropout_mlp,
     epoch_summary,
-    fashion_batches,
     init_normal_,
     setting_batch_size,
     setting_fold,
     setting_kfold,
     setting_train_subset,
     setting_val_fraction,
+    train_fashion,
 )
 
 __all__ = ["MCDropoutConfig", "auroc", "ood_sets"]
@@ -176,17 +175,7 @@ def run_mc_dropout(config: MCDropoutConfig, ctx: RunContext) -> Result:
     accuracy on the test set: they agree closely. Writes metrics.csv,
     entropy_hist.png (entropy histograms per input set), entropy.csv and model.pt.
     """
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     masks = make_generator(stream_seed(config.seed, _MASK_STREAM), ctx.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(config.seed, _INIT_STREAM))
@@ -195,17 +184,7 @@ def run_mc_dropout(config: MCDropoutConfig, ctx: RunContext) -> Result:
         )
         init_normal_(model, config.init_std)
     model.to(ctx.device)
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(),
-        progress=ctx.show_progress,
-    )
+    history = train_fashion(config, ctx, model, batches, torch.optim.SGD(model.parameters(), lr=config.lr))
     x_train = batches.train.tensors[0]
     x_test, y_test = batches.test.tensors
     inputs = {"test": x_test} | ood_sets(

@@ -19,21 +19,20 @@ import torch
 from torch import nn
 
 from ..core.checks import check_float
-from ..engine.loop import fit
-from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import training_curves_figure
 from .common import (
     FashionTrainingSettings,
     SplitSettings,
+    begin_fashion_run,
     epoch_summary,
-    fashion_batches,
     init_normal_,
     setting_batch_size,
     setting_fold,
     setting_kfold,
     setting_train_subset,
     setting_val_fraction,
+    train_fashion,
 )
 
 __all__ = ["SoftmaxConfig", "softmax_regression"]
@@ -78,28 +77,9 @@ def run_softmax(config: SoftmaxConfig, ctx: RunContext) -> Result:
     images. Writes metrics.csv (loss and accuracies per epoch), curves.png and a
     table of the test accuracy per epoch.
     """
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device)
     model = softmax_regression(init_std=config.init_std).to(ctx.device)
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(),
-        progress=ctx.show_progress,
-    )
+    history = train_fashion(config, ctx, model, batches, torch.optim.SGD(model.parameters(), lr=config.lr))
     keys = ("train_loss", "train_acc", "val_acc", "test_acc")
     ctx.save_figure(
         "curves.png",
