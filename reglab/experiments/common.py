@@ -50,6 +50,7 @@ __all__ = [
     "begin_fashion_run",
     "train_fashion",
     "init_normal_",
+    "init_default_",
     "dropout_mlp",
     "epoch_summary",
     "EVAL_BATCH",
@@ -84,6 +85,11 @@ class SplitSettings(Settings):
     def __post_init__(self) -> None:
         check_split_settings(self.val_fraction, self.kfold, self.fold)
         super().__post_init__()
+
+    def validation_split(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:func:`reglab.data.validation_split` of ``n`` training samples with these settings:
+        indices ``(train, val)``, ``val`` None without a split."""
+        return validation_split(n, val_fraction=self.val_fraction, kfold=self.kfold, fold=self.fold)
 
 
 class FashionTrainingSettings(SeedSettings):
@@ -253,6 +259,18 @@ def init_normal_(model: nn.Module, std: float) -> nn.Module:
     for m in model.modules():
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=std)
+    return model
+
+
+def init_default_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """PyTorch's default Linear initialisation, weights and biases ~ U(+-1/sqrt(fan_in)),
+    drawn from ``generator`` (each Linear's weight, then its bias) instead of the
+    global RNG, in place; ``model``'s parameters must be on the generator's device."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            bound = m.in_features**-0.5
+            nn.init.uniform_(m.weight, -bound, bound, generator=generator)
+            nn.init.uniform_(m.bias, -bound, bound, generator=generator)
     return model
 
 

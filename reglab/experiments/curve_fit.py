@@ -36,7 +36,7 @@ from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from ..runs.sweep_spec import Selection, SweepSpec
-from .common import SeedSettings
+from .common import SeedSettings, init_default_
 
 __all__ = ["CurveFitConfig", "make_curve_data", "curve_net", "train_curve_net"]
 
@@ -114,16 +114,6 @@ def curve_net(hidden: int, p: float, *, generator: torch.Generator | None = None
     )
 
 
-def _init_default_(model: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default Linear init (weights and biases U(+-1/sqrt(fan_in))), from ``generator``."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Linear):
-                bound = m.in_features**-0.5
-                for t in (m.weight, m.bias):
-                    t.copy_(torch.empty(t.shape).uniform_(-bound, bound, generator=generator))
-
-
 def _mse(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor]) -> float:
     model.eval()
     with torch.no_grad():
@@ -150,7 +140,7 @@ def train_curve_net(
         losses are eval-mode MSEs (dropout off) after the last step.
     """
     model = curve_net(config.hidden, p, generator=make_generator(stream_seed(seed, _MASK_STREAM), device))
-    _init_default_(model, torch.Generator().manual_seed(stream_seed(seed, _INIT_STREAM)))
+    init_default_(model, torch.Generator().manual_seed(stream_seed(seed, _INIT_STREAM)))
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     x, y = data["train"]

@@ -39,6 +39,7 @@ from ..runs.figures import new_figure, training_curves_figure
 from .common import (
     FashionTrainingSettings,
     begin_fashion_run,
+    init_default_,
     setting_batch_size,
     setting_test_subset,
     setting_train_subset,
@@ -183,14 +184,7 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     for a backward pass that never comes. Writes metrics.csv, curves.png,
     inference.csv and inference.png."""
     batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
-    g = torch.Generator().manual_seed(config.seed)
-    model = freeze_mlp(config.hidden)
-    for m in model.modules():  # PyTorch's default init, drawn from our own generator
-        if isinstance(m, nn.Linear):
-            bound = m.in_features**-0.5
-            nn.init.uniform_(m.weight, -bound, bound, generator=g)
-            nn.init.uniform_(m.bias, -bound, bound, generator=g)
-    model = model.to(ctx.device)
+    model = init_default_(freeze_mlp(config.hidden), torch.Generator().manual_seed(config.seed)).to(ctx.device)
     frozen = model[1] if config.freeze == "first" else model[5]
     frozen.requires_grad_(False)
     frozen_before = {n: p.detach().clone() for n, p in frozen.named_parameters()}

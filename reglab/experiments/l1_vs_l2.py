@@ -39,7 +39,6 @@ from typing import Any
 import torch
 
 from ..core.checks import check_bool, check_choice, check_float, check_int
-from ..data.splits import validation_split
 from ..engine.seeding import seed_everything
 from ..regularizers.penalties import l1_penalty, l2_penalty
 from ..runs.experiment import Result, RunContext, register, setting_help
@@ -97,7 +96,7 @@ class L1VsL2Config(SeedSettings, SplitSettings):
         check_int("bins", self.bins, low=1)
         check_int("seeds", self.seeds, low=1)
         super().__post_init__()
-        validation_split(self.n_train, val_fraction=self.val_fraction, kfold=self.kfold, fold=self.fold)
+        self.validation_split(self.n_train)  # the split must leave samples on both sides
 
     def problem(self) -> WeightDecayConfig:
         """The weight-decay settings of the same data (true w = 0.01, b = 0.05, noise 0.01)."""

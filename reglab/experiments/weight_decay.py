@@ -44,7 +44,6 @@ from typing import Any
 import torch
 
 from ..core.checks import check_choice, check_float, check_int, invalid_argument
-from ..data.splits import validation_split
 from ..data.synthetic import synthetic_linear
 from ..engine.seeding import seed_everything, stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
@@ -110,7 +109,7 @@ class WeightDecayConfig(SeedSettings, SplitSettings):
             check_choice("versions", version, VERSIONS)
         check_int("seeds", self.seeds, low=1)
         super().__post_init__()
-        validation_split(self.n_train, val_fraction=self.val_fraction, kfold=self.kfold, fold=self.fold)
+        self.validation_split(self.n_train)  # the split must leave samples on both sides
 
 
 Problem = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]
@@ -133,9 +132,7 @@ def make_regression_problem(config: WeightDecayConfig, seed: int, device: torch.
     w = torch.full((config.num_inputs,), config.true_w)
     X, y = synthetic_linear(w, config.true_b, config.n_train, config.noise, generator=g)
     Xt, yt = synthetic_linear(w, config.true_b, config.n_test, config.noise, generator=g)
-    train_idx, val_idx = validation_split(
-        config.n_train, val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold
-    )
+    train_idx, val_idx = config.validation_split(config.n_train)
     Xv = yv = None
     if val_idx is not None:
         Xv, yv = X[val_idx].to(device), y[val_idx].to(device)
