@@ -13,7 +13,7 @@ the ReLU. Both orders give the same function, because ReLU commutes with a
 0-or-1/(1-p) mask. The notes train the plain net with lr 0.001 and the dropout
 net with lr 0.01; ``lr`` (default 0.01) sets both.
 
-Random streams of seed ``s`` (see :func:`reglab.experiments._seeds.stream_seed`):
+Random streams of seed ``s`` (see :func:`reglab.engine.seeding.stream_seed`):
 the data come from a CPU generator seeded with ``s`` (train noise, then test
 noise, then validation noise), the shared initial weights from stream 1, the
 dropout masks from stream 2 (a generator on the run's device).

@@ -13,7 +13,7 @@ a copy of the network (through the callback's own ``on_fit_end``) and measures
 that copy on the test set, then keeps training the original to ``epochs`` (the
 "train to the end" baseline, from the same initial weights and batch order).
 
-Random streams of ``seed`` (:func:`reglab.experiments._seeds.stream_seed`): the
+Random streams of ``seed`` (:func:`reglab.engine.seeding.stream_seed`): the
 subset and the batch order come from ``seed`` (as in every Fashion-MNIST
 experiment; :func:`reglab.data.validation_split` then carves the validation
 set with its own fixed permutation), the initial weights from stream 1.
@@ -100,7 +100,7 @@ def wide_mlp(hidden: int, *, seed: int) -> nn.Sequential:
 
 
 class _ModelOnly:
-    """The part of :class:`reglab.trainer.TrainState` EarlyStopping uses: a model and ``request_stop``."""
+    """The part of :class:`reglab.engine.state.TrainState` EarlyStopping uses: a model and ``request_stop``."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model

@@ -8,7 +8,7 @@ lr 0.03, 3 epochs). d2l sums the batch loss and divides the step by the batch
 size; this module takes the batch mean, the same update. After three epochs
 w and b are within 0.01 of the truth.
 
-Random streams of ``seed`` (:func:`reglab.experiments._seeds.stream_seed`):
+Random streams of ``seed`` (:func:`reglab.engine.seeding.stream_seed`):
 data from a CPU generator seeded with ``seed``, initial weights from stream 1,
 batch order from stream 2.
 """

@@ -20,7 +20,7 @@ For each off-distribution set: the mean entropy and its ratio to the test
 set's, the fraction of inputs above the test set's 95th entropy percentile,
 and the AUROC of entropy as an out-of-distribution score (:func:`auroc`).
 
-Random streams of ``seed`` (:func:`reglab.experiments._seeds.stream_seed`): the
+Random streams of ``seed`` (:func:`reglab.engine.seeding.stream_seed`): the
 subset and batch order come from ``seed``, the initial weights from stream 1,
 the dropout masks (training and MC) from stream 2 (a generator on the run's
 device), the noise images and the pixel permutation from stream 3.

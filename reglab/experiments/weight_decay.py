@@ -20,7 +20,7 @@ and ``||w||`` stays near its initial ~sqrt(200); with ``lam = 3`` it shrinks
 towards the true ``||w|| = 0.14`` and the test loss falls by orders of magnitude.
 
 Everything random comes from generators derived from ``seed`` (see
-:func:`reglab.experiments._seeds.stream_seed`), so a run with one lambda is
+:func:`reglab.engine.seeding.stream_seed`), so a run with one lambda is
 reproducible by any other implementation of these functions (the sweeps'
 vectorized backend relies on it):
 
