@@ -1,19 +1,143 @@
-"""Pieces shared by the Fashion-MNIST experiments: data as device tensors, the
-d2l MLP, and the standard summary."""
+"""Pieces shared by the experiments: their common settings, and for the
+Fashion-MNIST experiments data as device tensors, the steps every run takes
+(:func:`begin_fashion_run`, :func:`train_fashion`), the d2l MLP and the
+standard summary.
+
+Settings. :class:`SeedSettings`, :class:`SplitSettings` and
+:class:`FashionTrainingSettings` check the settings that mean the same in every
+experiment that has them (one ``__post_init__`` each; a config chains them with
+``super().__post_init__()`` after its own checks), and :func:`setting_batch_size`,
+:func:`setting_train_subset`, :func:`setting_test_subset`,
+:func:`setting_val_fraction`, :func:`setting_kfold` and :func:`setting_fold`
+declare such a field with its one help text. The mixins hold no dataclass
+fields: a config declares every setting itself, with its own default and in
+its own order, because inherited fields would come first and reorder
+``reglab run NAME --help``, ``config.json`` and the list of valid settings.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import field
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..core.checks import check_float, check_int
 from ..data import BatchIterator, load_fashion_mnist
 from ..data.batches import random_split_indices
-from ..data.splits import validation_split
+from ..data.splits import check_split_settings, validation_split
+from ..engine.callbacks import Callback
+from ..engine.loop import LossFn, fit
+from ..engine.seeding import seed_everything
+from ..engine.state import History
+from ..runs.experiment import RunContext, setting_help
 
-__all__ = ["FashionBatches", "fashion_batches", "init_normal_", "dropout_mlp", "epoch_summary", "EVAL_BATCH"]
+__all__ = [
+    "Settings",
+    "SeedSettings",
+    "SplitSettings",
+    "FashionTrainingSettings",
+    "setting_batch_size",
+    "setting_train_subset",
+    "setting_test_subset",
+    "setting_val_fraction",
+    "setting_kfold",
+    "setting_fold",
+    "FashionBatches",
+    "fashion_batches",
+    "begin_fashion_run",
+    "train_fashion",
+    "init_normal_",
+    "init_default_",
+    "dropout_mlp",
+    "epoch_summary",
+    "EVAL_BATCH",
+]
+
+
+class Settings:
+    """The root of the settings mixins: ends their ``__post_init__`` chain."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
+class SeedSettings(Settings):
+    """A config with a ``seed``: an integer >= 0. Its default, and what it seeds, are the experiment's."""
+
+    seed: int
+
+    def __post_init__(self) -> None:
+        check_int("seed", self.seed, low=0)
+        super().__post_init__()
+
+
+class SplitSettings(Settings):
+    """A config with the validation split of :func:`reglab.data.validation_split`:
+    ``val_fraction``, ``kfold`` and ``fold`` (what a sweep's ``--select`` sets)."""
+
+    val_fraction: float
+    kfold: int
+    fold: int
+
+    def __post_init__(self) -> None:
+        check_split_settings(self.val_fraction, self.kfold, self.fold)
+        super().__post_init__()
+
+    def validation_split(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:func:`reglab.data.validation_split` of ``n`` training samples with these settings:
+        indices ``(train, val)``, ``val`` None without a split."""
+        return validation_split(n, val_fraction=self.val_fraction, kfold=self.kfold, fold=self.fold)
+
+
+class FashionTrainingSettings(SeedSettings):
+    """A config trained on Fashion-MNIST: ``lr`` (> 0), ``batch_size`` (>= 1), ``epochs``
+    (>= 1), ``train_subset`` (>= 0; 0: all 60000 images) and ``seed``."""
+
+    lr: float
+    batch_size: int
+    epochs: int
+    train_subset: int
+
+    def __post_init__(self) -> None:
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        check_int("batch_size", self.batch_size, low=1)
+        check_int("epochs", self.epochs, low=1)
+        check_int("train_subset", self.train_subset, low=0)
+        super().__post_init__()
+
+
+def setting_batch_size(default: int) -> int:
+    """The ``batch_size`` field of a Fashion-MNIST config."""
+    return field(default=default, metadata=setting_help("training batch size"))
+
+
+def setting_train_subset(default: int = 0) -> int:
+    """The ``train_subset`` field of a Fashion-MNIST config."""
+    return field(default=default, metadata=setting_help("train on this many random samples (0: all 60000)"))
+
+
+def setting_test_subset(default: int = 0) -> int:
+    """The ``test_subset`` field of a Fashion-MNIST config."""
+    return field(default=default, metadata=setting_help("test on this many random samples (0: all 10000)"))
+
+
+def setting_val_fraction() -> float:
+    """The ``val_fraction`` field of a :class:`SplitSettings` config (default 0: no validation set)."""
+    return field(default=0.0, metadata=setting_help("hold out this fraction of training data for validation"))
+
+
+def setting_kfold() -> int:
+    """The ``kfold`` field of a :class:`SplitSettings` config (default 0: off)."""
+    return field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
+
+
+def setting_fold() -> int:
+    """The ``fold`` field of a :class:`SplitSettings` config (default 0)."""
+    return field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+
 
 EVAL_BATCH = 2048  # evaluation batch size: any value gives the same numbers
 
@@ -71,12 +195,82 @@ def fashion_batches(
     return FashionBatches(train, val, test)
 
 
+def begin_fashion_run(config: FashionTrainingSettings, device: torch.device, *, test_subset: int = 0) -> FashionBatches:
+    """The start of a Fashion-MNIST run: ``seed_everything(config.seed)``, before
+    anything else draws from the global RNG, then :func:`fashion_batches` with the
+    config's batch size, seed and training subset, ``test_subset`` and, for a
+    :class:`SplitSettings` config, its validation split."""
+    seed_everything(config.seed)
+    split = (
+        {"val_fraction": config.val_fraction, "kfold": config.kfold, "fold": config.fold}
+        if isinstance(config, SplitSettings)
+        else {}
+    )
+    return fashion_batches(
+        device,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_subset=config.train_subset,
+        test_subset=test_subset,
+        **split,
+    )
+
+
+def train_fashion(
+    config: FashionTrainingSettings,
+    ctx: RunContext,
+    model: nn.Module,
+    batches: FashionBatches,
+    optimizer: torch.optim.Optimizer,
+    *,
+    loss_fn: LossFn | None = None,
+    callbacks: Sequence[Callback] = (),
+    metrics: bool = True,
+) -> History:
+    """:func:`reglab.fit` ``model`` on ``batches.train`` for ``config.epochs`` epochs,
+    evaluated on ``batches.eval_sets`` after each, on the context's device.
+
+    Args:
+        loss_fn: the loss; None for ``nn.CrossEntropyLoss()``.
+        callbacks: run before the context's own (:meth:`RunContext.callbacks`:
+            the epoch table unless quiet, ``metrics.csv`` with a run folder).
+        metrics: False leaves ``metrics.csv`` to the experiment.
+
+    Returns:
+        The per-epoch :class:`~reglab.engine.state.History`; a progress bar per
+        epoch as the context says.
+    """
+    return fit(
+        model,
+        batches.train,
+        loss_fn=loss_fn if loss_fn is not None else nn.CrossEntropyLoss(),
+        optimizer=optimizer,
+        epochs=config.epochs,
+        eval_sets=batches.eval_sets,
+        device=ctx.device,
+        callbacks=[*callbacks, *ctx.callbacks(metrics=metrics)],
+        progress=ctx.show_progress,
+    )
+
+
 def init_normal_(model: nn.Module, std: float) -> nn.Module:
     """d2l's ``init_weights``: Linear weights ~ N(0, std^2); biases keep
     PyTorch's default (uniform in +-1/sqrt(fan_in)), as in d2l."""
     for m in model.modules():
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=std)
+    return model
+
+
+def init_default_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """PyTorch's default Linear initialisation, weights and biases ~ U(+-1/sqrt(fan_in)),
+    drawn from ``generator`` (each Linear's weight, then its bias) instead of the
+    global RNG, in place; ``model``'s parameters must be on the generator's device."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            bound = m.in_features**-0.5
+            nn.init.uniform_(m.weight, -bound, bound, generator=generator)
+            nn.init.uniform_(m.bias, -bound, bound, generator=generator)
     return model
 
 

@@ -13,7 +13,7 @@ the ReLU. Both orders give the same function, because ReLU commutes with a
 0-or-1/(1-p) mask. The notes train the plain net with lr 0.001 and the dropout
 net with lr 0.01; ``lr`` (default 0.01) sets both.
 
-Random streams of seed ``s`` (see :func:`reglab.experiments._seeds.stream_seed`):
+Random streams of seed ``s`` (see :func:`reglab.engine.seeding.stream_seed`):
 the data come from a CPU generator seeded with ``s`` (train noise, then test
 noise, then validation noise), the shared initial weights from stream 1, the
 dropout masks from stream 2 (a generator on the run's device).
@@ -36,6 +36,7 @@ from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from ..runs.sweep_spec import Selection, SweepSpec
+from .common import SeedSettings, init_default_
 
 __all__ = ["CurveFitConfig", "make_curve_data", "curve_net", "train_curve_net"]
 
@@ -43,7 +44,7 @@ _INIT_STREAM, _MASK_STREAM = 1, 2
 
 
 @dataclass(frozen=True)
-class CurveFitConfig:
+class CurveFitConfig(SeedSettings):
     n_samples: int = field(default=20, metadata=setting_help("training points (and test points) on [-1, 1]"))
     noise: float = field(default=0.3, metadata=setting_help("standard deviation of the label noise"))
     hidden: int = field(default=300, metadata=setting_help("units in each of the two hidden layers"))
@@ -69,7 +70,7 @@ class CurveFitConfig:
             raise invalid_argument("val_size", "0 (no validation set) or an integer >= 2", self.val_size)
         check_int("val_size", self.val_size, low=0)
         check_int("seeds", self.seeds, low=1)
-        check_int("seed", self.seed, low=0)
+        super().__post_init__()
 
 
 def make_curve_data(
@@ -113,16 +114,6 @@ def curve_net(hidden: int, p: float, *, generator: torch.Generator | None = None
     )
 
 
-def _init_default_(model: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default Linear init (weights and biases U(+-1/sqrt(fan_in))), from ``generator``."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Linear):
-                bound = m.in_features**-0.5
-                for t in (m.weight, m.bias):
-                    t.copy_(torch.empty(t.shape).uniform_(-bound, bound, generator=generator))
-
-
 def _mse(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor]) -> float:
     model.eval()
     with torch.no_grad():
@@ -149,7 +140,7 @@ def train_curve_net(
         losses are eval-mode MSEs (dropout off) after the last step.
     """
     model = curve_net(config.hidden, p, generator=make_generator(stream_seed(seed, _MASK_STREAM), device))
-    _init_default_(model, torch.Generator().manual_seed(stream_seed(seed, _INIT_STREAM)))
+    init_default_(model, torch.Generator().manual_seed(stream_seed(seed, _INIT_STREAM)))
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     x, y = data["train"]

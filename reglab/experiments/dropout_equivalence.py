@@ -53,15 +53,26 @@ from torch import nn
 
 from ..core.checks import check_float, check_int, check_probability, invalid_argument
 from ..data import BatchIterator
-from ..data.splits import check_split_settings
 from ..engine.loop import evaluate, fit
-from ..engine.seeding import seed_everything, stream_seed
+from ..engine.seeding import stream_seed
 from ..regularizers.inverted_dropout import Dropout
 from ..regularizers.masks import keep_mask
 from ..regularizers.noninverted_dropout import VanillaDropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
-from .common import EVAL_BATCH, epoch_summary, fashion_batches
+from .common import (
+    EVAL_BATCH,
+    FashionTrainingSettings,
+    SplitSettings,
+    begin_fashion_run,
+    epoch_summary,
+    setting_batch_size,
+    setting_fold,
+    setting_kfold,
+    setting_test_subset,
+    setting_train_subset,
+    setting_val_fraction,
+)
 
 __all__ = [
     "DropoutEquivalenceConfig",
@@ -76,17 +87,17 @@ INIT_STREAM, MASK_STREAM, PROBE_STREAM = 1, 3, 4
 
 
 @dataclass(frozen=True)
-class DropoutEquivalenceConfig:
+class DropoutEquivalenceConfig(FashionTrainingSettings, SplitSettings):
     p: float = field(default=0.5, metadata=setting_help("drop probability of the hidden layer (cs231n's 0.5)"))
     hidden: int = field(default=256, metadata=setting_help("hidden units"))
     lr: float = field(
         default=0.1, metadata=setting_help("SGD learning rate (inverted net; vanilla matched: W2 gets lr/(1-p)^2)")
     )
-    batch_size: int = field(default=64, metadata=setting_help("training batch size"))
+    batch_size: int = setting_batch_size(64)
     epochs: int = field(default=5, metadata=setting_help("training epochs"))
     init_std: float = field(default=0.01, metadata=setting_help("weights ~ N(0, std^2), biases 0"))
-    train_subset: int = field(default=10000, metadata=setting_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
+    train_subset: int = setting_train_subset(10000)
+    test_subset: int = setting_test_subset()
     mask_samples: int = field(default=2000, metadata=setting_help("(a): masks averaged per probe input"))
     probes: int = field(default=8, metadata=setting_help("(a): probe inputs (test images)"))
     table_ps: tuple[float, ...] = field(
@@ -95,20 +106,14 @@ class DropoutEquivalenceConfig:
     )
     mask_elements: int = field(default=1_000_000, metadata=setting_help("(c): mask elements drawn per p"))
     seed: int = field(default=0, metadata=setting_help("data subset and batch order; init, masks via stream seeds"))
-    val_fraction: float = field(
-        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
-    )
-    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    val_fraction: float = setting_val_fraction()
+    kfold: int = setting_kfold()
+    fold: int = setting_fold()
 
     def __post_init__(self) -> None:
         check_probability("p", self.p, allow_one=False)
         check_int("hidden", self.hidden, low=1)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("epochs", self.epochs, low=1)
         check_float("init_std", self.init_std, low=0.0)
-        check_int("train_subset", self.train_subset, low=0)
         check_int("test_subset", self.test_subset, low=0)
         check_int("mask_samples", self.mask_samples, low=2)
         check_int("probes", self.probes, low=1)
@@ -117,8 +122,7 @@ class DropoutEquivalenceConfig:
         for p in self.table_ps:
             check_probability("table_ps", p, allow_one=False)
         check_int("mask_elements", self.mask_elements, low=1)
-        check_int("seed", self.seed, low=0)
-        check_split_settings(self.val_fraction, self.kfold, self.fold)
+        super().__post_init__()
 
 
 def mlp(hidden: int, dropout: nn.Module, *, init_std: float, seed: int) -> nn.Sequential:
@@ -330,18 +334,8 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
     inverted one), keep_rate.png (keep rate and mean bias against p, measured and
     exact), keep_rate.csv, metrics.csv (the inverted net's epochs) and a table.
     """
-    seed_everything(config.seed)
     p, device = config.p, ctx.device
-    batches = fashion_batches(
-        device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, device, test_subset=config.test_subset)
 
     def masks() -> torch.Generator:
         return torch.Generator(device=device).manual_seed(stream_seed(config.seed, MASK_STREAM))

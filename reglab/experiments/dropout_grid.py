@@ -30,13 +30,25 @@ from torch import nn
 
 from ..core.checks import check_float, check_int, check_int_tuple, invalid_argument
 from ..data import BatchIterator
-from ..data.splits import check_split_settings
-from ..engine.loop import evaluate, fit
-from ..engine.seeding import seed_everything
+from ..engine.loop import evaluate
 from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
-from .common import EVAL_BATCH, dropout_mlp, fashion_batches, init_normal_
+from .common import (
+    EVAL_BATCH,
+    FashionTrainingSettings,
+    SplitSettings,
+    begin_fashion_run,
+    dropout_mlp,
+    init_normal_,
+    setting_batch_size,
+    setting_fold,
+    setting_kfold,
+    setting_test_subset,
+    setting_train_subset,
+    setting_val_fraction,
+    train_fashion,
+)
 
 __all__ = ["DropoutGridConfig", "check_pairs", "grid_figure", "run_dropout_grid"]
 
@@ -67,7 +79,7 @@ def check_pairs(name: str, value: Any) -> tuple[tuple[float, float], ...]:
 
 
 @dataclass(frozen=True)
-class DropoutGridConfig:
+class DropoutGridConfig(FashionTrainingSettings, SplitSettings):
     hiddens: tuple[int, ...] = field(
         default=(256, 512), metadata=setting_help("hidden widths (both hidden layers the same)")
     )
@@ -76,33 +88,26 @@ class DropoutGridConfig:
         metadata=setting_help("dropout pairs (p1, p2): drop probabilities after hidden layers 1 and 2"),
     )
     lr: float = field(default=0.5, metadata=setting_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    batch_size: int = setting_batch_size(256)
     epochs: int = field(default=10, metadata=setting_help("training epochs per setting"))
     init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
-    train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
+    train_subset: int = setting_train_subset()
+    test_subset: int = setting_test_subset()
     seed: int = field(
         default=0, metadata=setting_help("seeds the weights, the batch order and the masks of every setting")
     )
-    val_fraction: float = field(
-        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
-    )
-    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    val_fraction: float = setting_val_fraction()
+    kfold: int = setting_kfold()
+    fold: int = setting_fold()
 
     def __post_init__(self) -> None:
         if not isinstance(self.hiddens, (tuple, list)) or not self.hiddens:
             raise invalid_argument("hiddens", "a non-empty sequence of integers >= 1", self.hiddens)
         check_int_tuple("hiddens", self.hiddens)
         check_pairs("pairs", self.pairs)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("epochs", self.epochs, low=1)
         check_float("init_std", self.init_std, low=0.0, low_open=True)
-        check_int("train_subset", self.train_subset, low=0)
         check_int("test_subset", self.test_subset, low=0)
-        check_int("seed", self.seed, low=0)
-        check_split_settings(self.val_fraction, self.kfold, self.fold)
+        super().__post_init__()
 
 
 def _label(hidden: int, p1: float, p2: float) -> str:
@@ -111,30 +116,12 @@ def _label(hidden: int, p1: float, p2: float) -> str:
 
 def _train_one(config: DropoutGridConfig, ctx: RunContext, hidden: int, p1: float, p2: float) -> tuple[dict, list]:
     """Train one setting from the config's seed; return its final row and its epoch rows."""
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     model = init_normal_(dropout_mlp((784, hidden, hidden, 10), (p1, p2), Dropout), config.init_std).to(ctx.device)
     loss_fn = nn.CrossEntropyLoss()
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=loss_fn,
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(metrics=False),
-        progress=ctx.show_progress,
-    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    # metrics.csv holds every setting's epochs: run_dropout_grid writes it.
+    history = train_fashion(config, ctx, model, batches, optimizer, loss_fn=loss_fn, metrics=False)
     # The training set once more, in eval mode (dropout off), for the overfitting gap.
     train_eval = evaluate(
         model,

@@ -19,48 +19,51 @@ import torch
 from torch import nn
 
 from ..core.checks import check_float, check_int, check_probability
-from ..data.splits import check_split_settings
-from ..engine.loop import fit
-from ..engine.seeding import seed_everything
 from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import training_curves_figure
 from ..runs.sweep_spec import SweepSpec
-from .common import dropout_mlp, epoch_summary, fashion_batches, init_normal_
+from .common import (
+    FashionTrainingSettings,
+    SplitSettings,
+    begin_fashion_run,
+    dropout_mlp,
+    epoch_summary,
+    init_normal_,
+    setting_batch_size,
+    setting_fold,
+    setting_kfold,
+    setting_train_subset,
+    setting_val_fraction,
+    train_fashion,
+)
 
 __all__ = ["DropoutMLPConfig", "dropout_layer", "ScratchDropoutMLP", "build_model"]
 
 
 @dataclass(frozen=True)
-class DropoutMLPConfig:
+class DropoutMLPConfig(FashionTrainingSettings, SplitSettings):
     hidden1: int = field(default=256, metadata=setting_help("units in the first hidden layer"))
     hidden2: int = field(default=256, metadata=setting_help("units in the second hidden layer"))
     p1: float = field(default=0.2, metadata=setting_help("drop probability after the first hidden layer"))
     p2: float = field(default=0.5, metadata=setting_help("drop probability after the second hidden layer"))
     lr: float = field(default=0.5, metadata=setting_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    batch_size: int = setting_batch_size(256)
     epochs: int = field(default=10, metadata=setting_help("training epochs"))
     init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
-    train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    train_subset: int = setting_train_subset()
     seed: int = field(default=4, metadata=setting_help("seeds the weights, the batch order and the masks"))
-    val_fraction: float = field(
-        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
-    )
-    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    val_fraction: float = setting_val_fraction()
+    kfold: int = setting_kfold()
+    fold: int = setting_fold()
 
     def __post_init__(self) -> None:
         check_int("hidden1", self.hidden1, low=1)
         check_int("hidden2", self.hidden2, low=1)
         check_probability("p1", self.p1)
         check_probability("p2", self.p2)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("epochs", self.epochs, low=1)
         check_float("init_std", self.init_std, low=0.0, low_open=True)
-        check_int("train_subset", self.train_subset, low=0)
-        check_int("seed", self.seed, low=0)
-        check_split_settings(self.val_fraction, self.kfold, self.fold)
+        super().__post_init__()
 
 
 def dropout_layer(X: torch.Tensor, p: float) -> torch.Tensor:
@@ -110,28 +113,9 @@ def build_model(config: DropoutMLPConfig, *, scratch: bool) -> nn.Module:
 
 
 def _run(config: DropoutMLPConfig, ctx: RunContext, *, scratch: bool) -> Result:
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device)
     model = build_model(config, scratch=scratch).to(ctx.device)
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(),
-        progress=ctx.show_progress,
-    )
+    history = train_fashion(config, ctx, model, batches, torch.optim.SGD(model.parameters(), lr=config.lr))
     kind = "from-scratch dropout" if scratch else "reglab.Dropout"
     ctx.save_figure(
         "curves.png",

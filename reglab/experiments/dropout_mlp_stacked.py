@@ -35,7 +35,6 @@ from torch.nn import functional as F
 
 from ..data import load_fashion_mnist
 from ..data.batches import random_split_indices
-from ..data.splits import validation_split
 from ..engine.seeding import seed_everything
 from ..regularizers.masks import keep_mask
 from ..runs.sweep_spec import VariantOutcome
@@ -47,14 +46,14 @@ __all__ = ["DropoutMLPVectorized", "fashion_indices"]
 _SHARED = ("hidden1", "hidden2", "batch_size", "epochs", "train_subset", "val_fraction", "kfold", "fold")
 
 
-def fashion_indices(config: Any, n_train: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def fashion_indices(config: DropoutMLPConfig, n_train: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Indices into the full training set of the run's training and validation samples,
-    in the order :func:`reglab.experiments._common.fashion_batches` puts them."""
+    in the order :func:`reglab.experiments.common.fashion_batches` puts them."""
     idx = torch.arange(n_train)
     g = torch.Generator().manual_seed(config.seed)
     if 0 < config.train_subset < n_train:
         idx, _ = random_split_indices(n_train, config.train_subset, generator=g)
-    train, val = validation_split(len(idx), val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold)
+    train, val = config.validation_split(len(idx))
     return idx[train], (idx[val] if val is not None else None)
 
 

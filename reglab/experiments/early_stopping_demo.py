@@ -13,7 +13,7 @@ a copy of the network (through the callback's own ``on_fit_end``) and measures
 that copy on the test set, then keeps training the original to ``epochs`` (the
 "train to the end" baseline, from the same initial weights and batch order).
 
-Random streams of ``seed`` (:func:`reglab.experiments._seeds.stream_seed`): the
+Random streams of ``seed`` (:func:`reglab.engine.seeding.stream_seed`): the
 subset and the batch order come from ``seed`` (as in every Fashion-MNIST
 experiment; :func:`reglab.data.validation_split` then carves the validation
 set with its own fixed permutation), the initial weights from stream 1.
@@ -32,14 +32,21 @@ import torch
 from torch import nn
 
 from ..core.checks import check_float, check_int, invalid_argument
-from ..data.splits import check_split_settings
 from ..engine.callbacks import Callback
 from ..engine.early_stopping import EarlyStopping
-from ..engine.loop import evaluate, fit
-from ..engine.seeding import seed_everything, stream_seed
+from ..engine.loop import evaluate
+from ..engine.seeding import stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
-from .common import fashion_batches
+from .common import (
+    FashionTrainingSettings,
+    SplitSettings,
+    begin_fashion_run,
+    setting_batch_size,
+    setting_fold,
+    setting_kfold,
+    train_fashion,
+)
 
 __all__ = ["EarlyStoppingConfig", "wide_mlp", "EarlyStoppingProbe"]
 
@@ -47,7 +54,7 @@ _INIT_STREAM = 1
 
 
 @dataclass(frozen=True)
-class EarlyStoppingConfig:
+class EarlyStoppingConfig(FashionTrainingSettings, SplitSettings):
     hidden: int = field(default=1024, metadata=setting_help("units in each of the two hidden layers"))
     train_subset: int = field(
         default=2000, metadata=setting_help("random training images used (before the validation split)")
@@ -56,32 +63,27 @@ class EarlyStoppingConfig:
     val_fraction: float = field(
         default=0.2, metadata=setting_help("fraction of the training subset held out for validation")
     )
-    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    kfold: int = setting_kfold()
+    fold: int = setting_fold()
     epochs: int = field(default=60, metadata=setting_help("epochs of the train-to-the-end run"))
     patience: int = field(default=5, metadata=setting_help("EarlyStopping patience (epochs without a lower val loss)"))
     min_delta: float = field(default=0.0, metadata=setting_help("EarlyStopping min_delta"))
     lr: float = field(default=0.001, metadata=setting_help("Adam learning rate"))
-    batch_size: int = field(default=64, metadata=setting_help("training batch size"))
+    batch_size: int = setting_batch_size(64)
     seed: int = field(default=0, metadata=setting_help("seeds the subset, the split, the batch order and the weights"))
 
     def __post_init__(self) -> None:
         check_int("hidden", self.hidden, low=1)
-        check_int("train_subset", self.train_subset, low=0)
         check_int("test_subset", self.test_subset, low=0)
-        check_split_settings(self.val_fraction, self.kfold, self.fold)
+        check_int("patience", self.patience, low=0)
+        check_float("min_delta", self.min_delta, low=0.0)
+        super().__post_init__()
         if self.val_fraction == 0.0 and self.kfold == 0:
             raise invalid_argument(
                 "val_fraction",
                 "a fraction in (0, 1) (early stopping needs a validation set) or kfold >= 2",
                 self.val_fraction,
             )
-        check_int("epochs", self.epochs, low=1)
-        check_int("patience", self.patience, low=0)
-        check_float("min_delta", self.min_delta, low=0.0)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("seed", self.seed, low=0)
 
 
 def wide_mlp(hidden: int, *, seed: int) -> nn.Sequential:
@@ -98,7 +100,7 @@ def wide_mlp(hidden: int, *, seed: int) -> nn.Sequential:
 
 
 class _ModelOnly:
-    """The part of :class:`reglab.trainer.TrainState` EarlyStopping uses: a model and ``request_stop``."""
+    """The part of :class:`reglab.engine.state.TrainState` EarlyStopping uses: a model and ``request_stop``."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
@@ -191,34 +193,15 @@ def run_early_stopping(config: EarlyStoppingConfig, ctx: RunContext) -> Result:
     model.pt (the restored model). The flat train/val/test keys of the summary
     are the restored model's; the end model's carry an ``end_`` prefix.
     """
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     model = wide_mlp(config.hidden, seed=stream_seed(config.seed, _INIT_STREAM)).to(ctx.device)
     stopper = EarlyStopping(
         monitor="val_loss", mode="min", patience=config.patience, min_delta=config.min_delta, restore_best=True
     )
     probe = EarlyStoppingProbe(stopper)
     loss_fn = nn.CrossEntropyLoss()
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=loss_fn,
-        optimizer=torch.optim.Adam(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=[probe, *ctx.callbacks()],
-        progress=ctx.show_progress,
-    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    history = train_fashion(config, ctx, model, batches, optimizer, loss_fn=loss_fn, callbacks=[probe])
     rows = history.rows
     assert probe.restored is not None and stopper.best_epoch is not None  # set by on_fit_end
     best = stopper.best_epoch

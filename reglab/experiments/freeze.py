@@ -33,12 +33,18 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..core.checks import check_choice, check_float, check_int
-from ..engine.loop import fit
-from ..engine.seeding import seed_everything
+from ..core.checks import check_choice, check_int
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure, training_curves_figure
-from .common import fashion_batches
+from .common import (
+    FashionTrainingSettings,
+    begin_fashion_run,
+    init_default_,
+    setting_batch_size,
+    setting_test_subset,
+    setting_train_subset,
+    train_fashion,
+)
 
 __all__ = ["FreezeConfig", "freeze_mlp", "saved_tensor_bytes", "time_forward", "inference_figure", "run_freeze"]
 
@@ -46,14 +52,14 @@ _FREEZE = ("first", "last")
 
 
 @dataclass(frozen=True)
-class FreezeConfig:
+class FreezeConfig(FashionTrainingSettings):
     hidden: int = field(default=256, metadata=setting_help("units in each of the two hidden layers"))
     freeze: str = field(default="first", metadata=setting_help("which Linear to freeze: 'first' or 'last'"))
     lr: float = field(default=0.1, metadata=setting_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    batch_size: int = setting_batch_size(256)
     epochs: int = field(default=3, metadata=setting_help("training epochs"))
-    train_subset: int = field(default=10000, metadata=setting_help("train on this many random samples (0: all 60000)"))
-    test_subset: int = field(default=0, metadata=setting_help("test on this many random samples (0: all 10000)"))
+    train_subset: int = setting_train_subset(10000)
+    test_subset: int = setting_test_subset()
     infer_batch: int = field(default=1024, metadata=setting_help("samples in the inference batch that is measured"))
     repeats: int = field(default=20, metadata=setting_help("timed forward passes per mode (the median is reported)"))
     seed: int = field(default=4, metadata=setting_help("seeds the weights and the batch order"))
@@ -61,14 +67,10 @@ class FreezeConfig:
     def __post_init__(self) -> None:
         check_int("hidden", self.hidden, low=1)
         check_choice("freeze", self.freeze, _FREEZE)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("epochs", self.epochs, low=1)
-        check_int("train_subset", self.train_subset, low=0)
         check_int("test_subset", self.test_subset, low=0)
         check_int("infer_batch", self.infer_batch, low=1)
         check_int("repeats", self.repeats, low=1)
-        check_int("seed", self.seed, low=0)
+        super().__post_init__()
 
 
 def freeze_mlp(hidden: int) -> nn.Sequential:
@@ -181,38 +183,14 @@ def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     exactly the same outputs; grad mode keeps the activations (and weights) alive
     for a backward pass that never comes. Writes metrics.csv, curves.png,
     inference.csv and inference.png."""
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-    )
-    g = torch.Generator().manual_seed(config.seed)
-    model = freeze_mlp(config.hidden)
-    for m in model.modules():  # PyTorch's default init, drawn from our own generator
-        if isinstance(m, nn.Linear):
-            bound = m.in_features**-0.5
-            nn.init.uniform_(m.weight, -bound, bound, generator=g)
-            nn.init.uniform_(m.bias, -bound, bound, generator=g)
-    model = model.to(ctx.device)
+    batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
+    model = init_default_(freeze_mlp(config.hidden), torch.Generator().manual_seed(config.seed)).to(ctx.device)
     frozen = model[1] if config.freeze == "first" else model[5]
     frozen.requires_grad_(False)
     frozen_before = {n: p.detach().clone() for n, p in frozen.named_parameters()}
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     trainable_before = {n: p.detach().clone() for n, p in trainable.items()}
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(list(trainable.values()), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(),
-        progress=ctx.show_progress,
-    )
+    history = train_fashion(config, ctx, model, batches, torch.optim.SGD(list(trainable.values()), lr=config.lr))
     frozen_unchanged = all(torch.equal(p, frozen_before[n]) for n, p in frozen.named_parameters())
     frozen_grads_none = all(p.grad is None for p in frozen.parameters())
     changed = {n: not torch.equal(p.detach(), trainable_before[n]) for n, p in trainable.items()}

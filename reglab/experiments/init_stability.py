@@ -37,6 +37,7 @@ from ..data import load_fashion_mnist
 from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
+from .common import SeedSettings
 
 __all__ = [
     "InitStabilityConfig",
@@ -61,7 +62,7 @@ def _check_names(name: str, value: Any, allowed: Sequence[str]) -> None:
 
 
 @dataclass(frozen=True)
-class InitStabilityConfig:
+class InitStabilityConfig(SeedSettings):
     depth: int = field(default=12, metadata=setting_help("number of hidden layers (Linear + activation)"))
     width: int = field(default=256, metadata=setting_help("units per hidden layer"))
     activations: tuple[str, ...] = field(default=ACTIVATIONS, metadata=setting_help("activations to try: relu, tanh"))
@@ -81,7 +82,7 @@ class InitStabilityConfig:
         check_float("normal_std", self.normal_std, low=0.0, low_open=True)
         check_choice("inputs", self.inputs, _INPUTS)
         check_int("batch_size", self.batch_size, low=2)
-        check_int("seed", self.seed, low=0)
+        super().__post_init__()
 
 
 def deep_mlp(depth: int, width: int, activation: str, *, inputs: int = 784, outputs: int = 10) -> nn.Sequential:

@@ -39,12 +39,12 @@ from typing import Any
 import torch
 
 from ..core.checks import check_bool, check_choice, check_float, check_int
-from ..data.splits import check_split_settings, validation_split
 from ..engine.seeding import seed_everything
 from ..regularizers.penalties import l1_penalty, l2_penalty
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from ..runs.sweep_spec import SweepSpec
+from .common import SeedSettings, SplitSettings, setting_fold, setting_kfold, setting_val_fraction
 from .weight_decay import (
     WeightDecayConfig,
     batch_orders,
@@ -60,7 +60,7 @@ PENALTIES = ("none", "l2", "l1")
 
 
 @dataclass(frozen=True)
-class L1VsL2Config:
+class L1VsL2Config(SeedSettings, SplitSettings):
     strength: float = field(
         default=1.0, metadata=setting_help("lam of both penalties: L1 = lam*||w||_1, L2 = lam/2*||w||^2")
     )
@@ -78,11 +78,9 @@ class L1VsL2Config:
     bins: int = field(default=60, metadata=setting_help("histogram bins"))
     seeds: int = field(default=1, metadata=setting_help("run seeds seed, seed+1, ..., seed+seeds-1"))
     seed: int = field(default=0, metadata=setting_help("first seed: data, initial weights, batch order"))
-    val_fraction: float = field(
-        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
-    )
-    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    val_fraction: float = setting_val_fraction()
+    kfold: int = setting_kfold()
+    fold: int = setting_fold()
 
     def __post_init__(self) -> None:
         check_float("strength", self.strength, low=0.0)
@@ -97,9 +95,8 @@ class L1VsL2Config:
         check_int("eval_every", self.eval_every, low=1, high=self.epochs)
         check_int("bins", self.bins, low=1)
         check_int("seeds", self.seeds, low=1)
-        check_int("seed", self.seed, low=0)
-        check_split_settings(self.val_fraction, self.kfold, self.fold)
-        validation_split(self.n_train, val_fraction=self.val_fraction, kfold=self.kfold, fold=self.fold)
+        super().__post_init__()
+        self.validation_split(self.n_train)  # the split must leave samples on both sides
 
     def problem(self) -> WeightDecayConfig:
         """The weight-decay settings of the same data (true w = 0.01, b = 0.05, noise 0.01)."""

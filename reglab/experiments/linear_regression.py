@@ -8,7 +8,7 @@ lr 0.03, 3 epochs). d2l sums the batch loss and divides the step by the batch
 size; this module takes the batch mean, the same update. After three epochs
 w and b are within 0.01 of the truth.
 
-Random streams of ``seed`` (:func:`reglab.experiments._seeds.stream_seed`):
+Random streams of ``seed`` (:func:`reglab.engine.seeding.stream_seed`):
 data from a CPU generator seeded with ``seed``, initial weights from stream 1,
 batch order from stream 2.
 """
@@ -26,6 +26,7 @@ from ..data import BatchIterator, synthetic_linear
 from ..engine.seeding import seed_everything, stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
+from .common import SeedSettings
 from .weight_decay import squared_loss
 
 __all__ = ["LinearRegressionConfig", "linreg", "sgd", "train_linear_regression"]
@@ -34,7 +35,7 @@ _INIT_STREAM, _ORDER_STREAM = 1, 2
 
 
 @dataclass(frozen=True)
-class LinearRegressionConfig:
+class LinearRegressionConfig(SeedSettings):
     true_w: tuple[float, ...] = field(default=(2.0, -3.4), metadata=setting_help("the true weights"))
     true_b: float = field(default=4.2, metadata=setting_help("the true bias"))
     n_samples: int = field(default=1000, metadata=setting_help("number of samples"))
@@ -57,7 +58,7 @@ class LinearRegressionConfig:
         check_float("lr", self.lr, low=0.0, low_open=True)
         check_int("epochs", self.epochs, low=1)
         check_float("init_std", self.init_std, low=0.0)
-        check_int("seed", self.seed, low=0)
+        super().__post_init__()
 
 
 def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

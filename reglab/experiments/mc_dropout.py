@@ -20,7 +20,7 @@ For each off-distribution set: the mean entropy and its ratio to the test
 set's, the fraction of inputs above the test set's 95th entropy percentile,
 and the AUROC of entropy as an out-of-distribution score (:func:`auroc`).
 
-Random streams of ``seed`` (:func:`reglab.experiments._seeds.stream_seed`): the
+Random streams of ``seed`` (:func:`reglab.engine.seeding.stream_seed`): the
 subset and batch order come from ``seed``, the initial weights from stream 1,
 the dropout masks (training and MC) from stream 2 (a generator on the run's
 device), the noise images and the pixel permutation from stream 3.
@@ -32,17 +32,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..core.checks import check_float, check_int, check_probability
-from ..data.splits import check_split_settings
-from ..engine.loop import fit
-from ..engine.seeding import make_generator, seed_everything, stream_seed
+from ..engine.seeding import make_generator, stream_seed
 from ..regularizers.inverted_dropout import Dropout
 from ..regularizers.mc_prediction import mc_predict, predictive_entropy
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
-from .common import EVAL_BATCH, dropout_mlp, epoch_summary, fashion_batches, init_normal_
+from .common import (
+    EVAL_BATCH,
+    FashionTrainingSettings,
+    SplitSettings,
+    begin_fashion_run,
+    dropout_mlp,
+    epoch_summary,
+    init_normal_,
+    setting_batch_size,
+    setting_fold,
+    setting_kfold,
+    setting_train_subset,
+    setting_val_fraction,
+    train_fashion,
+)
 
 __all__ = ["MCDropoutConfig", "auroc", "ood_sets"]
 
@@ -51,41 +62,34 @@ OOD_SETS = ("noise", "inverted", "shuffled")
 
 
 @dataclass(frozen=True)
-class MCDropoutConfig:
+class MCDropoutConfig(FashionTrainingSettings, SplitSettings):
     hidden1: int = field(default=256, metadata=setting_help("units in the first hidden layer"))
     hidden2: int = field(default=256, metadata=setting_help("units in the second hidden layer"))
     p1: float = field(default=0.2, metadata=setting_help("drop probability after the first hidden layer"))
     p2: float = field(default=0.5, metadata=setting_help("drop probability after the second hidden layer"))
     lr: float = field(default=0.5, metadata=setting_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    batch_size: int = setting_batch_size(256)
     epochs: int = field(default=5, metadata=setting_help("training epochs (brief training is enough)"))
     init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
-    train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    train_subset: int = setting_train_subset()
     test_subset: int = field(
         default=0, metadata=setting_help("random test images used, and size of each OOD set (0: all 10000)")
     )
     samples: int = field(default=30, metadata=setting_help("MC dropout forward passes per input"))
     seed: int = field(default=0, metadata=setting_help("seeds the data order, weights, masks and OOD inputs"))
-    val_fraction: float = field(
-        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
-    )
-    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    val_fraction: float = setting_val_fraction()
+    kfold: int = setting_kfold()
+    fold: int = setting_fold()
 
     def __post_init__(self) -> None:
         check_int("hidden1", self.hidden1, low=1)
         check_int("hidden2", self.hidden2, low=1)
         check_probability("p1", self.p1, allow_one=False)
         check_probability("p2", self.p2, allow_one=False)
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("epochs", self.epochs, low=1)
         check_float("init_std", self.init_std, low=0.0, low_open=True)
-        check_int("train_subset", self.train_subset, low=0)
         check_int("test_subset", self.test_subset, low=0)
         check_int("samples", self.samples, low=2)
-        check_int("seed", self.seed, low=0)
-        check_split_settings(self.val_fraction, self.kfold, self.fold)
+        super().__post_init__()
 
 
 def auroc(scores_in: torch.Tensor, scores_out: torch.Tensor) -> float:
@@ -171,17 +175,7 @@ def run_mc_dropout(config: MCDropoutConfig, ctx: RunContext) -> Result:
     accuracy on the test set: they agree closely. Writes metrics.csv,
     entropy_hist.png (entropy histograms per input set), entropy.csv and model.pt.
     """
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        test_subset=config.test_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     masks = make_generator(stream_seed(config.seed, _MASK_STREAM), ctx.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(config.seed, _INIT_STREAM))
@@ -190,17 +184,7 @@ def run_mc_dropout(config: MCDropoutConfig, ctx: RunContext) -> Result:
         )
         init_normal_(model, config.init_std)
     model.to(ctx.device)
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(),
-        progress=ctx.show_progress,
-    )
+    history = train_fashion(config, ctx, model, batches, torch.optim.SGD(model.parameters(), lr=config.lr))
     x_train = batches.train.tensors[0]
     x_test, y_test = batches.test.tensors
     inputs = {"test": x_test} | ood_sets(

@@ -18,39 +18,41 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..core.checks import check_float, check_int
-from ..data.splits import check_split_settings
-from ..engine.loop import fit
-from ..engine.seeding import seed_everything
+from ..core.checks import check_float
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import training_curves_figure
-from .common import epoch_summary, fashion_batches, init_normal_
+from .common import (
+    FashionTrainingSettings,
+    SplitSettings,
+    begin_fashion_run,
+    epoch_summary,
+    init_normal_,
+    setting_batch_size,
+    setting_fold,
+    setting_kfold,
+    setting_train_subset,
+    setting_val_fraction,
+    train_fashion,
+)
 
 __all__ = ["SoftmaxConfig", "softmax_regression"]
 
 
 @dataclass(frozen=True)
-class SoftmaxConfig:
+class SoftmaxConfig(FashionTrainingSettings, SplitSettings):
     lr: float = field(default=0.1, metadata=setting_help("SGD learning rate"))
-    batch_size: int = field(default=256, metadata=setting_help("training batch size"))
+    batch_size: int = setting_batch_size(256)
     epochs: int = field(default=10, metadata=setting_help("training epochs"))
     init_std: float = field(default=0.01, metadata=setting_help("standard deviation of the N(0, std^2) weights"))
-    train_subset: int = field(default=0, metadata=setting_help("train on this many random samples (0: all 60000)"))
+    train_subset: int = setting_train_subset()
     seed: int = field(default=0, metadata=setting_help("seeds the weights and the batch order"))
-    val_fraction: float = field(
-        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
-    )
-    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    val_fraction: float = setting_val_fraction()
+    kfold: int = setting_kfold()
+    fold: int = setting_fold()
 
     def __post_init__(self) -> None:
-        check_float("lr", self.lr, low=0.0, low_open=True)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("epochs", self.epochs, low=1)
         check_float("init_std", self.init_std, low=0.0)
-        check_int("train_subset", self.train_subset, low=0)
-        check_int("seed", self.seed, low=0)
-        check_split_settings(self.val_fraction, self.kfold, self.fold)
+        super().__post_init__()
 
 
 def softmax_regression(num_inputs: int = 784, num_outputs: int = 10, init_std: float = 0.01) -> nn.Sequential:
@@ -75,28 +77,9 @@ def run_softmax(config: SoftmaxConfig, ctx: RunContext) -> Result:
     images. Writes metrics.csv (loss and accuracies per epoch), curves.png and a
     table of the test accuracy per epoch.
     """
-    seed_everything(config.seed)
-    batches = fashion_batches(
-        ctx.device,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        train_subset=config.train_subset,
-        val_fraction=config.val_fraction,
-        kfold=config.kfold,
-        fold=config.fold,
-    )
+    batches = begin_fashion_run(config, ctx.device)
     model = softmax_regression(init_std=config.init_std).to(ctx.device)
-    history = fit(
-        model,
-        batches.train,
-        loss_fn=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        eval_sets=batches.eval_sets,
-        device=ctx.device,
-        callbacks=ctx.callbacks(),
-        progress=ctx.show_progress,
-    )
+    history = train_fashion(config, ctx, model, batches, torch.optim.SGD(model.parameters(), lr=config.lr))
     keys = ("train_loss", "train_acc", "val_acc", "test_acc")
     ctx.save_figure(
         "curves.png",

@@ -20,7 +20,7 @@ and ``||w||`` stays near its initial ~sqrt(200); with ``lam = 3`` it shrinks
 towards the true ``||w|| = 0.14`` and the test loss falls by orders of magnitude.
 
 Everything random comes from generators derived from ``seed`` (see
-:func:`reglab.experiments._seeds.stream_seed`), so a run with one lambda is
+:func:`reglab.engine.seeding.stream_seed`), so a run with one lambda is
 reproducible by any other implementation of these functions (the sweeps'
 vectorized backend relies on it):
 
@@ -44,12 +44,12 @@ from typing import Any
 import torch
 
 from ..core.checks import check_choice, check_float, check_int, invalid_argument
-from ..data.splits import check_split_settings, validation_split
 from ..data.synthetic import synthetic_linear
 from ..engine.seeding import seed_everything, stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from ..runs.sweep_spec import Knob, SweepSpec
+from .common import SeedSettings, SplitSettings, setting_fold, setting_kfold, setting_val_fraction
 
 __all__ = [
     "WeightDecayConfig",
@@ -67,7 +67,7 @@ INIT_STREAM, ORDER_STREAM = 1, 2
 
 
 @dataclass(frozen=True)
-class WeightDecayConfig:
+class WeightDecayConfig(SeedSettings, SplitSettings):
     n_train: int = field(default=20, metadata=setting_help("training samples (validation is carved from them)"))
     n_test: int = field(default=100, metadata=setting_help("test samples"))
     num_inputs: int = field(default=200, metadata=setting_help("input dimension"))
@@ -84,11 +84,9 @@ class WeightDecayConfig:
     versions: tuple[str, ...] = field(default=VERSIONS, metadata=setting_help("'scratch' and/or 'optimizer'"))
     seeds: int = field(default=1, metadata=setting_help("run seeds seed, seed+1, ..., seed+seeds-1"))
     seed: int = field(default=0, metadata=setting_help("first seed: data, initial weights, batch order"))
-    val_fraction: float = field(
-        default=0.0, metadata=setting_help("hold out this fraction of training data for validation")
-    )
-    kfold: int = field(default=0, metadata=setting_help("K-fold cross-validation: number of folds (0: off)"))
-    fold: int = field(default=0, metadata=setting_help("with kfold: the fold used for validation (0-based)"))
+    val_fraction: float = setting_val_fraction()
+    kfold: int = setting_kfold()
+    fold: int = setting_fold()
 
     def __post_init__(self) -> None:
         check_int("n_train", self.n_train, low=2)
@@ -110,9 +108,8 @@ class WeightDecayConfig:
         for version in self.versions:
             check_choice("versions", version, VERSIONS)
         check_int("seeds", self.seeds, low=1)
-        check_int("seed", self.seed, low=0)
-        check_split_settings(self.val_fraction, self.kfold, self.fold)
-        validation_split(self.n_train, val_fraction=self.val_fraction, kfold=self.kfold, fold=self.fold)
+        super().__post_init__()
+        self.validation_split(self.n_train)  # the split must leave samples on both sides
 
 
 Problem = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]
@@ -135,9 +132,7 @@ def make_regression_problem(config: WeightDecayConfig, seed: int, device: torch.
     w = torch.full((config.num_inputs,), config.true_w)
     X, y = synthetic_linear(w, config.true_b, config.n_train, config.noise, generator=g)
     Xt, yt = synthetic_linear(w, config.true_b, config.n_test, config.noise, generator=g)
-    train_idx, val_idx = validation_split(
-        config.n_train, val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold
-    )
+    train_idx, val_idx = config.validation_split(config.n_train)
     Xv = yv = None
     if val_idx is not None:
         Xv, yv = X[val_idx].to(device), y[val_idx].to(device)
