@@ -63,21 +63,34 @@ class Result:
 
 @dataclass
 class RunContext:
-    """How to run: device, output folder (or none), verbosity."""
+    """How to run: device, output folder (or none), verbosity, and callbacks from outside.
+
+    Attributes:
+        device: where to train.
+        run_dir: the run directory, or None (a sweep trial writes no folder).
+        quiet: no per-epoch table and no progress bars.
+        progress: show progress bars (None: only on a terminal).
+        extra_callbacks: callbacks the caller attaches to every ``fit`` of the
+            run (a logger, a sweep's per-epoch reporter, a schedule...);
+            :meth:`callbacks` includes them.
+    """
 
     device: torch.device
     run_dir: RunDir | None = None
     quiet: bool = False
     progress: bool | None = None
+    extra_callbacks: list[Callback] = field(default_factory=list)
 
     def callbacks(self, *, metrics: bool = True) -> list[Callback]:
-        """The engine callbacks every epoch-based experiment should pass to ``fit``:
-        the per-epoch table (unless quiet) and ``metrics.csv`` (with a run dir)."""
+        """The engine callbacks every epoch-based experiment passes to ``fit``: the
+        per-epoch table (unless quiet), ``metrics.csv`` (with a run dir) and the
+        caller's :attr:`extra_callbacks`."""
         out: list[Callback] = []
         if not self.quiet:
             out.append(EpochTable())
         if metrics and self.run_dir is not None:
             out.append(MetricsWriter(self.run_dir))
+        out.extend(self.extra_callbacks)
         return out
 
     @property
