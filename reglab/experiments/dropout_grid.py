@@ -67,15 +67,21 @@ def check_pairs(name: str, value: Any) -> tuple[tuple[float, float], ...]:
     """
     if not isinstance(value, (tuple, list)) or not value:
         raise invalid_argument(name, _PAIRS_EXPECTED, value)
-    out = []
+    out: list[tuple[float, float]] = []
     for pair in value:
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise invalid_argument(name, _PAIRS_EXPECTED, value)
+        p1, p2 = pair
         try:
-            out.append(tuple(check_float(name, p, low=0.0, high=1.0, high_open=True) for p in pair))
+            out.append(
+                (
+                    check_float(name, p1, low=0.0, high=1.0, high_open=True),
+                    check_float(name, p2, low=0.0, high=1.0, high_open=True),
+                )
+            )
         except ValueError:
             raise invalid_argument(name, _PAIRS_EXPECTED, value) from None
-    return tuple(out)  # type: ignore[return-value]
+    return tuple(out)
 
 
 @dataclass(frozen=True)
