@@ -120,7 +120,9 @@ def _label(hidden: int, p1: float, p2: float) -> str:
     return f"h={hidden} p=({p1:g},{p2:g})"
 
 
-def _train_one(config: DropoutGridConfig, ctx: RunContext, hidden: int, p1: float, p2: float) -> tuple[dict, list]:
+def _train_one(
+    config: DropoutGridConfig, ctx: RunContext, hidden: int, p1: float, p2: float
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Train one setting from the config's seed; return its final row and its epoch rows."""
     batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     model = init_normal_(dropout_mlp((784, hidden, hidden, 10), (p1, p2), Dropout), config.init_std).to(ctx.device)

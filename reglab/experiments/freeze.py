@@ -118,7 +118,7 @@ def saved_tensor_bytes(
 
 def time_forward(fn: Callable[[], Any], repeats: int, device: torch.device) -> float:
     """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up), synchronising CUDA."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync: Callable[[], None] = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     fn()
     sync()
     times = []
