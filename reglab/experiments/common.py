@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -51,10 +51,13 @@ __all__ = [
     "train_fashion",
     "init_normal_",
     "init_default_",
+    "grad_of",
     "dropout_mlp",
     "epoch_summary",
     "EVAL_BATCH",
 ]
+
+_ModuleT = TypeVar("_ModuleT", bound=nn.Module)
 
 
 class Settings:
@@ -201,18 +204,19 @@ def begin_fashion_run(config: FashionTrainingSettings, device: torch.device, *, 
     config's batch size, seed and training subset, ``test_subset`` and, for a
     :class:`SplitSettings` config, its validation split."""
     seed_everything(config.seed)
-    split = (
-        {"val_fraction": config.val_fraction, "kfold": config.kfold, "fold": config.fold}
-        if isinstance(config, SplitSettings)
-        else {}
-    )
+    if isinstance(config, SplitSettings):
+        val_fraction, kfold, fold = config.val_fraction, config.kfold, config.fold
+    else:  # no validation split: fashion_batches' defaults
+        val_fraction, kfold, fold = 0.0, 0, 0
     return fashion_batches(
         device,
         batch_size=config.batch_size,
         seed=config.seed,
         train_subset=config.train_subset,
         test_subset=test_subset,
-        **split,
+        val_fraction=val_fraction,
+        kfold=kfold,
+        fold=fold,
     )
 
 
@@ -253,7 +257,7 @@ def train_fashion(
     )
 
 
-def init_normal_(model: nn.Module, std: float) -> nn.Module:
+def init_normal_(model: _ModuleT, std: float) -> _ModuleT:
     """d2l's ``init_weights``: Linear weights ~ N(0, std^2); biases keep
     PyTorch's default (uniform in +-1/sqrt(fan_in)), as in d2l."""
     for m in model.modules():
@@ -262,7 +266,7 @@ def init_normal_(model: nn.Module, std: float) -> nn.Module:
     return model
 
 
-def init_default_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+def init_default_(model: _ModuleT, generator: torch.Generator) -> _ModuleT:
     """PyTorch's default Linear initialisation, weights and biases ~ U(+-1/sqrt(fan_in)),
     drawn from ``generator`` (each Linear's weight, then its bias) instead of the
     global RNG, in place; ``model``'s parameters must be on the generator's device."""
@@ -272,6 +276,15 @@ def init_default_(model: nn.Module, generator: torch.Generator) -> nn.Module:
             nn.init.uniform_(m.weight, -bound, bound, generator=generator)
             nn.init.uniform_(m.bias, -bound, bound, generator=generator)
     return model
+
+
+def grad_of(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """``tensor.grad`` after a backward pass that reached it; ``name`` says which tensor
+    in the error raised when no gradient is there."""
+    grad = tensor.grad
+    if grad is None:
+        raise RuntimeError(f"{name} has no gradient: the backward pass did not reach it")
+    return grad
 
 
 def dropout_mlp(

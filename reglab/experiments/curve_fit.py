@@ -163,7 +163,14 @@ def train_curve_net(
     return out
 
 
-def _fit_figure(config: CurveFitConfig, seed: int, data: dict, grid: torch.Tensor, runs: dict, steps: list[int]) -> Any:
+def _fit_figure(
+    config: CurveFitConfig,
+    seed: int,
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    grid: torch.Tensor,
+    runs: dict[str, dict[str, Any]],
+    steps: list[int],
+) -> Any:
     ncols = min(len(steps), 2)
     fig, axes = new_figure(5.0, 3.8, ncols=ncols, nrows=-(-len(steps) // ncols))
     axes = [axes] if len(steps) == 1 else list(axes.flat)
@@ -251,7 +258,7 @@ def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
     eval_steps = sorted({*range(config.eval_every, config.steps + 1, config.eval_every), config.steps})
     picks = sorted({eval_steps[round(i * (len(eval_steps) - 1) / 3)] for i in range(4)})
     table, metrics = [], []
-    curves: dict[str, list] = {"plain": [], "dropout": []}
+    curves: dict[str, list[list[tuple[int, float]]]] = {"plain": [], "dropout": []}
     per_seed = []
     for seed in range(config.seed, config.seed + config.seeds):
         data = make_curve_data(config, seed, ctx.device)

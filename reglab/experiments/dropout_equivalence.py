@@ -131,13 +131,22 @@ def mlp(hidden: int, dropout: nn.Module, *, init_std: float, seed: int) -> nn.Se
     Weights ~ N(0, init_std^2) from a CPU generator seeded with ``stream_seed(seed, 1)``
     (first layer, then second), biases 0: independent of the global RNG.
     """
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), dropout, nn.Linear(hidden, 10))
+    first, second = nn.Linear(784, hidden), nn.Linear(hidden, 10)
+    model = nn.Sequential(nn.Flatten(), first, nn.ReLU(), dropout, second)
     g = torch.Generator().manual_seed(stream_seed(seed, INIT_STREAM))
     with torch.no_grad():
-        for layer in (model[1], model[4]):
+        for layer in (first, second):
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * init_std)
             layer.bias.zero_()
     return model
+
+
+def _output_layer(model: nn.Sequential) -> nn.Linear:
+    """The last Linear, ``model[4]``, of an :func:`mlp`."""
+    layer = model[4]
+    if not isinstance(layer, nn.Linear):
+        raise TypeError(f"expected the Linear output layer of mlp() at index 4, found {type(layer).__name__}")
+    return layer
 
 
 def normal_keep_rate(p: float) -> float:
@@ -244,7 +253,7 @@ def _agreement(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
     }
 
 
-def _probe(model: nn.Module, X: torch.Tensor, p: float, samples: int, vanilla: bool) -> dict[str, float]:
+def _probe(model: nn.Sequential, X: torch.Tensor, p: float, samples: int, vanilla: bool) -> dict[str, float]:
     """(a) for one net: z-scores at the dropout layer (binomial SE) and at the logits (CLT)."""
     upto = model[:4]
     model.eval()
@@ -350,16 +359,15 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
         ),
     }
     with torch.no_grad():
-        nets["vanilla (matched)"][4].weight.div_(1.0 - p)
+        _output_layer(nets["vanilla (matched)"]).weight.div_(1.0 - p)
     rows: dict[str, list[dict[str, float]]] = {}
     for name, net in nets.items():
         net.to(device)
         if name == "vanilla (matched)":
-            w2 = net[4].weight
+            w2 = _output_layer(net).weight
             rest = [q for q in net.parameters() if q is not w2]
-            optimizer = torch.optim.SGD(
-                [{"params": rest}, {"params": [w2], "lr": config.lr / (1.0 - p) ** 2}], lr=config.lr
-            )
+            groups: list[dict[str, Any]] = [{"params": rest}, {"params": [w2], "lr": config.lr / (1.0 - p) ** 2}]
+            optimizer = torch.optim.SGD(groups, lr=config.lr)
         else:
             optimizer = torch.optim.SGD(net.parameters(), lr=config.lr)
         rows[name] = _train(net, optimizer, batches, config, ctx, ctx.callbacks() if name == "inverted" else [])
@@ -374,7 +382,8 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
         if name != "vanilla (same lr)":
             row.update(_probe(net, Xt[: config.probes], p, config.mask_samples, vanilla=name != "inverted"))
         table.append(row)
-    w2_gap = (nets["vanilla (matched)"][4].weight * (1 - p) - nets["inverted"][4].weight).abs().max().item()
+    w2_matched, w2_inverted = _output_layer(nets["vanilla (matched)"]).weight, _output_layer(nets["inverted"]).weight
+    w2_gap = (w2_matched * (1 - p) - w2_inverted).abs().max().item()
 
     inverted = nets["inverted"]
     with torch.no_grad():

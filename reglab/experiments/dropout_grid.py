@@ -67,15 +67,21 @@ def check_pairs(name: str, value: Any) -> tuple[tuple[float, float], ...]:
     """
     if not isinstance(value, (tuple, list)) or not value:
         raise invalid_argument(name, _PAIRS_EXPECTED, value)
-    out = []
+    out: list[tuple[float, float]] = []
     for pair in value:
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise invalid_argument(name, _PAIRS_EXPECTED, value)
+        p1, p2 = pair
         try:
-            out.append(tuple(check_float(name, p, low=0.0, high=1.0, high_open=True) for p in pair))
+            out.append(
+                (
+                    check_float(name, p1, low=0.0, high=1.0, high_open=True),
+                    check_float(name, p2, low=0.0, high=1.0, high_open=True),
+                )
+            )
         except ValueError:
             raise invalid_argument(name, _PAIRS_EXPECTED, value) from None
-    return tuple(out)  # type: ignore[return-value]
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,9 @@ def _label(hidden: int, p1: float, p2: float) -> str:
     return f"h={hidden} p=({p1:g},{p2:g})"
 
 
-def _train_one(config: DropoutGridConfig, ctx: RunContext, hidden: int, p1: float, p2: float) -> tuple[dict, list]:
+def _train_one(
+    config: DropoutGridConfig, ctx: RunContext, hidden: int, p1: float, p2: float
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Train one setting from the config's seed; return its final row and its epoch rows."""
     batches = begin_fashion_run(config, ctx.device, test_subset=config.test_subset)
     model = init_normal_(dropout_mlp((784, hidden, hidden, 10), (p1, p2), Dropout), config.init_std).to(ctx.device)

@@ -101,7 +101,8 @@ class ScratchDropoutMLP(nn.Module):
         H2 = self.relu(self.lin2(H1))
         if self.training:
             H2 = dropout_layer(H2, self.p2)
-        return self.lin3(H2)
+        out: torch.Tensor = self.lin3(H2)  # Module.__call__ returns Any
+        return out
 
 
 def build_model(config: DropoutMLPConfig, *, scratch: bool) -> nn.Module:

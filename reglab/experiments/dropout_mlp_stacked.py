@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import torch
 from torch.nn import functional as F
 
+from ..core.errors import ConfigError
 from ..data import load_fashion_mnist
 from ..data.batches import random_split_indices
 from ..engine.seeding import seed_everything
@@ -143,7 +144,11 @@ class DropoutMLPVectorized:
         Xt, yt = data.split("test", flatten=True, device=device)
         splits = [fashion_indices(c, X.shape[0]) for c in configs]
         train_ids = torch.stack([t for t, _ in splits]).to(device)  # (V, N)
-        val_ids = torch.stack([v for _, v in splits]).to(device) if splits[0][1] is not None else None
+        # The variants share the split (_SHARED): all have a validation set or none.
+        val_parts = [v for _, v in splits if v is not None]
+        if val_parts and len(val_parts) != V:
+            raise ConfigError("the variants of one dropout stack must share " + ", ".join(_SHARED))
+        val_ids = torch.stack(val_parts).to(device) if val_parts else None  # (V, N_val)
         orders = [torch.Generator().manual_seed(c.seed) for c in configs]
         stack = _Stack(configs, device)
         lr = torch.tensor([c.lr for c in configs], dtype=X.dtype, device=device)
@@ -201,12 +206,17 @@ class DropoutMLPVectorized:
         return out, stack
 
     @staticmethod
-    def _evaluate(stack: _Stack, batch: Any, n: int) -> tuple[list[float], list[float]]:
-        loss_sum = correct_sum = None
+    def _evaluate(
+        stack: _Stack, batch: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]], n: int
+    ) -> tuple[list[float], list[float]]:
+        loss_sum: torch.Tensor | None = None
+        correct_sum: torch.Tensor | None = None
         for a in range(0, n, EVAL_BATCH):
             xb, yb = batch(a, min(a + EVAL_BATCH, n))
             loss, correct = _loss_and_correct(stack.forward(xb, train=False), yb)
             part_loss, part_correct = loss.to(torch.float64) * yb.shape[-1], correct.to(torch.float64)
             loss_sum = part_loss if loss_sum is None else loss_sum + part_loss
             correct_sum = part_correct if correct_sum is None else correct_sum + part_correct
+        if loss_sum is None or correct_sum is None:  # n == 0: a split keeps at least one sample on each side
+            raise ValueError(f"no samples to evaluate (n = {n})")
         return (loss_sum / n).tolist(), (correct_sum / n).tolist()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +82,7 @@ def freeze_mlp(hidden: int) -> nn.Sequential:
 
 
 def saved_tensor_bytes(
-    fn: Callable[[], torch.Tensor], params: list[torch.Tensor]
+    fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor]
 ) -> tuple[torch.Tensor, dict[str, int]]:
     """Run ``fn()`` and count what autograd saves for backward.
 
@@ -118,7 +118,7 @@ def saved_tensor_bytes(
 
 def time_forward(fn: Callable[[], Any], repeats: int, device: torch.device) -> float:
     """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up), synchronising CUDA."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync: Callable[[], None] = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     fn()
     sync()
     times = []

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from matplotlib.figure import Figure
@@ -37,7 +37,7 @@ from ..data import load_fashion_mnist
 from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
-from .common import SeedSettings
+from .common import SeedSettings, grad_of
 
 __all__ = [
     "InitStabilityConfig",
@@ -49,6 +49,8 @@ __all__ = [
     "stats_figure",
     "run_init_stability",
 ]
+
+_ModuleT = TypeVar("_ModuleT", bound=nn.Module)
 
 INITS = ("normal", "xavier", "he")
 ACTIVATIONS = ("relu", "tanh")
@@ -108,8 +110,8 @@ def deep_mlp(depth: int, width: int, activation: str, *, inputs: int = 784, outp
 
 
 def init_deep_mlp_(
-    model: nn.Module, init: str, *, normal_std: float = 0.01, generator: torch.Generator | None = None
-) -> nn.Module:
+    model: _ModuleT, init: str, *, normal_std: float = 0.01, generator: torch.Generator | None = None
+) -> _ModuleT:
     """Initialise every Linear's weight with ``init`` and its bias with zeros, in place.
 
     Args:
@@ -150,15 +152,16 @@ def layer_stats(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> list[
     model.zero_grad(set_to_none=True)
     outputs: list[torch.Tensor] = []
     linears: list[nn.Linear] = []
+    *hidden, head = model
     h = x
-    for module in model[:-1]:
+    for module in hidden:
         h = module(h)
         if isinstance(module, nn.Linear):
             linears.append(module)
         else:
             h.retain_grad()
             outputs.append(h)
-    loss = nn.functional.cross_entropy(model[-1](h), y)
+    loss = nn.functional.cross_entropy(head(h), y)
     loss.backward()
     rows = []
     for i, (h_l, lin) in enumerate(zip(outputs, linears), start=1):
@@ -166,8 +169,8 @@ def layer_stats(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> list[
             {
                 "layer": i,
                 "act_std": h_l.detach().double().std().item(),
-                "grad_std": h_l.grad.double().std().item(),
-                "weight_grad_std": lin.weight.grad.double().std().item(),
+                "grad_std": grad_of(h_l, f"the output of hidden layer {i}").double().std().item(),
+                "weight_grad_std": grad_of(lin.weight, f"the weight of hidden layer {i}").double().std().item(),
             }
         )
     return rows

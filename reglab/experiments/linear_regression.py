@@ -26,7 +26,7 @@ from ..data import BatchIterator, synthetic_linear
 from ..engine.seeding import seed_everything, stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
-from .common import SeedSettings
+from .common import SeedSettings, grad_of
 from .weight_decay import squared_loss
 
 __all__ = ["LinearRegressionConfig", "linreg", "sgd", "train_linear_regression"]
@@ -69,8 +69,8 @@ def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def sgd(params: Iterable[torch.Tensor], lr: float) -> None:
     """One minibatch SGD step ``param -= lr * param.grad`` (the loss was a batch mean), then clear the gradients."""
     with torch.no_grad():
-        for param in params:
-            param -= lr * param.grad
+        for i, param in enumerate(params):
+            param -= lr * grad_of(param, f"params[{i}]")
             param.grad = None
 
 

@@ -108,6 +108,8 @@ def auroc(scores_in: torch.Tensor, scores_out: torch.Tensor) -> float:
     """
     scores = torch.cat([scores_in.reshape(-1), scores_out.reshape(-1)]).double().cpu()
     n_in, n_out = scores_in.numel(), scores_out.numel()
+    inverse: torch.Tensor  # torch.unique's stub returns Any (it dispatches on return_inverse/return_counts)
+    counts: torch.Tensor
     _values, inverse, counts = torch.unique(scores, return_inverse=True, return_counts=True)
     # Average 1-based rank of each distinct value: its last rank minus (count - 1) / 2.
     average_rank = counts.cumsum(0).double() - (counts.double() - 1.0) / 2.0

@@ -57,8 +57,9 @@ class SoftmaxConfig(FashionTrainingSettings, SplitSettings):
 
 def softmax_regression(num_inputs: int = 784, num_outputs: int = 10, init_std: float = 0.01) -> nn.Sequential:
     """``Flatten, Linear(num_inputs, num_outputs)`` with weights ~ N(0, init_std^2) and zero bias."""
-    model = init_normal_(nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs)), init_std)
-    nn.init.zeros_(model[1].bias)
+    linear = nn.Linear(num_inputs, num_outputs)
+    model = init_normal_(nn.Sequential(nn.Flatten(), linear), init_std)
+    nn.init.zeros_(linear.bias)
     return model
 
 

@@ -49,7 +49,7 @@ from ..engine.seeding import seed_everything, stream_seed
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from ..runs.sweep_spec import Knob, SweepSpec
-from .common import SeedSettings, SplitSettings, setting_fold, setting_kfold, setting_val_fraction
+from .common import SeedSettings, SplitSettings, grad_of, setting_fold, setting_kfold, setting_val_fraction
 
 __all__ = [
     "WeightDecayConfig",
@@ -177,7 +177,7 @@ def split_losses(problem: Problem, w: torch.Tensor, b: torch.Tensor) -> dict[str
 
     X, y, Xt, yt, Xv, yv = problem
     out = {"train_loss": mean_loss(X, y), "test_loss": mean_loss(Xt, yt)}
-    if Xv is not None:
+    if Xv is not None and yv is not None:  # both or neither (make_regression_problem)
         out["val_loss"] = mean_loss(Xv, yv)
     return out
 
@@ -196,9 +196,10 @@ def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, de
     X, y, *_ = problem
     w, b = init_params(config.num_inputs, seed, device)
     orders = batch_orders(X.shape[0], config.epochs, seed).to(device)
-    optimizer = None
+    optimizer: torch.optim.SGD | None = None
     if version == "optimizer":
-        optimizer = torch.optim.SGD([{"params": [w], "weight_decay": lam}, {"params": [b]}], lr=config.lr)
+        groups: list[dict[str, Any]] = [{"params": [w], "weight_decay": lam}, {"params": [b]}]
+        optimizer = torch.optim.SGD(groups, lr=config.lr)
 
     curve = []
     for epoch in range(1, config.epochs + 1):
@@ -211,8 +212,8 @@ def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, de
             else:
                 (loss + lam * half_squared_norm(w)).backward()
                 with torch.no_grad():
-                    for param in (w, b):
-                        param -= config.lr * param.grad
+                    for name, param in (("w", w), ("b", b)):
+                        param -= config.lr * grad_of(param, name)
                         param.grad = None
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             curve.append({"epoch": epoch, **split_losses(problem, w, b)})

@@ -34,7 +34,7 @@ import torch
 
 from ..core.errors import ConfigError
 from ..runs.sweep_spec import VariantOutcome
-from .weight_decay import WeightDecayConfig, batch_orders, init_params, make_regression_problem
+from .weight_decay import Problem, WeightDecayConfig, batch_orders, init_params, make_regression_problem
 
 __all__ = ["WeightDecayVectorized"]
 
@@ -82,15 +82,19 @@ class WeightDecayVectorized:
         if len({self.group_key(c) for c in configs}) != 1:
             raise ConfigError("the variants of one weight-decay stack must share " + ", ".join(_SHARED))
         first = configs[0]
-        problems: dict[tuple, tuple] = {}
+        problems: dict[tuple[tuple[Any, ...], int], Problem] = {}
         for c in configs:
             key = (tuple(getattr(c, k) for k in _DATA), c.seed)
             if key not in problems:
                 problems[key] = make_regression_problem(c, c.seed, device)
         data = [problems[(tuple(getattr(c, k) for k in _DATA), c.seed)] for c in configs]
-        X, y, Xt, yt = (torch.stack([d[i] for d in data]) for i in range(4))  # (V, n, d) / (V, n, 1)
-        has_val = data[0][4] is not None
-        Xv, yv = (torch.stack([d[i] for d in data]) for i in (4, 5)) if has_val else (None, None)
+        X = torch.stack([d[0] for d in data])  # (V, n, d)
+        y = torch.stack([d[1] for d in data])  # (V, n, 1)
+        Xt = torch.stack([d[2] for d in data])
+        yt = torch.stack([d[3] for d in data])
+        # The variants share the split (group_key, checked above): all have a validation set or none.
+        val_sets = [(d[4], d[5]) for d in data if d[4] is not None and d[5] is not None]
+        val = (torch.stack([v[0] for v in val_sets]), torch.stack([v[1] for v in val_sets])) if val_sets else None
 
         inits = [init_params(c.num_inputs, c.seed, device) for c in configs]
         w = torch.stack([iw.detach() for iw, _ in inits])  # (V, d, 1)
@@ -114,8 +118,8 @@ class WeightDecayVectorized:
                     w.addcmul_(grad_w, neg_lr_w)  # SGD: w.add_(grad, alpha=-lr)
                     b.addcmul_(grad_b, neg_lr_b)
             losses = {"train_loss": _mean_loss(X, y, w, b), "test_loss": _mean_loss(Xt, yt, w, b)}
-            if has_val:
-                losses["val_loss"] = _mean_loss(Xv, yv, w, b)
+            if val is not None:
+                losses["val_loss"] = _mean_loss(*val, w, b)
             w_norm = torch.linalg.vector_norm(w, dim=(1, 2)).tolist()
         out = []
         for v, config in enumerate(configs):
