@@ -25,7 +25,7 @@ from reglab.conformance import (
 )
 from reglab.core.errors import InvalidArgumentError, ReglabError
 from tests.conformance import conformance_fixtures as fx
-from tests.conftest import needs_cuda
+from tests.helpers import needs_cuda
 
 FIXTURES = Path(__file__).with_name("conformance_fixtures.py")
 

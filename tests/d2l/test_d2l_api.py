@@ -12,6 +12,7 @@ from torch import nn
 from reglab import d2l
 from reglab.core.errors import InvalidArgumentError, ReglabError
 from reglab.data import to_float_images
+from tests.helpers import needs_cuda
 
 
 @pytest.fixture(autouse=True)
@@ -375,8 +376,6 @@ def test_plot_and_show_images_write_pngs(tmp_path):
 
 
 # --- devices --------------------------------------------------------------------------
-
-from tests.conftest import needs_cuda  # noqa: E402
 
 
 @needs_cuda

@@ -16,7 +16,7 @@ import torch
 from reglab.core.errors import ChecksumError, CorruptDataError, DataNotFoundError
 from reglab.data import fashion_mnist as fm
 from reglab.data import load_fashion_mnist, to_float_images
-from tests.conftest import trust_files, write_fake_fashion, write_idx
+from tests.helpers import trust_files, write_fake_fashion, write_idx
 
 
 def test_search_order_root_env_cache_system(isolated_data_env, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 
 from reglab.core.errors import CorruptDataError
 from reglab.data.idx import encode_idx, magic_number, parse_idx, read_idx
-from tests.conftest import write_idx
+from tests.helpers import write_idx
 
 
 def test_hand_made_header_is_parsed_exactly():

@@ -9,7 +9,7 @@ import pytest
 
 from reglab.cli import main
 from reglab.experiments import list_experiments
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from tests.helpers import assert_figure_labelled, assert_run_files, run_dry
 
 NAMES = [experiment.name for experiment in list_experiments()]
 

@@ -11,8 +11,7 @@ import torch
 from reglab import Dropout, InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.curve_fit import CurveFitConfig, curve_net, make_curve_data, train_curve_net
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
-from tests.conftest import needs_cuda
+from tests.helpers import assert_figure_labelled, assert_run_files, needs_cuda, run_dry
 
 CPU = torch.device("cpu")
 

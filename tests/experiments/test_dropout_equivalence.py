@@ -16,8 +16,7 @@ from reglab.experiments.dropout_equivalence import (
     normal_draw_mask,
     normal_keep_rate,
 )
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
-from tests.conftest import needs_cuda
+from tests.helpers import assert_figure_labelled, assert_run_files, needs_cuda, run_dry
 
 CPU = torch.device("cpu")
 SMALL = dict(

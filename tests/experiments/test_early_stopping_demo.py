@@ -9,7 +9,7 @@ from reglab import InvalidArgumentError
 from reglab.engine.early_stopping import EarlyStopping
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.early_stopping_demo import EarlyStoppingConfig, EarlyStoppingProbe, wide_mlp
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from tests.helpers import assert_figure_labelled, assert_run_files, run_dry
 
 CPU = torch.device("cpu")
 

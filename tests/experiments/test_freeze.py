@@ -13,7 +13,7 @@ from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.freeze import FreezeConfig, freeze_mlp, inference_figure, saved_tensor_bytes, time_forward
 from reglab.runs.config import apply_overrides
 from reglab.runs.runner import run_experiment
-from tests.conftest import needs_cuda
+from tests.helpers import needs_cuda
 
 CPU = RunContext(device=torch.device("cpu"), quiet=True)
 _SMALL = dict(hidden=32, epochs=1, train_subset=1024, test_subset=512, infer_batch=64, repeats=2)

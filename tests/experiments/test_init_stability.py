@@ -20,13 +20,7 @@ from reglab.experiments.init_stability import (
 )
 from reglab.runs.config import apply_overrides
 from reglab.runs.runner import run_experiment
-
-
-def _assert_figure_is_labelled(fig):
-    assert fig.axes
-    for ax in fig.axes:
-        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
-        assert ax.get_legend() is not None and ax.get_legend().get_texts()
+from tests.helpers import assert_figure_labelled
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +105,7 @@ def test_same_seed_same_numbers_and_figure_is_labelled():
     b = get_experiment("init-stability").run(config, ctx)
     assert a.summary == b.summary
     stats = {("relu", "he"): [{"layer": 1, "act_std": 1.0, "grad_std": 1e-3, "weight_grad_std": 1e-2}]}
-    _assert_figure_is_labelled(stats_figure(stats, title="t"))
+    assert_figure_labelled(stats_figure(stats, title="t"))
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,7 @@ from reglab import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.l1_vs_l2 import L1VsL2Config, soft_threshold, sparsity, train_penalized
 from reglab.experiments.weight_decay import WeightDecayConfig, train_one
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
-from tests.conftest import needs_cuda
+from tests.helpers import assert_figure_labelled, assert_run_files, needs_cuda, run_dry
 
 CPU = torch.device("cpu")
 

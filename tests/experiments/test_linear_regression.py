@@ -8,7 +8,7 @@ import torch
 from reglab import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.linear_regression import LinearRegressionConfig, linreg, sgd, train_linear_regression
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from tests.helpers import assert_figure_labelled, assert_run_files, run_dry
 
 CPU = torch.device("cpu")
 

@@ -11,7 +11,7 @@ import torch
 from reglab import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.mc_dropout import MCDropoutConfig, auroc, ood_sets
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from tests.helpers import assert_figure_labelled, assert_run_files, run_dry
 
 CPU = torch.device("cpu")
 

@@ -9,7 +9,7 @@ from torch import nn
 from reglab import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.softmax import SoftmaxConfig, softmax_regression
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
+from tests.helpers import assert_figure_labelled, assert_run_files, run_dry
 
 CPU = torch.device("cpu")
 

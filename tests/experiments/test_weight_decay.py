@@ -20,8 +20,7 @@ from reglab.experiments.weight_decay import (
     squared_loss,
     train_one,
 )
-from tests._experiment_checks import assert_figure_labelled, assert_run_files, run_dry
-from tests.conftest import needs_cuda
+from tests.helpers import assert_figure_labelled, assert_run_files, needs_cuda, run_dry
 
 CPU = torch.device("cpu")
 

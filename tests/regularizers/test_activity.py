@@ -17,7 +17,7 @@ from reglab.regularizers.activity import (
     collect_activity_penalties,
     temporal_activation_regularization,
 )
-from tests.conftest import needs_cuda
+from tests.helpers import needs_cuda
 
 
 def _x(*shape: int, seed: int = 0) -> torch.Tensor:

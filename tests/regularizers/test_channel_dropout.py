@@ -17,9 +17,7 @@ import reglab.regularizers.inverted_dropout as rd
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.channel_dropout import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout2d, dropout3d
 from reglab.regularizers.masks import keep_mask
-from tests.conftest import needs_cuda
-
-K = 5.0
+from tests.helpers import K, gen, needs_cuda
 
 # spatial dims -> (function, Module, torch function, a batched shape)
 CASES = {
@@ -27,10 +25,6 @@ CASES = {
     2: (dropout2d, Dropout2d, F.dropout2d, (6, 5, 4, 3)),
     3: (dropout3d, Dropout3d, F.dropout3d, (6, 5, 2, 3, 4)),
 }
-
-
-def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 @pytest.mark.parametrize("spatial", [1, 2, 3])
@@ -58,18 +52,18 @@ def test_forward_and_backward_equal_torch_given_the_same_mask(monkeypatch, spati
 def test_mask_is_keep_mask_of_n_by_c_broadcast_and_unbatched_matches_batched(spatial):
     fn, module, _, shape = CASES[spatial]
     x = torch.randn(shape, dtype=torch.float64)
-    mask = keep_mask(shape[:2] + (1,) * spatial, 0.3, generator=_gen(4))
-    out = fn(x, 0.3, generator=_gen(4))
+    mask = keep_mask(shape[:2] + (1,) * spatial, 0.3, generator=gen(4))
+    out = fn(x, 0.3, generator=gen(4))
     assert torch.equal(out, x * mask * (1.0 / 0.7))
-    assert torch.equal(module(0.3, generator=_gen(4))(x), out)
+    assert torch.equal(module(0.3, generator=gen(4))(x), out)
     # (C, *) is one sample: the same words give the same per-channel mask.
     single = x[0]
-    assert torch.equal(fn(single, 0.3, generator=_gen(4)), fn(single.unsqueeze(0), 0.3, generator=_gen(4))[0])
+    assert torch.equal(fn(single, 0.3, generator=gen(4)), fn(single.unsqueeze(0), 0.3, generator=gen(4))[0])
 
 
 def test_dropout2d_reads_a_3d_input_as_unbatched_channels_not_as_torchs_n_c_l():
     x = torch.ones(8, 5, 6)  # (C, H, W)
-    out = dropout2d(x, 0.5, generator=_gen(1))
+    out = dropout2d(x, 0.5, generator=gen(1))
     per_channel = (out != 0).flatten(1)
     assert torch.equal(per_channel.all(-1), per_channel.any(-1))  # whole (H, W) maps dropped
 
@@ -78,7 +72,7 @@ def test_dropout2d_reads_a_3d_input_as_unbatched_channels_not_as_torchs_n_c_l():
 def test_channel_keep_rate_is_one_minus_p(spatial):
     fn = CASES[spatial][0]
     n, c, p = 500, 200, 0.4
-    out = fn(torch.ones((n, c) + (2,) * spatial), p, generator=_gen(spatial))
+    out = fn(torch.ones((n, c) + (2,) * spatial), p, generator=gen(spatial))
     kept = (out != 0).flatten(2)
     assert torch.equal(kept.all(-1), kept.any(-1))
     rate = kept[..., 0].double().mean().item()
@@ -95,8 +89,8 @@ def test_eval_p_zero_p_one_inplace_and_repr(spatial):
     assert fn(x, 0.5, training=False) is x
     assert torch.equal(fn(x, 1.0), torch.zeros(shape))
     y = x.clone()
-    expected = fn(x, 0.5, generator=_gen(2))
-    assert fn(y, 0.5, inplace=True, generator=_gen(2)) is y and torch.equal(y, expected)
+    expected = fn(x, 0.5, generator=gen(2))
+    assert fn(y, 0.5, inplace=True, generator=gen(2)) is y and torch.equal(y, expected)
     assert repr(module(0.1)) == f"Dropout{spatial}d(p=0.1, inplace=False)"
 
 
@@ -105,7 +99,7 @@ def test_eval_p_zero_p_one_inplace_and_repr(spatial):
 def test_dtype_and_device_are_kept(spatial, dtype):
     fn, _, _, shape = CASES[spatial]
     x = torch.randn(shape).to(dtype)
-    out = fn(x, 0.5, generator=_gen(0))
+    out = fn(x, 0.5, generator=gen(0))
     assert out.dtype == dtype and out.device == x.device and out.shape == x.shape
 
 
@@ -154,8 +148,8 @@ def test_bad_arguments_are_rejected_at_construction(bad):
 def test_property_each_channel_is_dropped_whole_or_scaled(spatial, batched, data, p, dtype, seed):
     dims = data.draw(st.lists(st.integers(1, 4), min_size=spatial + 2, max_size=spatial + 2))
     shape = tuple(dims if batched else dims[1:])
-    x = (torch.rand(shape, generator=_gen(seed)) + 0.5).to(dtype)
-    out = CASES[spatial][0](x, p, generator=_gen(seed))
+    x = (torch.rand(shape, generator=gen(seed)) + 0.5).to(dtype)
+    out = CASES[spatial][0](x, p, generator=gen(seed))
     assert out.shape == x.shape and out.dtype == dtype
     if p == 0.0:
         assert out is x
@@ -172,5 +166,5 @@ def test_property_each_channel_is_dropped_whole_or_scaled(spatial, batched, data
 @needs_cuda
 def test_cuda_generator_reproducible():
     x = torch.randn(8, 16, 5, 5, device="cuda")
-    a = dropout2d(x, 0.3, generator=_gen(0, "cuda"))
-    assert a.device == x.device and torch.equal(a, dropout2d(x, 0.3, generator=_gen(0, "cuda")))
+    a = dropout2d(x, 0.3, generator=gen(0, "cuda"))
+    assert a.device == x.device and torch.equal(a, dropout2d(x, 0.3, generator=gen(0, "cuda")))

@@ -17,8 +17,7 @@ from torch import nn
 
 import reglab
 from reglab import keep_mask
-
-K = 5.0
+from tests.helpers import K
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from reglab import BatchIterator, fit
 from reglab.core.errors import InvalidArgumentError
 from reglab.engine.callbacks import ApplyConstraint
 from reglab.regularizers.constraints import Constraint, MaxNorm, NonNeg, UnitNorm
-from tests.conftest import needs_cuda
+from tests.helpers import needs_cuda
 
 _EPS64 = torch.finfo(torch.float64).eps
 

@@ -22,13 +22,7 @@ from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.drop_connect import DropConnect, drop_connect_weight
 from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.mc_prediction import mc_mode
-from tests.conftest import needs_cuda
-
-K = 5.0
-
-
-def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
+from tests.helpers import K, gen, needs_cuda
 
 
 def _layers():
@@ -47,13 +41,13 @@ def test_forward_and_gradients_equal_the_layer_with_a_masked_weight(name, drop_b
     layer, shape = _layers()[name]
     layer = layer.double()
     p = 0.4
-    x = torch.randn(shape, dtype=torch.float64, generator=_gen(1))
-    wrapped = DropConnect(layer, p, drop_bias=drop_bias, generator=_gen(9))
+    x = torch.randn(shape, dtype=torch.float64, generator=gen(1))
+    wrapped = DropConnect(layer, p, drop_bias=drop_bias, generator=gen(9))
     out = wrapped(x)
-    upstream = torch.randn(out.shape, dtype=torch.float64, generator=_gen(2))
+    upstream = torch.randn(out.shape, dtype=torch.float64, generator=gen(2))
     out.backward(upstream)
 
-    g = _gen(9)  # the same draws, in the same order: weight mask, then bias mask
+    g = gen(9)  # the same draws, in the same order: weight mask, then bias mask
     w_mask = keep_mask(layer.weight.shape, p, generator=g)
     b_mask = keep_mask(layer.bias.shape, p, generator=g) if drop_bias else torch.ones_like(layer.bias, dtype=torch.bool)
     w = layer.weight.detach().clone().requires_grad_(True)
@@ -71,7 +65,7 @@ def test_forward_and_gradients_equal_the_layer_with_a_masked_weight(name, drop_b
 
 def test_weight_mask_keep_rate_and_scale():
     p, n = 0.3, 1 << 18
-    out = drop_connect_weight(torch.ones(n, dtype=torch.float64), p, generator=_gen(3))
+    out = drop_connect_weight(torch.ones(n, dtype=torch.float64), p, generator=gen(3))
     kept = out != 0
     assert torch.equal(out[kept], torch.full_like(out[kept], 1 / (1 - p)))
     assert abs(kept.double().mean().item() - (1 - p)) < K * math.sqrt(p * (1 - p) / n)
@@ -92,10 +86,10 @@ def test_p0_p1_and_eval_mode():
 def test_mc_mode_stays_random_in_eval():
     layer = nn.Linear(16, 8)
     x = torch.randn(2, 16)
-    wrapped = DropConnect(layer, 0.5, mc=True, generator=_gen(4)).eval()
+    wrapped = DropConnect(layer, 0.5, mc=True, generator=gen(4)).eval()
     a, b = wrapped(x), wrapped(x)
     assert not torch.equal(a, b) and not torch.equal(a, layer(x))
-    mask = keep_mask(layer.weight.shape, 0.5, generator=_gen(4))
+    mask = keep_mask(layer.weight.shape, 0.5, generator=gen(4))
     torch.testing.assert_close(a, F.linear(x, layer.weight * mask * 2.0, layer.bias))
 
 
@@ -115,12 +109,12 @@ def test_parameters_and_state_dict_are_the_wrapped_layers():
 def test_an_optimizer_step_updates_the_original_parameter_by_the_masked_gradient():
     layer = nn.Linear(5, 1, bias=False)
     before = layer.weight.detach().clone()
-    wrapped = DropConnect(layer, 0.5, generator=_gen(5))
+    wrapped = DropConnect(layer, 0.5, generator=gen(5))
     opt = torch.optim.SGD(wrapped.parameters(), lr=0.1)
     x = torch.ones(1, 5)
     wrapped(x).sum().backward()
     opt.step()
-    mask = keep_mask((1, 5), 0.5, generator=_gen(5))
+    mask = keep_mask((1, 5), 0.5, generator=gen(5))
     torch.testing.assert_close(layer.weight.detach(), before - 0.1 * 2.0 * mask.float())
 
 
@@ -129,11 +123,11 @@ def test_torch_compile_with_a_generator_gives_the_eager_result():
     torch._dynamo.reset()
     layer = nn.Linear(6, 3)
     x = torch.randn(4, 6)
-    compiled = torch.compile(DropConnect(layer, 0.5, generator=_gen(5)), backend="aot_eager")
+    compiled = torch.compile(DropConnect(layer, 0.5, generator=gen(5)), backend="aot_eager")
     out = compiled(x)
     out.sum().backward()
     grad_compiled, layer.weight.grad = layer.weight.grad.clone(), None
-    expected = DropConnect(layer, 0.5, generator=_gen(5))(x)
+    expected = DropConnect(layer, 0.5, generator=gen(5))(x)
     expected.sum().backward()
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(grad_compiled, layer.weight.grad)
@@ -178,13 +172,13 @@ def _rnn(kind: str, bidirectional: bool = False, num_layers: int = 1, **kwargs) 
 
 def _hx(kind: str, rnn: nn.RNNBase, batch: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     shape = (rnn.num_layers * (2 if rnn.bidirectional else 1), batch, rnn.hidden_size)
-    h = torch.randn(shape, dtype=torch.float64, generator=_gen(6))
-    return (h, torch.randn(shape, dtype=torch.float64, generator=_gen(7))) if kind == "LSTM" else h
+    h = torch.randn(shape, dtype=torch.float64, generator=gen(6))
+    return (h, torch.randn(shape, dtype=torch.float64, generator=gen(7))) if kind == "LSTM" else h
 
 
 def _masked_twin(rnn: nn.RNNBase, p: float, names, seed: int):
     """A deep copy of ``rnn`` holding ``w * mask / (1 - p)`` for each name, the masks drawn in order from ``seed``."""
-    g = _gen(seed)
+    g = gen(seed)
     masks = {name: keep_mask(getattr(rnn, name).shape, p, generator=g) for name in names}
     twin = copy.deepcopy(rnn)
     with torch.no_grad():
@@ -204,15 +198,15 @@ def test_recurrent_output_and_gradients_equal_a_copy_holding_the_masked_weights(
     p = 0.4
     rnn = _rnn(kind, bidirectional, num_layers)
     names = [f"weight_hh_l{k}{suffix}" for k in range(num_layers) for suffix in ["", "_reverse"][: 1 + bidirectional]]
-    x = torch.randn(6, 2, 3, dtype=torch.float64, generator=_gen(1))
+    x = torch.randn(6, 2, 3, dtype=torch.float64, generator=gen(1))
     hx = _hx(kind, rnn, 2)
-    wrapped = DropConnect(rnn, p, generator=_gen(9))
+    wrapped = DropConnect(rnn, p, generator=gen(9))
     assert wrapped.weights == tuple(names)
     result = wrapped(x, hx)
     assert type(result) is type(rnn(x, hx)) and type(result[1]) is type(rnn(x, hx)[1])
     twin, masks = _masked_twin(rnn, p, names, seed=9)
     expected = twin(x, hx)
-    upstream = [torch.randn(t.shape, dtype=torch.float64, generator=_gen(2 + i)) for i, t in enumerate(_flat(result))]
+    upstream = [torch.randn(t.shape, dtype=torch.float64, generator=gen(2 + i)) for i, t in enumerate(_flat(result))]
     for got, want in zip(_flat(result), _flat(expected)):
         torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-15)
     assert not torch.allclose(result[0], rnn(x, hx)[0])  # the masks matter
@@ -231,10 +225,10 @@ def test_recurrent_output_and_gradients_equal_a_copy_holding_the_masked_weights(
 def test_recurrent_passes_keywords_batch_first_and_packed_sequences_through():
     p = 0.5
     rnn = _rnn("LSTM", batch_first=True)
-    x = torch.randn(3, 5, 3, dtype=torch.float64, generator=_gen(1))
+    x = torch.randn(3, 5, 3, dtype=torch.float64, generator=gen(1))
     packed = nn.utils.rnn.pack_padded_sequence(x, torch.tensor([5, 3, 2]), batch_first=True)
     hx = _hx("LSTM", rnn, 3)
-    out, (h, c) = DropConnect(rnn, p, generator=_gen(4))(packed, hx=hx)
+    out, (h, c) = DropConnect(rnn, p, generator=gen(4))(packed, hx=hx)
     twin, _ = _masked_twin(rnn, p, ["weight_hh_l0"], seed=4)
     out_ref, (h_ref, c_ref) = twin(packed, hx=hx)
     assert isinstance(out, nn.utils.rnn.PackedSequence)
@@ -244,14 +238,14 @@ def test_recurrent_passes_keywords_batch_first_and_packed_sequences_through():
 
 def test_recurrent_masks_are_fresh_each_pass_reproducible_and_off_in_eval():
     rnn = _rnn("GRU")
-    x = torch.randn(4, 2, 3, dtype=torch.float64, generator=_gen(1))
-    a = DropConnect(rnn, 0.5, generator=_gen(3))
+    x = torch.randn(4, 2, 3, dtype=torch.float64, generator=gen(1))
+    a = DropConnect(rnn, 0.5, generator=gen(3))
     first = a(x)[0]
-    assert torch.equal(first, DropConnect(rnn, 0.5, generator=_gen(3))(x)[0])
+    assert torch.equal(first, DropConnect(rnn, 0.5, generator=gen(3))(x)[0])
     assert not torch.equal(first, a(x)[0])
     a.eval()  # the originals are back in the layer's cached weights
     assert torch.equal(a(x)[0], rnn(x)[0]) and torch.equal(DropConnect(rnn, 0.0)(x)[0], rnn(x)[0])
-    mc = DropConnect(rnn, 0.5, mc=True, generator=_gen(3)).eval()
+    mc = DropConnect(rnn, 0.5, mc=True, generator=gen(3)).eval()
     assert torch.equal(mc(x)[0], first)
     zeroed = copy.deepcopy(rnn)
     with torch.no_grad():
@@ -261,8 +255,8 @@ def test_recurrent_masks_are_fresh_each_pass_reproducible_and_off_in_eval():
 
 def test_mc_mode_switches_recurrent_weight_drop_on():
     rnn = _rnn("LSTM")
-    wrapped = DropConnect(rnn, 0.5, generator=_gen(3)).eval()
-    x = torch.randn(4, 2, 3, dtype=torch.float64, generator=_gen(1))
+    wrapped = DropConnect(rnn, 0.5, generator=gen(3)).eval()
+    x = torch.randn(4, 2, 3, dtype=torch.float64, generator=gen(1))
     with mc_mode(wrapped):
         assert wrapped.module.training  # an RNN is a dropout owner itself: mc_mode switches it on too
         a, b = wrapped(x)[0], wrapped(x)[0]
@@ -293,18 +287,18 @@ def test_recurrent_parameters_state_dict_and_copies_are_the_layers():
 def test_named_weights_are_dropped_in_the_layers_parameter_order():
     p = 0.3
     rnn = _rnn("LSTM")
-    x = torch.randn(4, 2, 3, dtype=torch.float64, generator=_gen(1))
-    wrapped = DropConnect(rnn, p, weights=["weight_hh_l0", "weight_ih_l0"], generator=_gen(8))
+    x = torch.randn(4, 2, 3, dtype=torch.float64, generator=gen(1))
+    wrapped = DropConnect(rnn, p, weights=["weight_hh_l0", "weight_ih_l0"], generator=gen(8))
     assert wrapped.weights == ("weight_ih_l0", "weight_hh_l0")
     twin, _ = _masked_twin(rnn, p, ["weight_ih_l0", "weight_hh_l0"], seed=8)
     torch.testing.assert_close(wrapped(x)[0], twin(x)[0], rtol=1e-13, atol=1e-15)
     # Linear: weights=("weight", "bias") is drop_bias=True; ("bias",) drops the bias alone.
     layer = nn.Linear(6, 5).double()
-    x = torch.randn(3, 6, dtype=torch.float64, generator=_gen(1))
-    both = DropConnect(layer, p, weights=("bias", "weight"), generator=_gen(2))(x)
-    torch.testing.assert_close(both, DropConnect(layer, p, drop_bias=True, generator=_gen(2))(x), rtol=0, atol=0)
-    mask = keep_mask(layer.bias.shape, p, generator=_gen(2))
-    only_bias = DropConnect(layer, p, weights=("bias",), generator=_gen(2))(x)
+    x = torch.randn(3, 6, dtype=torch.float64, generator=gen(1))
+    both = DropConnect(layer, p, weights=("bias", "weight"), generator=gen(2))(x)
+    torch.testing.assert_close(both, DropConnect(layer, p, drop_bias=True, generator=gen(2))(x), rtol=0, atol=0)
+    mask = keep_mask(layer.bias.shape, p, generator=gen(2))
+    only_bias = DropConnect(layer, p, weights=("bias",), generator=gen(2))(x)
     torch.testing.assert_close(only_bias, F.linear(x, layer.weight, layer.bias * mask / (1 - p)))
 
 
@@ -345,6 +339,6 @@ def test_bad_weights():
 def test_cuda_reproducible_on_device():
     layer = nn.Conv2d(3, 4, 3).cuda()
     x = torch.randn(2, 3, 8, 8, device="cuda")
-    a = DropConnect(layer, 0.5, generator=_gen(1, "cuda"))(x)
-    b = DropConnect(layer, 0.5, generator=_gen(1, "cuda"))(x)
+    a = DropConnect(layer, 0.5, generator=gen(1, "cuda"))(x)
+    b = DropConnect(layer, 0.5, generator=gen(1, "cuda"))(x)
     assert a.device == x.device and torch.equal(a, b)

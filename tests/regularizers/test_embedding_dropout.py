@@ -19,28 +19,23 @@ from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.embedding_dropout import EmbeddingDropout, embedding_dropout_weight
 from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.mc_prediction import mc_mode, mc_predict
-
-K = 5.0
-
-
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from tests.helpers import K, gen
 
 
 def _indices(num_embeddings: int, shape: tuple[int, ...], seed: int = 1) -> torch.Tensor:
-    idx = torch.randint(0, num_embeddings, shape, generator=_gen(seed))
+    idx = torch.randint(0, num_embeddings, shape, generator=gen(seed))
     idx.view(-1)[:4] = torch.tensor([0, 3, 3, 0])  # the padding row and a repeated word
     return idx
 
 
 def test_weight_equals_the_closed_form_values_and_gradients():
     p = 0.4
-    w = torch.randn(50, 6, dtype=torch.float64, generator=_gen(2), requires_grad=True)
-    out = embedding_dropout_weight(w, p, generator=_gen(3))
-    upstream = torch.randn(out.shape, dtype=torch.float64, generator=_gen(4))
+    w = torch.randn(50, 6, dtype=torch.float64, generator=gen(2), requires_grad=True)
+    out = embedding_dropout_weight(w, p, generator=gen(3))
+    upstream = torch.randn(out.shape, dtype=torch.float64, generator=gen(4))
     out.backward(upstream)
 
-    mask = keep_mask((50, 1), p, generator=_gen(3))
+    mask = keep_mask((50, 1), p, generator=gen(3))
     assert 0 < mask.sum() < 50  # some rows kept, some dropped
     w_ref = w.detach().clone().requires_grad_(True)
     expected = w_ref * mask / (1 - p)
@@ -53,7 +48,7 @@ def test_weight_equals_the_closed_form_values_and_gradients():
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_whole_rows_are_kept_at_rate_one_minus_p_and_scaled(p):
     n = 1 << 16
-    out = embedding_dropout_weight(torch.ones(n, 3, dtype=torch.float64), p, generator=_gen(5))
+    out = embedding_dropout_weight(torch.ones(n, 3, dtype=torch.float64), p, generator=gen(5))
     assert torch.equal(out, out[:, :1].expand(n, 3))  # one decision per row, not per element
     kept = out[:, 0] != 0
     assert torch.equal(out[kept], torch.full_like(out[kept], 1 / (1 - p)))
@@ -75,13 +70,13 @@ def test_forward_and_gradients_equal_f_embedding_with_the_masked_table(name):
     torch.manual_seed(0)
     embedding = nn.Embedding(20, 5, **settings).double()
     idx = _indices(20, (3, 7))
-    wrapped = EmbeddingDropout(embedding, p, generator=_gen(9))
+    wrapped = EmbeddingDropout(embedding, p, generator=gen(9))
     out = wrapped(idx)
     assert out.shape == (3, 7, 5)
-    upstream = torch.randn(out.shape, dtype=torch.float64, generator=_gen(2))
+    upstream = torch.randn(out.shape, dtype=torch.float64, generator=gen(2))
     out.backward(upstream)
 
-    mask = keep_mask((20, 1), p, generator=_gen(9))
+    mask = keep_mask((20, 1), p, generator=gen(9))
     w = embedding.weight.detach().clone().requires_grad_(True)
     expected = F.embedding(idx, w * mask / (1 - p), **settings)
     expected.backward(upstream)
@@ -107,12 +102,12 @@ def test_max_norm_renormalises_the_original_weight_in_place_as_nn_embedding_does
     before = embedding.weight.detach().clone()
     twin = copy.deepcopy(embedding)
     idx = _indices(20, (4, 6))
-    out = EmbeddingDropout(embedding, p, generator=_gen(9))(idx)
+    out = EmbeddingDropout(embedding, p, generator=gen(9))(idx)
     twin(idx)  # nn.Embedding renormalises its own weight's looked-up rows in place
     assert not torch.equal(embedding.weight, before)
     assert (embedding.weight[idx.unique()].norm(dim=-1) <= max_norm * (1 + 1e-6)).all()
     torch.testing.assert_close(embedding.weight, twin.weight, rtol=0.0, atol=0.0)
-    mask = keep_mask((20, 1), p, generator=_gen(9))
+    mask = keep_mask((20, 1), p, generator=gen(9))
     torch.testing.assert_close(out, F.embedding(idx, twin.weight * mask / (1 - p)), rtol=1e-15, atol=0.0)
     assert (out.norm(dim=-1) <= max_norm / (1 - p) * (1 + 1e-6)).all()
     assert (out.norm(dim=-1) > max_norm * 1.5).any()  # kept rows are scaled after the renorm
@@ -124,7 +119,7 @@ def test_p0_p1_and_eval_mode_run_the_embedding_unchanged():
     assert torch.equal(embedding_dropout_weight(w, 1.0), torch.zeros_like(w))
     embedding = nn.Embedding(10, 4)
     idx = _indices(10, (2, 5))
-    g = _gen(7)
+    g = gen(7)
     state = g.get_state()
     wrapped = EmbeddingDropout(embedding, 0.5, generator=g).eval()
     assert torch.equal(wrapped(idx), embedding(idx))
@@ -136,12 +131,12 @@ def test_p0_p1_and_eval_mode_run_the_embedding_unchanged():
 def test_the_same_generator_state_gives_the_same_mask_and_each_call_a_fresh_one():
     embedding = nn.Embedding(64, 4)
     idx = torch.arange(64)
-    a = EmbeddingDropout(embedding, 0.5, generator=_gen(1))
-    b = EmbeddingDropout(embedding, 0.5, generator=_gen(1))
+    a = EmbeddingDropout(embedding, 0.5, generator=gen(1))
+    b = EmbeddingDropout(embedding, 0.5, generator=gen(1))
     first = a(idx)
     assert torch.equal(first, b(idx))
     assert not torch.equal(first, a(idx))
-    mask = keep_mask((64, 1), 0.5, generator=_gen(1))
+    mask = keep_mask((64, 1), 0.5, generator=gen(1))
     assert torch.equal(first != 0, mask.expand(64, 4) & (embedding.weight != 0))
 
 
@@ -160,14 +155,14 @@ def test_parameters_and_state_dict_are_the_embeddings():
 def test_mc_mode_switches_embedding_dropout_on():
     torch.manual_seed(0)
     model = nn.Sequential(EmbeddingDropout(nn.Embedding(200, 3), 0.5), nn.Flatten(), nn.Linear(3 * 8, 2)).eval()
-    idx = torch.randint(0, 200, (4, 8), generator=_gen(2))
+    idx = torch.randint(0, 200, (4, 8), generator=gen(2))
     deterministic = model(idx)
     with mc_mode(model):
         assert model[0].training and not model[0].module.training
         out = model[0](idx)
         assert (out == 0).all(-1).any()  # some words dropped
     assert not model[0].training and torch.equal(model(idx), deterministic)
-    pred = mc_predict(model, idx, samples=8, generator=_gen(3))
+    pred = mc_predict(model, idx, samples=8, generator=gen(3))
     assert (pred.std > 0).all()
 
 

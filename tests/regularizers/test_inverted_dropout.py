@@ -19,13 +19,7 @@ import reglab.regularizers.inverted_dropout as rd
 from reglab import Dropout, dropout, keep_mask
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.masks import CPU_CHUNK
-from tests.conftest import needs_cuda
-
-K = 5.0
-
-
-def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
+from tests.helpers import K, gen, needs_cuda, saved_bytes
 
 
 def _inject_mask(monkeypatch, mask: torch.Tensor) -> None:
@@ -62,7 +56,7 @@ def test_float32_matches_torch_to_one_ulp(monkeypatch):
 @pytest.mark.parametrize("p", [0.001, 0.05, 0.2, 0.5, 0.9, 0.999])
 def test_keep_rate_is_one_minus_p_overall_and_in_every_byte_of_each_random_word(p):
     n = 1 << 21
-    m = keep_mask((n,), p, generator=_gen(p.hex().__hash__() % 1000))
+    m = keep_mask((n,), p, generator=gen(p.hex().__hash__() % 1000))
     q = 1.0 - p
     se = math.sqrt(p * q / n)
     assert abs(m.double().mean().item() - q) < K * se
@@ -76,7 +70,7 @@ def test_keep_rate_is_one_minus_p_overall_and_in_every_byte_of_each_random_word(
 def test_inverted_dropout_keeps_the_mean(p):
     n = 1 << 20
     x = torch.full((n,), 3.0, dtype=torch.float64)
-    out = dropout(x, p, generator=_gen(5))
+    out = dropout(x, p, generator=gen(5))
     # Each output is 3/(1-p) with probability 1-p, else 0: variance 9 p/(1-p).
     se = math.sqrt(9.0 * p / (1.0 - p) / n)
     assert abs(out.mean().item() - 3.0) < K * se
@@ -85,7 +79,7 @@ def test_inverted_dropout_keeps_the_mean(p):
 def test_survivors_are_scaled_by_exactly_one_over_one_minus_p():
     x = torch.randn(10_000, dtype=torch.float64).abs() + 0.1
     for p in (0.1, 0.25, 0.6):
-        out = dropout(x, p, generator=_gen(1))
+        out = dropout(x, p, generator=gen(1))
         kept = out != 0
         assert torch.equal(out[kept], x[kept] * (1.0 / (1.0 - p)))
         assert torch.all(out[~kept] == 0)
@@ -93,7 +87,7 @@ def test_survivors_are_scaled_by_exactly_one_over_one_minus_p():
 
 def test_masks_are_independent_across_calls_and_elements():
     n, p = 1 << 20, 0.5
-    g = _gen(3)
+    g = gen(3)
     a, b = keep_mask((n,), p, generator=g), keep_mask((n,), p, generator=g)
     agree = (a == b).double().mean().item()
     # Independent masks agree with probability p^2 + (1-p)^2.
@@ -107,11 +101,11 @@ def test_masks_are_independent_across_calls_and_elements():
 
 def test_same_generator_state_same_mask_and_keep_mask_agrees():
     x = torch.randn(300, 1000)  # more than one CPU chunk
-    first = dropout(x, 0.4, generator=_gen(11))
-    second = dropout(x, 0.4, generator=_gen(11))
+    first = dropout(x, 0.4, generator=gen(11))
+    second = dropout(x, 0.4, generator=gen(11))
     assert torch.equal(first, second)
-    assert torch.equal(first != 0, keep_mask(x.shape, 0.4, generator=_gen(11)))
-    assert not torch.equal(first, dropout(x, 0.4, generator=_gen(12)))
+    assert torch.equal(first != 0, keep_mask(x.shape, 0.4, generator=gen(11)))
+    assert not torch.equal(first, dropout(x, 0.4, generator=gen(12)))
 
 
 def test_default_generator_follows_manual_seed():
@@ -141,50 +135,38 @@ def test_p_one_gives_zeros_and_zero_gradient():
 
 def test_inplace_writes_into_the_input_with_the_same_values():
     base = torch.randn(50, 40)
-    expected = dropout(base, 0.3, generator=_gen(2))
+    expected = dropout(base, 0.3, generator=gen(2))
     x = base.clone()
-    out = dropout(x, 0.3, inplace=True, generator=_gen(2))
+    out = dropout(x, 0.3, inplace=True, generator=gen(2))
     assert out is x and torch.equal(x, expected)
     # Non-contiguous input: still in place, same values.
     y = base.clone().t()
-    out = dropout(y, 0.3, inplace=True, generator=_gen(2))
-    assert out is y and torch.equal(y, dropout(base.t().contiguous(), 0.3, generator=_gen(2)))
+    out = dropout(y, 0.3, inplace=True, generator=gen(2))
+    assert out is y and torch.equal(y, dropout(base.t().contiguous(), 0.3, generator=gen(2)))
 
 
 def test_inplace_in_the_middle_of_a_graph_has_the_right_gradient():
     w = torch.randn(30, requires_grad=True)
     h = w * 2.0
-    out = Dropout(0.5, inplace=True, generator=_gen(9))(h)
+    out = Dropout(0.5, inplace=True, generator=gen(9))(h)
     out.sum().backward()
-    mask = keep_mask((30,), 0.5, generator=_gen(9))
+    mask = keep_mask((30,), 0.5, generator=gen(9))
     torch.testing.assert_close(w.grad, 2.0 * 2.0 * mask.float())
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_dtype_and_device_are_kept(dtype):
     x = torch.randn(16, 8).to(dtype)
-    out = dropout(x, 0.5, generator=_gen(0))
+    out = dropout(x, 0.5, generator=gen(0))
     assert out.dtype == dtype and out.device == x.device and out.shape == x.shape
     kept = out != 0
     torch.testing.assert_close(out[kept], (x[kept].double() * 2.0).to(dtype))
 
 
-def _saved_bytes(fn, x):
-    saved = []
-
-    def pack(t):
-        saved.append(t.numel() * t.element_size())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(x)
-    return sum(saved)
-
-
 def test_saves_at_most_one_byte_per_element_for_backward():
     x = torch.randn(256, 256, requires_grad=True)
-    assert _saved_bytes(lambda t: dropout(t, 0.5), x) <= x.numel()
-    assert _saved_bytes(lambda t: F.dropout(t, 0.5), x) >= 4 * x.numel()  # what torch keeps on the CPU
+    assert saved_bytes(lambda t: dropout(t, 0.5), x) <= x.numel()
+    assert saved_bytes(lambda t: F.dropout(t, 0.5), x) >= 4 * x.numel()  # what torch keeps on the CPU
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", None, True])
@@ -216,8 +198,8 @@ def test_extra_repr():
     seed=st.integers(0, 2**31),
 )
 def test_property_every_element_is_dropped_or_scaled(shape, p, dtype, seed):
-    x = (torch.rand(shape, generator=_gen(seed)) + 0.5).to(dtype)
-    out = dropout(x, p, generator=_gen(seed))
+    x = (torch.rand(shape, generator=gen(seed)) + 0.5).to(dtype)
+    out = dropout(x, p, generator=gen(seed))
     assert out.shape == x.shape and out.dtype == dtype
     if p == 0.0:
         assert out is x
@@ -234,8 +216,8 @@ def test_property_every_element_is_dropped_or_scaled(shape, p, dtype, seed):
 @needs_cuda
 def test_cuda_device_dtype_and_generator():
     x = torch.randn(1000, 100, device="cuda")
-    a = dropout(x, 0.3, generator=_gen(0, "cuda"))
-    b = dropout(x, 0.3, generator=_gen(0, "cuda"))
+    a = dropout(x, 0.3, generator=gen(0, "cuda"))
+    b = dropout(x, 0.3, generator=gen(0, "cuda"))
     assert a.device == x.device and torch.equal(a, b)
     keep = (a != 0).double().mean().item()
     assert abs(keep - 0.7) < K * math.sqrt(0.21 / x.numel())
@@ -245,17 +227,17 @@ def test_large_cpu_path_forward_backward_and_inplace_match_the_mask():
     shape = (5, CPU_CHUNK // 2 + 7)  # above one chunk: the chunked path
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     upstream = torch.randn(shape, dtype=torch.float64)
-    out = dropout(x, 0.3, generator=_gen(8))
+    out = dropout(x, 0.3, generator=gen(8))
     out.backward(upstream)
-    mask = keep_mask(shape, 0.3, generator=_gen(8))
+    mask = keep_mask(shape, 0.3, generator=gen(8))
     scale = 1.0 / 0.7
     assert torch.equal(out, x.detach() * mask * scale)
     assert torch.equal(x.grad, upstream * scale * mask)
-    assert _saved_bytes(lambda t: dropout(t, 0.3), x) <= x.numel()
+    assert saved_bytes(lambda t: dropout(t, 0.3), x) <= x.numel()
     for base in (torch.randn(shape), torch.randn(shape[::-1]).t()):  # contiguous, then not
         y = base.clone()
-        expected = base * keep_mask(shape, 0.3, generator=_gen(8)) * (1.0 / 0.7)
-        assert dropout(y, 0.3, inplace=True, generator=_gen(8)) is y
+        expected = base * keep_mask(shape, 0.3, generator=gen(8)) * (1.0 / 0.7)
+        assert dropout(y, 0.3, inplace=True, generator=gen(8)) is y
         torch.testing.assert_close(y, expected, rtol=0, atol=0)
 
 
@@ -285,29 +267,29 @@ def test_p_just_below_one_drops_everything_without_overflow(n):
 def test_noise_shape_broadcasts_the_keep_mask_of_that_shape(shape, noise_shape, mask_shape):
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     upstream = torch.randn(shape, dtype=torch.float64)
-    out = dropout(x, 0.4, noise_shape=noise_shape, generator=_gen(6))
+    out = dropout(x, 0.4, noise_shape=noise_shape, generator=gen(6))
     out.backward(upstream)
-    mask = keep_mask(mask_shape, 0.4, generator=_gen(6)).double()
+    mask = keep_mask(mask_shape, 0.4, generator=gen(6)).double()
     scale = 1.0 / 0.6
     # Closed form in float64, forward and backward: the same mask on both.
     torch.testing.assert_close(out, x.detach() * mask * scale, rtol=0, atol=0)
     torch.testing.assert_close(x.grad, upstream * mask * scale, rtol=0, atol=0)
     # Only the mask is kept for backward (scaled, in x's dtype when smaller than x), never x itself.
-    saved = _saved_bytes(lambda t: dropout(t, 0.4, noise_shape=noise_shape), x)
+    saved = saved_bytes(lambda t: dropout(t, 0.4, noise_shape=noise_shape), x)
     assert saved <= mask.numel() * (1 if mask.shape == x.shape else x.element_size())
 
 
 def test_noise_shape_equal_to_the_input_shape_is_plain_dropout():
     x = torch.randn(30, 40)
-    plain = dropout(x, 0.3, generator=_gen(4))
-    assert torch.equal(dropout(x, 0.3, noise_shape=(None, 40), generator=_gen(4)), plain)
-    assert torch.equal(Dropout(0.3, noise_shape=(30, None), generator=_gen(4))(x), plain)
+    plain = dropout(x, 0.3, generator=gen(4))
+    assert torch.equal(dropout(x, 0.3, noise_shape=(None, 40), generator=gen(4)), plain)
+    assert torch.equal(Dropout(0.3, noise_shape=(30, None), generator=gen(4))(x), plain)
 
 
 def test_noise_shape_module_inplace_eval_and_p_zero():
     x = torch.randn(3, 4, 5)
-    layer = Dropout(0.5, inplace=True, noise_shape=(None, None, 1), generator=_gen(1))
-    expected = x * keep_mask((3, 4, 1), 0.5, generator=_gen(1)) * 2.0
+    layer = Dropout(0.5, inplace=True, noise_shape=(None, None, 1), generator=gen(1))
+    expected = x * keep_mask((3, 4, 1), 0.5, generator=gen(1)) * 2.0
     y = x.clone()
     assert layer(y) is y and torch.equal(y, expected)
     assert layer.eval()(x) is x
@@ -320,7 +302,7 @@ def test_noise_shape_keep_rate_is_per_mask_value():
     # (N, C, 1): every row of a (sample, channel) is all kept or all dropped,
     # and the fraction of kept rows is binomial(N*C, 1-p).
     n, c, length, p = 400, 250, 8, 0.3
-    out = dropout(torch.ones(n, c, length), p, noise_shape=(n, c, 1), generator=_gen(13))
+    out = dropout(torch.ones(n, c, length), p, noise_shape=(n, c, 1), generator=gen(13))
     rows = out != 0
     assert torch.equal(rows.all(-1), rows.any(-1))
     rate = rows[..., 0].double().mean().item()
@@ -369,10 +351,10 @@ def test_noise_shape_extra_repr():
 )
 def test_property_noise_shape_output_is_x_times_broadcast_mask(shape, data, p, seed):
     noise_shape = tuple(data.draw(st.sampled_from([n, 1, None])) for n in shape)
-    x = torch.rand(shape, dtype=torch.float64, generator=_gen(seed)) + 0.5
-    out = dropout(x, p, noise_shape=noise_shape, generator=_gen(seed))
+    x = torch.rand(shape, dtype=torch.float64, generator=gen(seed)) + 0.5
+    out = dropout(x, p, noise_shape=noise_shape, generator=gen(seed))
     mask_shape = tuple(n if d is None else d for d, n in zip(noise_shape, shape))
-    mask = keep_mask(mask_shape, p, generator=_gen(seed))
+    mask = keep_mask(mask_shape, p, generator=gen(seed))
     if p == 0.0:
         assert out is x
         return

@@ -17,13 +17,7 @@ from reglab.regularizers.drop_connect import DropConnect
 from reglab.regularizers.inverted_dropout import Dropout
 from reglab.regularizers.mc_prediction import MCPrediction, mc_mode, mc_predict, predictive_entropy
 from reglab.regularizers.stochastic_depth import DropPath
-from tests.conftest import needs_cuda
-
-K = 5.0
-
-
-def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
+from tests.helpers import K, gen, needs_cuda
 
 
 @pytest.mark.parametrize("dropout", [nn.Dropout, Dropout])
@@ -36,7 +30,7 @@ def test_mc_mean_of_dropout_linear_model_equals_eval_output(dropout, batch_size)
     x = torch.randn(n, d, dtype=torch.float64)
     model.eval()
     deterministic = model(x).detach()
-    pred = mc_predict(model, x, samples, batch_size=batch_size, generator=_gen(1))
+    pred = mc_predict(model, x, samples, batch_size=batch_size, generator=gen(1))
     assert isinstance(pred, MCPrediction)
     assert pred.samples.shape == (samples, n, k) and pred.mean.shape == pred.std.shape == (n, k)
     # y_j = sum_i W_ji x_i m_i / (1-p) + b_j, m_i ~ Bernoulli(1-p) independent:
@@ -100,7 +94,7 @@ def test_batchnorm_stays_in_eval_and_its_running_stats_are_unchanged():
     seen = []
     handle = bn.register_forward_hook(lambda mod, inp, out: seen.append(out.clone()))
     x = torch.randn(6, 4)
-    mc_predict(model, x, 5, generator=_gen(0))
+    mc_predict(model, x, 5, generator=gen(0))
     handle.remove()
     assert torch.equal(bn.running_mean, stats[0]) and torch.equal(bn.running_var, stats[1])
     assert torch.equal(bn.num_batches_tracked, stats[2])
@@ -125,10 +119,10 @@ def test_generator_makes_it_reproducible_and_leaves_the_global_rng_alone():
     model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5), nn.Linear(16, 3), Dropout(0.2))
     x = torch.randn(5, 4)
     state = torch.get_rng_state()
-    a = mc_predict(model, x, 8, generator=_gen(3))
+    a = mc_predict(model, x, 8, generator=gen(3))
     assert torch.equal(torch.get_rng_state(), state)
-    b = mc_predict(model, x, 8, generator=_gen(3))
-    c = mc_predict(model, x, 8, generator=_gen(4))
+    b = mc_predict(model, x, 8, generator=gen(3))
+    c = mc_predict(model, x, 8, generator=gen(4))
     assert torch.equal(a.samples, b.samples)
     assert not torch.equal(a.samples, c.samples)
 
@@ -136,8 +130,8 @@ def test_generator_makes_it_reproducible_and_leaves_the_global_rng_alone():
 def test_transform_is_applied_to_each_sample_before_averaging():
     model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5), nn.Linear(16, 3))
     x = torch.randn(5, 4)
-    logits = mc_predict(model, x, 6, generator=_gen(2))
-    probs = mc_predict(model, x, 6, transform=lambda z: z.softmax(-1), generator=_gen(2))
+    logits = mc_predict(model, x, 6, generator=gen(2))
+    probs = mc_predict(model, x, 6, transform=lambda z: z.softmax(-1), generator=gen(2))
     torch.testing.assert_close(probs.samples, logits.samples.softmax(-1))
     torch.testing.assert_close(probs.mean, logits.samples.softmax(-1).mean(0))
     assert not torch.allclose(probs.mean, logits.mean.softmax(-1))  # averaging probabilities, not logits
@@ -152,7 +146,7 @@ def test_predictive_entropy_closed_forms():
     # Two confident samples that disagree: the mean is (1/2, 1/2, 0, 0).
     disagree = torch.stack([one_hot[:1], one_hot[1:2]])
     torch.testing.assert_close(predictive_entropy(disagree), torch.tensor([math.log(2)], dtype=torch.float64))
-    probs = torch.randn(7, 5, k, dtype=torch.float64, generator=_gen(1)).softmax(-1)
+    probs = torch.randn(7, 5, k, dtype=torch.float64, generator=gen(1)).softmax(-1)
     mean = probs.mean(0)
     torch.testing.assert_close(predictive_entropy(probs), -(mean * mean.log()).sum(-1))
 
@@ -170,7 +164,7 @@ def test_bad_arguments():
     with pytest.raises(InvalidArgumentError, match="argument `model`"), mc_mode(torch.ones(2)):
         pass
     with pytest.raises(InvalidArgumentError, match=r"argument `probs`.*apply softmax to logits first"):
-        predictive_entropy(torch.randn(4, 3, generator=_gen(0)))
+        predictive_entropy(torch.randn(4, 3, generator=gen(0)))
     with pytest.raises(InvalidArgumentError, match=r"argument `probs`.*Received: probs\.shape=\(3,\)"):
         predictive_entropy(torch.ones(3) / 3)
 
@@ -179,8 +173,8 @@ def test_bad_arguments():
 def test_cuda_generator_reproducible():
     model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5), nn.Linear(16, 3)).cuda()
     x = torch.randn(5, 4, device="cuda")
-    a = mc_predict(model, x, 4, generator=_gen(1, "cuda"))
-    b = mc_predict(model, x, 4, generator=_gen(1, "cuda"))
+    a = mc_predict(model, x, 4, generator=gen(1, "cuda"))
+    b = mc_predict(model, x, 4, generator=gen(1, "cuda"))
     assert a.mean.device == x.device and torch.equal(a.samples, b.samples)
 
 
@@ -194,7 +188,7 @@ def test_transformer_encoder_layer_is_random_under_mc_and_computes_its_training_
     x = torch.randn(4, 5, 16)
     # In eval mode under no_grad torch takes a fast path that skips the layer's dropout
     # modules: the samples would be identical and the spread exactly zero.
-    pred = mc_predict(layer, x, 4, generator=_gen(0))
+    pred = mc_predict(layer, x, 4, generator=gen(0))
     assert pred.std.min() > 0
     with torch.no_grad():
         with mc_mode(layer):
@@ -240,7 +234,7 @@ class _LastStep(nn.Module):
 def test_dropout_between_stacked_rnn_layers_is_switched_on():
     torch.manual_seed(0)
     model = _LastStep(nn.LSTM(4, 8, num_layers=2, dropout=0.5, batch_first=True)).eval()
-    pred = mc_predict(model, torch.randn(3, 7, 4), 4, generator=_gen(1))
+    pred = mc_predict(model, torch.randn(3, 7, 4), 4, generator=gen(1))
     assert pred.std.min() > 0
     with pytest.warns(UserWarning, match="num_layers"):  # torch: dropout needs num_layers > 1
         single = _LastStep(nn.GRU(4, 8, num_layers=1, dropout=0.5, batch_first=True))

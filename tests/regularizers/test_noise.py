@@ -29,14 +29,9 @@ from reglab.regularizers.noise import (
     gaussian_dropout,
     gaussian_noise,
 )
-from tests.conftest import needs_cuda
+from tests.helpers import K, gen, needs_cuda
 
-K = 5.0
 N = 10**6
-
-
-def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 def _normal_moments_se(var: float, n: int) -> tuple[float, float]:
@@ -50,7 +45,7 @@ def _normal_moments_se(var: float, n: int) -> tuple[float, float]:
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_gaussian_dropout_mean_is_x_and_variance_is_x_squared_p_over_one_minus_p(p):
     c = -1.5
-    out = gaussian_dropout(torch.full((N,), c, dtype=torch.float64), p, generator=_gen(1))
+    out = gaussian_dropout(torch.full((N,), c, dtype=torch.float64), p, generator=gen(1))
     var = c * c * p / (1 - p)
     se_mean, se_var = _normal_moments_se(var, N)
     assert abs(out.mean().item() - c) < K * se_mean
@@ -60,9 +55,9 @@ def test_gaussian_dropout_mean_is_x_and_variance_is_x_squared_p_over_one_minus_p
 def test_gaussian_dropout_is_x_times_one_plus_std_randn_and_its_gradient():
     x = torch.randn(30, 20, dtype=torch.float64, requires_grad=True)
     upstream = torch.randn(30, 20, dtype=torch.float64)
-    out = gaussian_dropout(x, 0.3, generator=_gen(4))
+    out = gaussian_dropout(x, 0.3, generator=gen(4))
     out.backward(upstream)
-    eps = torch.randn(30, 20, dtype=torch.float64, generator=_gen(4))
+    eps = torch.randn(30, 20, dtype=torch.float64, generator=gen(4))
     factor = 1 + math.sqrt(0.3 / 0.7) * eps
     torch.testing.assert_close(out, x.detach() * factor, rtol=1e-15, atol=0)
     torch.testing.assert_close(x.grad, upstream * factor, rtol=1e-15, atol=0)
@@ -73,8 +68,8 @@ def test_gaussian_dropout_module_eval_p_zero_generator_and_repr():
     assert GaussianDropout(0.5).eval()(x) is x
     assert GaussianDropout(0.0)(x) is x
     assert gaussian_dropout(x, 0.5, training=False) is x
-    assert torch.equal(GaussianDropout(0.5, generator=_gen(3))(x), gaussian_dropout(x, 0.5, generator=_gen(3)))
-    assert not torch.equal(gaussian_dropout(x, 0.5, generator=_gen(3)), gaussian_dropout(x, 0.5, generator=_gen(4)))
+    assert torch.equal(GaussianDropout(0.5, generator=gen(3))(x), gaussian_dropout(x, 0.5, generator=gen(3)))
+    assert not torch.equal(gaussian_dropout(x, 0.5, generator=gen(3)), gaussian_dropout(x, 0.5, generator=gen(4)))
     assert repr(GaussianDropout(0.2)) == "GaussianDropout(p=0.2)"
 
 
@@ -83,7 +78,7 @@ def test_gaussian_dropout_module_eval_p_zero_generator_and_repr():
 
 @pytest.mark.parametrize("std", [0.1, 2.0])
 def test_gaussian_noise_mean_is_x_and_variance_is_std_squared(std):
-    out = gaussian_noise(torch.full((N,), 0.7, dtype=torch.float64), std, generator=_gen(2))
+    out = gaussian_noise(torch.full((N,), 0.7, dtype=torch.float64), std, generator=gen(2))
     se_mean, se_var = _normal_moments_se(std * std, N)
     assert abs(out.mean().item() - 0.7) < K * se_mean
     assert abs(out.var().item() - std * std) < K * se_var
@@ -91,10 +86,10 @@ def test_gaussian_noise_mean_is_x_and_variance_is_std_squared(std):
 
 def test_gaussian_noise_closed_form_gradient_eval_and_std_zero():
     x = torch.randn(10, 3, dtype=torch.float64, requires_grad=True)
-    out = GaussianNoise(0.5, generator=_gen(6))(x)
+    out = GaussianNoise(0.5, generator=gen(6))(x)
     out.backward(torch.full_like(out, 2.0))
     torch.testing.assert_close(
-        out, x.detach() + 0.5 * torch.randn(10, 3, dtype=torch.float64, generator=_gen(6)), rtol=1e-15, atol=0
+        out, x.detach() + 0.5 * torch.randn(10, 3, dtype=torch.float64, generator=gen(6)), rtol=1e-15, atol=0
     )
     assert torch.equal(x.grad, torch.full_like(x, 2.0))  # additive noise: the gradient passes unchanged
     y = torch.randn(4)
@@ -161,8 +156,8 @@ def test_alpha_dropout_equals_torch_given_the_same_mask(monkeypatch, p, feature)
 
 @pytest.mark.parametrize("p", [0.05, 0.2, 0.5])
 def test_alpha_dropout_keeps_mean_zero_and_variance_one_of_standard_normal_input(p):
-    x = torch.randn(N, dtype=torch.float64, generator=_gen(10))
-    out = alpha_dropout(x, p, generator=_gen(11))
+    x = torch.randn(N, dtype=torch.float64, generator=gen(10))
+    out = alpha_dropout(x, p, generator=gen(11))
     a, b = alpha_affine(p)
     # Output: a*x+b (x ~ N(0,1)) with probability 1-p, else a*alpha'+b; mean 0, variance 1.
     fourth = (1 - p) * (3 * a**4 + 6 * a**2 * b**2 + b**4) + p * (a * SELU_ALPHA_PRIME + b) ** 4
@@ -176,13 +171,13 @@ def test_alpha_dropout_keeps_mean_zero_and_variance_one_of_standard_normal_input
 def test_alpha_dropout_mask_is_keep_mask_and_feature_mask_is_per_channel():
     x = torch.randn(6, 5, 4, dtype=torch.float64)
     a, b = alpha_affine(0.4)
-    keep = keep_mask(x.shape, 0.4, generator=_gen(7))
+    keep = keep_mask(x.shape, 0.4, generator=gen(7))
     expected = torch.where(keep, a * x + b, a * SELU_ALPHA_PRIME + b)
-    torch.testing.assert_close(alpha_dropout(x, 0.4, generator=_gen(7)), expected, rtol=1e-15, atol=0)
-    keep = keep_mask((6, 5, 1), 0.4, generator=_gen(7))
+    torch.testing.assert_close(alpha_dropout(x, 0.4, generator=gen(7)), expected, rtol=1e-15, atol=0)
+    keep = keep_mask((6, 5, 1), 0.4, generator=gen(7))
     expected = torch.where(keep, a * x + b, a * SELU_ALPHA_PRIME + b)
-    torch.testing.assert_close(feature_alpha_dropout(x, 0.4, generator=_gen(7)), expected, rtol=1e-15, atol=0)
-    torch.testing.assert_close(FeatureAlphaDropout(0.4, generator=_gen(7))(x), expected, rtol=1e-15, atol=0)
+    torch.testing.assert_close(feature_alpha_dropout(x, 0.4, generator=gen(7)), expected, rtol=1e-15, atol=0)
+    torch.testing.assert_close(FeatureAlphaDropout(0.4, generator=gen(7))(x), expected, rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize("fn, module", [(alpha_dropout, AlphaDropout), (feature_alpha_dropout, FeatureAlphaDropout)])
@@ -192,8 +187,8 @@ def test_alpha_eval_p_zero_inplace_and_repr(fn, module):
     assert module(0.0)(x) is x
     assert fn(x, 0.5, training=False) is x
     y = x.clone()
-    expected = fn(x, 0.3, generator=_gen(8))
-    assert module(0.3, inplace=True, generator=_gen(8))(y) is y
+    expected = fn(x, 0.3, generator=gen(8))
+    assert module(0.3, inplace=True, generator=gen(8))(y) is y
     torch.testing.assert_close(y, expected, rtol=1e-6, atol=1e-7)
     assert repr(module(0.1)) == f"{module.__name__}(p=0.1, inplace=False)"
 
@@ -236,10 +231,10 @@ def test_feature_alpha_dropout_needs_a_channel_dimension():
 def test_dtype_and_device_are_kept_by_every_noise(dtype):
     x = torch.randn(6, 4, 3).to(dtype)
     for out in (
-        gaussian_dropout(x, 0.5, generator=_gen(0)),
-        gaussian_noise(x, 0.5, generator=_gen(0)),
-        alpha_dropout(x, 0.5, generator=_gen(0)),
-        feature_alpha_dropout(x, 0.5, generator=_gen(0)),
+        gaussian_dropout(x, 0.5, generator=gen(0)),
+        gaussian_noise(x, 0.5, generator=gen(0)),
+        alpha_dropout(x, 0.5, generator=gen(0)),
+        feature_alpha_dropout(x, 0.5, generator=gen(0)),
     ):
         assert out.dtype == dtype and out.device == x.device and out.shape == x.shape
 
@@ -257,5 +252,5 @@ def test_other_bad_arguments():
 def test_cuda_noise_and_masks_follow_the_generator():
     x = torch.randn(1000, 10, device="cuda")
     for fn, arg in ((gaussian_dropout, 0.3), (gaussian_noise, 0.3), (alpha_dropout, 0.3), (feature_alpha_dropout, 0.3)):
-        a = fn(x, arg, generator=_gen(0, "cuda"))
-        assert a.device == x.device and torch.equal(a, fn(x, arg, generator=_gen(0, "cuda")))
+        a = fn(x, arg, generator=gen(0, "cuda"))
+        assert a.device == x.device and torch.equal(a, fn(x, arg, generator=gen(0, "cuda")))

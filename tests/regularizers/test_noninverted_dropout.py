@@ -14,20 +14,14 @@ from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.inverted_dropout import dropout
 from reglab.regularizers.masks import CPU_CHUNK, keep_mask
 from reglab.regularizers.noninverted_dropout import VanillaDropout, vanilla_dropout
-from tests.conftest import needs_cuda
-
-K = 5.0
-
-
-def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
+from tests.helpers import K, gen, needs_cuda, saved_bytes
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
 def test_training_mean_equals_eval_output(p):
     n = 1 << 20
     x = torch.full((n,), 2.5, dtype=torch.float64)
-    train = vanilla_dropout(x, p, generator=_gen(3))
+    train = vanilla_dropout(x, p, generator=gen(3))
     evaluated = vanilla_dropout(x, p, training=False)
     torch.testing.assert_close(evaluated, (1.0 - p) * x, rtol=0, atol=0)
     # Each training output is 2.5 with probability 1-p, else 0: variance 2.5² p(1-p).
@@ -39,9 +33,9 @@ def test_training_mean_equals_eval_output(p):
 def test_same_mask_as_inverted_dropout_for_the_same_generator_state(shape):
     x = torch.randn(shape, dtype=torch.float64)
     p = 0.35
-    vanilla = vanilla_dropout(x, p, generator=_gen(7))
-    inverted = dropout(x, p, generator=_gen(7))
-    mask = keep_mask(shape, p, generator=_gen(7))
+    vanilla = vanilla_dropout(x, p, generator=gen(7))
+    inverted = dropout(x, p, generator=gen(7))
+    mask = keep_mask(shape, p, generator=gen(7))
     assert torch.equal(vanilla, x * mask)  # unscaled survivors, exact zeros
     torch.testing.assert_close(vanilla / (1.0 - p), inverted, rtol=1e-15, atol=0)
 
@@ -49,8 +43,8 @@ def test_same_mask_as_inverted_dropout_for_the_same_generator_state(shape):
 def test_gradient_is_the_mask_in_training_and_one_minus_p_in_eval():
     x = torch.randn(20, 30, dtype=torch.float64, requires_grad=True)
     upstream = torch.randn(20, 30, dtype=torch.float64)
-    vanilla_dropout(x, 0.3, generator=_gen(2)).backward(upstream)
-    mask = keep_mask((20, 30), 0.3, generator=_gen(2))
+    vanilla_dropout(x, 0.3, generator=gen(2)).backward(upstream)
+    mask = keep_mask((20, 30), 0.3, generator=gen(2))
     assert torch.equal(x.grad, upstream * mask)
     x.grad = None
     layer = VanillaDropout(0.3).eval()
@@ -78,8 +72,8 @@ def test_p_one_gives_zeros_in_training_and_in_eval():
 def test_inplace_training_and_eval():
     base = torch.randn(10, 10)
     y = base.clone()
-    assert vanilla_dropout(y, 0.5, inplace=True, generator=_gen(1)) is y
-    assert torch.equal(y, base * keep_mask((10, 10), 0.5, generator=_gen(1)))
+    assert vanilla_dropout(y, 0.5, inplace=True, generator=gen(1)) is y
+    assert torch.equal(y, base * keep_mask((10, 10), 0.5, generator=gen(1)))
     z = base.clone()
     layer = VanillaDropout(0.5, inplace=True).eval()
     assert layer(z) is z and torch.equal(z, base * 0.5)
@@ -89,23 +83,18 @@ def test_inplace_training_and_eval():
 def test_dtype_and_device_are_kept(dtype):
     x = torch.randn(16, 8).to(dtype)
     for training in (True, False):
-        out = vanilla_dropout(x, 0.5, training, generator=_gen(0))
+        out = vanilla_dropout(x, 0.5, training, generator=gen(0))
         assert out.dtype == dtype and out.device == x.device and out.shape == x.shape
 
 
 def test_same_generator_state_same_output():
     x = torch.randn(100)
-    assert torch.equal(VanillaDropout(0.5, generator=_gen(5))(x), VanillaDropout(0.5, generator=_gen(5))(x))
+    assert torch.equal(VanillaDropout(0.5, generator=gen(5))(x), VanillaDropout(0.5, generator=gen(5))(x))
 
 
 def test_saves_at_most_one_byte_per_element_for_backward():
-    saved = []
     x = torch.randn(64, 64, requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(
-        lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t
-    ):
-        vanilla_dropout(x, 0.5)
-    assert sum(saved) <= x.numel()
+    assert saved_bytes(lambda t: vanilla_dropout(t, 0.5), x) <= x.numel()
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", None, True])
@@ -131,6 +120,6 @@ def test_other_bad_arguments_and_repr():
 @needs_cuda
 def test_cuda_same_mask_as_dropout():
     x = torch.randn(1000, 100, device="cuda")
-    a = vanilla_dropout(x, 0.3, generator=_gen(0, "cuda"))
-    b = dropout(x, 0.3, generator=_gen(0, "cuda"))
+    a = vanilla_dropout(x, 0.3, generator=gen(0, "cuda"))
+    b = dropout(x, 0.3, generator=gen(0, "cuda"))
     assert a.device == x.device and torch.equal(a != 0, b != 0)

@@ -19,7 +19,7 @@ from reglab.regularizers.penalties import (
     penalized_parameters,
     split_parameters,
 )
-from tests.conftest import needs_cuda
+from tests.helpers import needs_cuda
 
 
 class Net(nn.Module):

@@ -12,13 +12,7 @@ from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.inverted_dropout import dropout
 from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.sequence_dropout import LockedDropout, locked_dropout
-from tests.conftest import needs_cuda
-
-K = 5.0
-
-
-def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
+from tests.helpers import K, gen, needs_cuda
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -27,26 +21,26 @@ def test_forward_and_backward_are_x_times_one_mask_per_sample_and_feature(batch_
     shape = (n, t, f) if batch_first else (t, n, f)
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     upstream = torch.randn(shape, dtype=torch.float64)
-    out = locked_dropout(x, p, batch_first=batch_first, generator=_gen(1))
+    out = locked_dropout(x, p, batch_first=batch_first, generator=gen(1))
     out.backward(upstream)
     mask_shape = (n, 1, f) if batch_first else (1, n, f)
-    mask = keep_mask(mask_shape, p, generator=_gen(1)).double()
+    mask = keep_mask(mask_shape, p, generator=gen(1)).double()
     torch.testing.assert_close(out, x.detach() * mask / (1 - p), rtol=1e-15, atol=0)
     torch.testing.assert_close(x.grad, upstream * mask / (1 - p), rtol=1e-15, atol=0)
     # The same as dropout with Keras' noise_shape.
     noise_shape = (None, 1, None) if batch_first else (1, None, None)
-    assert torch.equal(out, dropout(x, p, noise_shape=noise_shape, generator=_gen(1)))
+    assert torch.equal(out, dropout(x, p, noise_shape=noise_shape, generator=gen(1)))
 
 
 def test_every_time_step_shares_the_mask_and_the_keep_rate_is_one_minus_p():
     t, n, f, p = 12, 300, 300, 0.25
-    out = locked_dropout(torch.ones(t, n, f), p, generator=_gen(2))
+    out = locked_dropout(torch.ones(t, n, f), p, generator=gen(2))
     kept = out != 0
     assert torch.equal(kept, kept[:1].expand_as(kept))
     rate = kept[0].double().mean().item()
     assert abs(rate - (1 - p)) < K * math.sqrt(p * (1 - p) / (n * f))
     # Unlike per-element dropout, where time steps disagree.
-    plain = dropout(torch.ones(t, n, f), p, generator=_gen(2)) != 0
+    plain = dropout(torch.ones(t, n, f), p, generator=gen(2)) != 0
     assert not torch.equal(plain, plain[:1].expand_as(plain))
 
 
@@ -54,7 +48,7 @@ def test_module_with_an_lstm_batch_first():
     torch.manual_seed(0)
     lstm = nn.LSTM(5, 7, batch_first=True)
     x = torch.randn(3, 10, 5)
-    drop = LockedDropout(0.5, batch_first=True, generator=_gen(3))
+    drop = LockedDropout(0.5, batch_first=True, generator=gen(3))
     h, _ = lstm(x)
     out = drop(h)
     assert out.shape == (3, 10, 7)
@@ -69,15 +63,15 @@ def test_eval_p_zero_p_one_inplace_and_repr():
     assert locked_dropout(x, 0.5, training=False) is x
     assert torch.equal(locked_dropout(x, 1.0), torch.zeros(5, 3, 4))
     y = x.clone()
-    expected = locked_dropout(x, 0.4, generator=_gen(5))
-    assert LockedDropout(0.4, inplace=True, generator=_gen(5))(y) is y and torch.equal(y, expected)
+    expected = locked_dropout(x, 0.4, generator=gen(5))
+    assert LockedDropout(0.4, inplace=True, generator=gen(5))(y) is y and torch.equal(y, expected)
     assert repr(LockedDropout(0.2, batch_first=True)) == "LockedDropout(p=0.2, batch_first=True, inplace=False)"
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_dtype_and_device_are_kept(dtype):
     x = torch.randn(4, 3, 2).to(dtype)
-    out = locked_dropout(x, 0.5, generator=_gen(0))
+    out = locked_dropout(x, 0.5, generator=gen(0))
     assert out.dtype == dtype and out.device == x.device and out.shape == x.shape
 
 
@@ -114,5 +108,5 @@ def test_bad_arguments():
 @needs_cuda
 def test_cuda_generator_reproducible():
     x = torch.randn(20, 8, 16, device="cuda")
-    a = locked_dropout(x, 0.3, generator=_gen(0, "cuda"))
-    assert a.device == x.device and torch.equal(a, locked_dropout(x, 0.3, generator=_gen(0, "cuda")))
+    a = locked_dropout(x, 0.3, generator=gen(0, "cuda"))
+    assert a.device == x.device and torch.equal(a, locked_dropout(x, 0.3, generator=gen(0, "cuda")))

@@ -16,13 +16,7 @@ from hypothesis import strategies as st
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.stochastic_depth import DropPath, drop_path
-from tests.conftest import needs_cuda
-
-K = 5.0
-
-
-def _gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
+from tests.helpers import K, gen, needs_cuda
 
 
 def _timm_drop_path(x: torch.Tensor, keep: torch.Tensor, p: float, scale_by_keep: bool) -> torch.Tensor:
@@ -38,10 +32,10 @@ def _timm_drop_path(x: torch.Tensor, keep: torch.Tensor, p: float, scale_by_keep
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9, 1.0])
 @pytest.mark.parametrize("scale_by_keep", [True, False])
 def test_drop_path_equals_timm_formula_forward_and_backward(p, scale_by_keep):
-    x = torch.randn(64, 3, 5, dtype=torch.float64, generator=_gen(1), requires_grad=True)
-    upstream = torch.randn(64, 3, 5, dtype=torch.float64, generator=_gen(2))
-    keep = keep_mask((64,), p, generator=_gen(7))
-    out = drop_path(x, p, True, scale_by_keep=scale_by_keep, generator=_gen(7))
+    x = torch.randn(64, 3, 5, dtype=torch.float64, generator=gen(1), requires_grad=True)
+    upstream = torch.randn(64, 3, 5, dtype=torch.float64, generator=gen(2))
+    keep = keep_mask((64,), p, generator=gen(7))
+    out = drop_path(x, p, True, scale_by_keep=scale_by_keep, generator=gen(7))
     out.backward(upstream)
     x_ref = x.detach().clone().requires_grad_(True)
     expected = _timm_drop_path(x_ref, keep, p, scale_by_keep)
@@ -52,7 +46,7 @@ def test_drop_path_equals_timm_formula_forward_and_backward(p, scale_by_keep):
 
 
 def test_drop_path_decides_per_sample():
-    out = drop_path(torch.ones(4096, 2, 3), 0.3, True, generator=_gen(3))
+    out = drop_path(torch.ones(4096, 2, 3), 0.3, True, generator=gen(3))
     per_sample = out.flatten(1)
     # Every sample is entirely dropped or entirely kept (and scaled).
     assert ((per_sample == 0).all(1) | (per_sample == 1 / 0.7).all(1)).all()
@@ -61,7 +55,7 @@ def test_drop_path_decides_per_sample():
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_drop_path_keep_rate_is_binomial(p):
     n = 1 << 16
-    out = drop_path(torch.ones(n, 1), p, True, generator=_gen(11))
+    out = drop_path(torch.ones(n, 1), p, True, generator=gen(11))
     kept = (out != 0).double().mean().item()
     assert abs(kept - (1 - p)) < K * math.sqrt(p * (1 - p) / n)
 
@@ -79,10 +73,10 @@ def test_drop_path_is_identity_at_p0_and_in_eval():
 
 def test_drop_path_generator_reproducible_and_module_matches_function():
     x = torch.randn(256, 4)
-    a = drop_path(x, 0.5, True, generator=_gen(4))
-    b = DropPath(0.5, generator=_gen(4))(x)
+    a = drop_path(x, 0.5, True, generator=gen(4))
+    b = DropPath(0.5, generator=gen(4))(x)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert not torch.equal(a, drop_path(x, 0.5, True, generator=_gen(5)))
+    assert not torch.equal(a, drop_path(x, 0.5, True, generator=gen(5)))
 
 
 def test_drop_path_bad_arguments():
@@ -102,7 +96,7 @@ def test_drop_path_bad_arguments():
 @needs_cuda
 def test_cuda_device_dtype_and_reproducibility():
     x = torch.randn(4, 3, 16, 16, device="cuda", dtype=torch.float16)
-    a, b = drop_path(x, 0.5, True, generator=_gen(1, "cuda")), drop_path(x, 0.5, True, generator=_gen(1, "cuda"))
+    a, b = drop_path(x, 0.5, True, generator=gen(1, "cuda")), drop_path(x, 0.5, True, generator=gen(1, "cuda"))
     assert a.device == x.device and a.dtype == x.dtype
     assert torch.equal(a, b)
 
@@ -119,8 +113,8 @@ def test_cuda_device_dtype_and_reproducibility():
     seed=st.integers(0, 2**31),
 )
 def test_property_shapes_dtypes_and_values(n, c, h, w, b, p, dtype, seed):
-    x = torch.rand(n, c, h, w, dtype=dtype, generator=_gen(seed)) + 0.5
-    path = drop_path(x, p, True, generator=_gen(seed))
+    x = torch.rand(n, c, h, w, dtype=dtype, generator=gen(seed)) + 0.5
+    path = drop_path(x, p, True, generator=gen(seed))
     per_sample = path.flatten(1)
     scale = 1 / (1 - p) if p < 1 else 1.0
     assert ((per_sample == 0).all(1) | torch.isclose(per_sample, x.flatten(1) * scale).all(1)).all()
