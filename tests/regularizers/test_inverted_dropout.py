@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reglab.regularizers.inverted_dropout as rd
+import reglab.regularizers.masks as masks
 from reglab import Dropout, dropout, keep_mask
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.masks import CPU_CHUNK
@@ -244,15 +245,30 @@ def test_large_cpu_path_forward_backward_and_inplace_match_the_mask():
         torch.testing.assert_close(y, expected, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("n", [1000, (1 << 18) + 5])
-def test_p_just_below_one_drops_everything_without_overflow(n):
+@pytest.mark.parametrize("n", [1000, (1 << 18) + 5])  # one draw, then chunked
+def test_p_just_below_one_drops_everything_without_overflow(monkeypatch, n):
     # round(p * 2**32) == 2**32 here: no 32-bit draw reaches the threshold.
     p = 1.0 - 2.0**-40
     x = torch.ones(n)
     assert keep_mask((n,), p).sum().item() == 0
     assert dropout(x, p).abs().sum().item() == 0.0
-    # the smallest p that still keeps something keeps at the rate 2**-32
-    assert keep_mask((n,), 1.0 - 2.0**-32).dtype == torch.bool
+    # The smallest p that still keeps something, 1 - 2**-32, has the threshold
+    # 2**32 - 1: it keeps exactly the draws U = 2**32 - 1, one value of the
+    # 2**32, so at the rate 2**-32, and scales them by 2**32. A real draw hits
+    # that value once in 4 billion, so the words are given: U = 2**32 - 1 among
+    # its neighbours and the bottom of the range (U = w + 2**31 for an int32 w).
+    assert masks.threshold(1.0 - 2.0**-32) == 2**32 - 1
+    top = 2**31 - 1  # U = 2**32 - 1
+    pattern = torch.tensor([top, top - 1, -(2**31), 0, -1, top - 2, top], dtype=torch.int32)
+
+    def given_words(count, device, generator):  # each call (each chunk) starts the pattern again
+        return pattern[torch.arange(2 * count) % len(pattern)].view(torch.int64)
+
+    monkeypatch.setattr(masks, "_random_words", given_words)
+    words = pattern[(torch.arange(n) % masks.CPU_CHUNK) % len(pattern)]
+    expected = words == top
+    assert torch.equal(keep_mask((n,), 1.0 - 2.0**-32), expected)
+    torch.testing.assert_close(dropout(x, 1.0 - 2.0**-32), expected.float() * 2.0**32, rtol=0, atol=0)
 
 
 # --- noise_shape: one mask value broadcast over the input (Keras' convention) ---
