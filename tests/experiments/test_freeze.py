@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+import time
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
+import reglab.experiments.freeze as freeze_module
 from reglab.core.errors import InvalidArgumentError
 from reglab.experiments import RunContext, get_experiment
 from reglab.experiments.freeze import FreezeConfig, freeze_mlp, inference_figure, saved_tensor_bytes, time_forward
@@ -56,10 +60,26 @@ def test_saved_tensor_bytes_counts_a_linear_exactly():
     assert counts == {"saved_tensors": 0, "saved_bytes": 0, "param_bytes": 0, "activation_bytes": 0}
 
 
-def test_time_forward_is_a_positive_median():
+def test_time_forward_is_a_positive_median(monkeypatch):
+    # A clock that moves only when fn runs, by a given duration per call: the
+    # warm-up takes 8 s, the five timed calls 0.5, 0.125, 0.375, 0.25, 0.4375 s
+    # (binary fractions, so the differences are exact). Their median is 0.375;
+    # the mean (0.3375), or a median that counted the warm-up (0.40625), differ.
+    durations = [8.0, 0.5, 0.125, 0.375, 0.25, 0.4375]
+    clock = [100.0]
+
+    def fn():
+        clock[0] += durations[len(calls)]
+        calls.append(1)
+
     calls = []
-    assert time_forward(lambda: calls.append(1), 5, torch.device("cpu")) >= 0
+    monkeypatch.setattr(freeze_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    assert time_forward(fn, 5, torch.device("cpu")) == 0.375
     assert len(calls) == 6  # one warm-up + 5 timed
+    monkeypatch.undo()
+    # On the real clock, a forward that sleeps 1 ms has a finite median of about that (at least, less a tick).
+    seconds = time_forward(lambda: time.sleep(0.001), 3, torch.device("cpu"))
+    assert math.isfinite(seconds) and seconds >= 0.0009
 
 
 def test_dry_run_files_and_labelled_figures(tmp_path):
