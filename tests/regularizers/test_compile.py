@@ -58,8 +58,7 @@ def test_compiles_as_one_graph_and_is_random_in_training_only(module, shape):
     assert out.shape == x.shape and x.grad is not None
     assert not torch.equal(out, compiled(x))  # a fresh draw each call
     module.eval()
-    if not isinstance(module, reglab.VanillaDropout):  # vanilla scales by 1 - p in eval
-        assert torch.equal(compiled(x), module(x))
+    assert torch.equal(compiled(x), module(x))  # the eager eval output (vanilla's is (1 - p) * x)
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5])
@@ -73,6 +72,27 @@ def test_compiled_dropout_keeps_one_minus_p_and_scales_survivors_and_gradients(p
     assert abs(kept.double().mean().item() - q) < K * math.sqrt(p * q / n)
     assert torch.equal(out.detach()[kept], x.detach()[kept] * (1.0 / q))
     assert torch.equal(x.grad, kept.double() * (1.0 / q))
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_compiled_vanilla_dropout_keeps_one_minus_p_unscaled_and_scales_by_one_minus_p_in_eval(p):
+    n = (1 << 18) + 1000
+    x = (torch.rand(n, dtype=torch.float64) + 0.5).requires_grad_()
+    module = reglab.VanillaDropout(p)
+    compiled = _compiled(module)
+    out = compiled(x)
+    out.backward(torch.ones(n, dtype=torch.float64))
+    kept = out.detach() != 0
+    q = 1.0 - p
+    assert abs(kept.double().mean().item() - q) < K * math.sqrt(p * q / n)
+    assert torch.equal(out.detach()[kept], x.detach()[kept])  # survivors pass unscaled
+    assert torch.equal(x.grad, kept.double())
+    module.eval()
+    x.grad = None
+    evaluated = compiled(x)
+    evaluated.backward(torch.ones(n, dtype=torch.float64))
+    assert torch.equal(evaluated.detach(), x.detach() * q)  # the training output's expectation
+    assert torch.equal(x.grad, torch.full_like(x.grad, q))
 
 
 def test_compiled_dropout_at_p_near_one_drops_everything():
