@@ -1,4 +1,11 @@
-"""The command line, end to end."""
+"""The command line, end to end.
+
+Most tests call ``reglab.cli.main`` in process and read its output with
+``capsys``: the same parser, commands and exit codes, without an interpreter
+start per call. The tests at the end run a real interpreter, where the process
+is the point: ``python -m reglab`` and the installed ``reglab`` script, their
+exit statuses, and a reader that closes the pipe.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +22,25 @@ from reglab.cli import main
 from reglab.experiments import get_experiment, list_experiments
 
 
-def _reglab(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reglab", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+def _reglab(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess:
+    """``reglab ARGS`` in process: its exit status (argparse's usage errors exit
+    through SystemExit) and what it wrote, shaped as a finished subprocess."""
+    capsys.readouterr()  # drop what came before
+    try:
+        code = main(list(args))
+    except SystemExit as exit:
+        code = exit.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["reglab", *args], code, out, err)
 
 
-def test_list_has_one_line_per_experiment():
-    result = _reglab("list")
+def _python_m_reglab(*args: str) -> subprocess.CompletedProcess:
+    """``python -m reglab ARGS`` in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "reglab", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_list_has_one_line_per_experiment(capsys):
+    result = _reglab(capsys, "list")
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
     names = [line.split()[0] for line in lines]
@@ -28,9 +48,9 @@ def test_list_has_one_line_per_experiment():
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)
 
 
-def test_run_dropout_end_to_end_and_never_overwrites(tmp_path):
+def test_run_dropout_end_to_end_and_never_overwrites(tmp_path, capsys):
     args = ("run", "dropout", "--dry-run", "--quiet", "--out", str(tmp_path), "epochs=2", "--seed", "1")
-    first = _reglab(*args)
+    first = _reglab(capsys, *args)
     assert first.returncode == 0, first.stderr
     last_line = first.stdout.strip().splitlines()[-1]
     assert last_line.startswith("run directory: ")
@@ -67,14 +87,14 @@ def test_run_dropout_end_to_end_and_never_overwrites(tmp_path):
     assert "final: train_loss" in first.stdout
 
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    second = _reglab(*args)
+    second = _reglab(capsys, *args)
     assert second.returncode == 0
     assert len(list((tmp_path / "dropout").iterdir())) == 2
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
-def test_per_epoch_table_is_printed_unless_quiet(tmp_path):
-    result = _reglab("run", "dropout", "--dry-run", "--out", str(tmp_path))
+def test_per_epoch_table_is_printed_unless_quiet(tmp_path, capsys):
+    result = _reglab(capsys, "run", "dropout", "--dry-run", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
@@ -104,8 +124,8 @@ def test_unknown_key_is_an_error_listing_valid_keys(tmp_path, capsys):
         ("epochs", "unrecognized arguments: epochs (settings are given as key=value)"),
     ],
 )
-def test_bad_settings_get_one_clear_sentence(tmp_path, override, message):
-    result = _reglab("run", "dropout", override, "--out", str(tmp_path))
+def test_bad_settings_get_one_clear_sentence(tmp_path, capsys, override, message):
+    result = _reglab(capsys, "run", "dropout", override, "--out", str(tmp_path))
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
@@ -134,17 +154,10 @@ def test_interrupted_and_diverged_exit_codes(tmp_path, tiny_experiment, capsys):
     assert "diverged: training diverged in epoch 1" in capsys.readouterr().err
 
 
-def test_data_where_prints_the_folder():
-    result = _reglab("data", "where")
+def test_data_where_prints_the_folder(capsys):
+    result = _reglab(capsys, "data", "where")
     assert result.returncode == 0
     assert Path(result.stdout.strip()).is_dir()
-
-
-def test_console_script_is_installed():
-    exe = Path(sys.executable).parent / "reglab"
-    assert exe.exists()
-    result = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and "dropout" in result.stdout
 
 
 def test_experiment_help_description_has_no_docstring_indentation(capsys):
@@ -155,6 +168,30 @@ def test_experiment_help_description_has_no_docstring_indentation(capsys):
         assert experiment.description and "\n    " not in experiment.description, experiment.name
 
 
+# --- a real interpreter: the process is the point -----------------------------------------
+
+
+@pytest.mark.slow
+def test_python_dash_m_reglab_is_the_cli_with_its_exit_statuses(capsys):
+    listed = _python_m_reglab("list")
+    assert listed.returncode == 0
+    assert listed.stdout == _reglab(capsys, "list").stdout
+    # a usage error leaves the interpreter with status 2 and one sentence, no traceback
+    bad = _python_m_reglab("run", "dropout", "epochs=1.5")
+    assert bad.returncode == 2
+    assert "reglab: error: setting `epochs` expects a int (default 10); received 1.5" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "reglab"
+    assert exe.exists()
+    result = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "dropout" in result.stdout
+
+
+@pytest.mark.slow
 def test_a_reader_that_goes_away_gets_no_traceback():
     # `reglab run NAME --help | head -1`: the pipe closes before reglab writes.
     proc = subprocess.Popen(
