@@ -48,6 +48,7 @@ def test_list_has_one_line_per_experiment(capsys):
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)
 
 
+@pytest.mark.slow
 def test_run_dropout_end_to_end_and_never_overwrites(tmp_path, capsys):
     args = ("run", "dropout", "--dry-run", "--quiet", "--out", str(tmp_path), "epochs=2", "--seed", "1")
     first = _reglab(capsys, *args)

@@ -66,6 +66,7 @@ def _last_point(animator: d2l.Animator) -> list[float]:
     return [ys[-1] for ys in animator.Y]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True to a scalar")
 @pytest.mark.parametrize("name", ["seed000_dropout_scratch.py", "seed000_dropout_concise.py"])
 def test_seed000_dropout_mlp_reaches_d2l_thresholds(run_program, name, tmp_path, capsys):

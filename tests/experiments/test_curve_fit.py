@@ -76,6 +76,7 @@ def test_bad_settings_raise_the_argument_sentence(bad):
         CurveFitConfig(**bad)
 
 
+@pytest.mark.slow
 def test_claim_dropout_net_wins_most_seeds_at_the_notes_lr_0001():
     # Measured on this machine (full 500 steps, 1-300-300-1): dropout wins 9/10
     # seeds (1..10) at lr 0.001 and 6/10 at lr 0.01; here seeds 1-3 at lr 0.001.

@@ -85,6 +85,7 @@ def test_one_setting_reproduces_its_row_of_the_grid_and_reports_flat_keys():
     assert 0.0 <= with_val.summary["val_acc"] <= 1.0 and with_val.summary["val_loss"] > 0
 
 
+@pytest.mark.slow
 def test_heavy_dropout_trains_slowest_over_three_seeds():
     # Measured (docs/experiments.md): at this budget and at the full one, the
     # (0.9, 0.6) net has the lowest running training accuracy (dropout on) of the

@@ -70,6 +70,7 @@ def test_bad_settings_raise_the_argument_sentence(bad):
         MCDropoutConfig(**bad)
 
 
+@pytest.mark.slow
 def test_claim_entropy_is_higher_off_distribution():
     # Reduced budget (12000 images, 4 epochs, 1000 test images, 10 passes). Measured over seeds 0-5:
     # noise: entropy ratio 1.5-2.4, AUROC 0.79-0.99; shuffled: ratio 1.7-2.3, AUROC 0.83-0.98;

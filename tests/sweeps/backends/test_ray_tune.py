@@ -9,6 +9,7 @@ pytest.importorskip("ray.tune", reason="the ray extra is not installed (pip inst
 from reglab.sweeps import read_results, run_sweep
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_ray_backend_writes_the_same_rows_as_local(fashion, tmp_path):
     grid = ["p1=0.0,0.5", "epochs=1", "train_subset=256", "hidden1=16", "hidden2=16"]
