@@ -5,7 +5,7 @@ constants:
 
 - statistics and randomness: ``K``, ``gen``;
 - devices: ``CUDA``, ``needs_cuda``;
-- autograd: ``saved_bytes``;
+- autograd: ``forward_and_grad``, ``saved_bytes``;
 - Fashion-MNIST files: ``write_idx``, ``write_fake_fashion``, ``trust_files``;
 - experiments: ``run_dry``, ``assert_run_files``, ``assert_figure_labelled``,
   and the tiny synthetic experiment (``TinyConfig``, ``tiny_run``) that the
@@ -52,6 +52,18 @@ needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 
 
 # --- autograd -------------------------------------------------------------------------
+
+
+def forward_and_grad(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, upstream: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``fn(x)`` and its gradient for the upstream gradient ``upstream``, computed on a
+    fresh leaf copy of ``x``: a function and its reference compared forward and backward
+    (in float64, with the same mask) each get their own graph."""
+    leaf = x.detach().clone().requires_grad_(True)
+    out = fn(leaf)
+    out.backward(upstream)
+    return out.detach(), leaf.grad
 
 
 def saved_bytes(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> int:

@@ -17,7 +17,7 @@ import reglab.regularizers.inverted_dropout as rd
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.channel_dropout import Dropout1d, Dropout2d, Dropout3d, dropout1d, dropout2d, dropout3d
 from reglab.regularizers.masks import keep_mask
-from tests.helpers import K, gen, needs_cuda
+from tests.helpers import K, forward_and_grad, gen, needs_cuda
 
 # spatial dims -> (function, Module, torch function, a batched shape)
 CASES = {
@@ -32,20 +32,17 @@ CASES = {
 def test_forward_and_backward_equal_torch_given_the_same_mask(monkeypatch, spatial, p):
     fn, _, torch_fn, shape = CASES[spatial]
     torch.manual_seed(spatial)
-    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(shape, dtype=torch.float64)
     upstream = torch.randn(shape, dtype=torch.float64)
-    expected = torch_fn(x, p, training=True)
-    expected.backward(upstream)
-    expected_grad, x.grad = x.grad.clone(), None
+    expected, expected_grad = forward_and_grad(lambda t: torch_fn(t, p, training=True), x, upstream)
     # x has no zeros: torch's zeros are its dropped channels, one value per (sample, channel).
-    torch_mask = (expected.detach() != 0).flatten(2)
+    torch_mask = (expected != 0).flatten(2)
     assert torch.equal(torch_mask.all(-1), torch_mask.any(-1))
     channel_mask = torch_mask[..., 0]
     monkeypatch.setattr(rd, "draw_keep_mask", lambda s, p_, device, generator: channel_mask.reshape(s))
-    actual = fn(x, p)
-    actual.backward(upstream)
+    actual, actual_grad = forward_and_grad(lambda t: fn(t, p), x, upstream)
     torch.testing.assert_close(actual, expected, rtol=0, atol=0)
-    torch.testing.assert_close(x.grad, expected_grad, rtol=0, atol=0)
+    torch.testing.assert_close(actual_grad, expected_grad, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("spatial", [1, 2, 3])

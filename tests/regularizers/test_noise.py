@@ -29,7 +29,7 @@ from reglab.regularizers.noise import (
     gaussian_dropout,
     gaussian_noise,
 )
-from tests.helpers import K, gen, needs_cuda
+from tests.helpers import K, forward_and_grad, gen, needs_cuda
 
 N = 10**6
 
@@ -136,22 +136,21 @@ def test_alpha_constants_are_the_closed_form():
 def test_alpha_dropout_equals_torch_given_the_same_mask(monkeypatch, p, feature):
     shape = (5, 4, 6, 3) if feature else (64, 33)
     torch.manual_seed(0)
-    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(shape, dtype=torch.float64)
     upstream = torch.randn(shape, dtype=torch.float64)
     torch.manual_seed(1)
-    expected = (F.feature_alpha_dropout if feature else F.alpha_dropout)(x, p, training=True)
-    expected.backward(upstream)
-    expected_grad, x.grad = x.grad.clone(), None
+    torch_fn = F.feature_alpha_dropout if feature else F.alpha_dropout
+    expected, expected_grad = forward_and_grad(lambda t: torch_fn(t, p, training=True), x, upstream)
     mask = _torch_alpha_mask(expected, p)
     if feature:
         flat = mask.flatten(2)
         assert torch.equal(flat.all(-1), flat.any(-1))  # torch drops whole (sample, channel) maps
         mask = flat[..., 0]
     monkeypatch.setattr(rn, "draw_keep_mask", lambda s, p_, device, generator: mask.reshape(s))
-    actual = (feature_alpha_dropout if feature else alpha_dropout)(x, p)
-    actual.backward(upstream)
+    fn = feature_alpha_dropout if feature else alpha_dropout
+    actual, actual_grad = forward_and_grad(lambda t: fn(t, p), x, upstream)
     torch.testing.assert_close(actual, expected, rtol=1e-14, atol=1e-15)
-    torch.testing.assert_close(x.grad, expected_grad, rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(actual_grad, expected_grad, rtol=1e-14, atol=1e-15)
 
 
 @pytest.mark.parametrize("p", [0.05, 0.2, 0.5])

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from reglab.core.errors import InvalidArgumentError
 from reglab.regularizers.masks import keep_mask
 from reglab.regularizers.stochastic_depth import DropPath, drop_path
-from tests.helpers import K, gen, needs_cuda
+from tests.helpers import K, forward_and_grad, gen, needs_cuda
 
 
 def _timm_drop_path(x: torch.Tensor, keep: torch.Tensor, p: float, scale_by_keep: bool) -> torch.Tensor:
@@ -32,16 +32,15 @@ def _timm_drop_path(x: torch.Tensor, keep: torch.Tensor, p: float, scale_by_keep
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9, 1.0])
 @pytest.mark.parametrize("scale_by_keep", [True, False])
 def test_drop_path_equals_timm_formula_forward_and_backward(p, scale_by_keep):
-    x = torch.randn(64, 3, 5, dtype=torch.float64, generator=gen(1), requires_grad=True)
+    x = torch.randn(64, 3, 5, dtype=torch.float64, generator=gen(1))
     upstream = torch.randn(64, 3, 5, dtype=torch.float64, generator=gen(2))
     keep = keep_mask((64,), p, generator=gen(7))
-    out = drop_path(x, p, True, scale_by_keep=scale_by_keep, generator=gen(7))
-    out.backward(upstream)
-    x_ref = x.detach().clone().requires_grad_(True)
-    expected = _timm_drop_path(x_ref, keep, p, scale_by_keep)
-    expected.backward(upstream)
+    out, grad = forward_and_grad(
+        lambda t: drop_path(t, p, True, scale_by_keep=scale_by_keep, generator=gen(7)), x, upstream
+    )
+    expected, expected_grad = forward_and_grad(lambda t: _timm_drop_path(t, keep, p, scale_by_keep), x, upstream)
     torch.testing.assert_close(out, expected, rtol=0, atol=0)
-    torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=0)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=0)
     assert torch.isfinite(out).all()
 
 
