@@ -6,7 +6,7 @@ test-set evaluation. Sequential = the `dropout` experiment's own run function
 16 times in this process (the path of `reglab run dropout` and of the local
 backend with one worker); vectorized = one stacked model of 16 variants
 (:class:`reglab.experiments.dropout_mlp_stacked.DropoutMLPVectorized`). Both sides
-produce the same numbers (tests/test_sweeps_vectorized.py); the script checks
+produce the same numbers (tests/sweeps/backends/test_vectorized.py); the script checks
 the test accuracies agree. Target: at least 1.25x.
 
 weight-decay: 16 lambdas of the seed-004 regression, 100 epochs each, sequential

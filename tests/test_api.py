@@ -1,5 +1,7 @@
 """The public API: explicit re-exports, each name defined once and importable."""
 
+import pytest
+
 import reglab
 
 
@@ -33,6 +35,7 @@ def test_d2l_compatibility_layer_is_a_subpackage():
     assert callable(d2l.train_ch3) and callable(d2l.load_data_fashion_mnist)
 
 
+@pytest.mark.slow
 def test_import_reglab_does_not_load_matplotlib_or_ray():
     import subprocess
     import sys

@@ -1,0 +1,23 @@
+"""The Ray backend end to end on a tiny sweep through a local Ray instance."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("ray.tune", reason="the ray extra is not installed (pip install 'reglab[ray]')")
+
+from reglab.sweeps import read_results, run_sweep
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ray_backend_writes_the_same_rows_as_local(fashion, tmp_path):
+    grid = ["p1=0.0,0.5", "epochs=1", "train_subset=256", "hidden1=16", "hidden2=16"]
+    ray_result = run_sweep("dropout", grid, seeds=1, backend="ray", workers=1, out=tmp_path, quiet=True)
+    local = run_sweep("dropout", grid, seeds=1, backend="local", workers=1, out=tmp_path, quiet=True)
+    rows = read_results(ray_result.path / "results.csv")
+    assert [r["trial"] for r in rows] == [0, 1] and all(r["status"] == "complete" for r in rows)
+    for a, b in zip(rows, local.rows):
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-6)
+        assert a["train_acc"] == pytest.approx(b["train_acc"])
+    assert ray_result.backend == "ray" and (ray_result.path / "summary.json").is_file()
