@@ -18,7 +18,7 @@ variants is ``X (V, B, d)`` and the forward pass one
 
 So the final ``train_loss``, ``test_loss``, ``val_loss`` (with a split) and
 ``w_norm`` equal the solo run's to float32 rounding
-(``tests/test_sweeps_vectorized_regression.py`` checks 1e-5 relative).
+(``tests/sweeps/backends/test_vectorized_regression.py`` checks 1e-5 relative).
 Variants share ``num_inputs``, ``n_train``, ``n_test``, ``batch_size``,
 ``epochs`` and the split (:meth:`WeightDecayVectorized.group_key`); a variant
 whose losses turn non-finite is reported as diverged, as the trial path does.

@@ -7,7 +7,7 @@ one stacked model (same architecture, data size, epochs...), and
 variant, the summary the experiment itself would have returned (or a
 divergence). Each variant keeps its own hyperparameters, initialisation,
 random masks and data order, so its numbers equal a solo run's to float
-tolerance (``tests/test_sweeps_vectorized.py`` checks this).
+tolerance (``tests/sweeps/backends/test_vectorized.py`` checks this).
 
 Trials whose configs fall into different groups are trained group by group;
 ``max_variants`` bounds the size of one stack (memory).
