@@ -188,6 +188,11 @@ class Checkpoint(Callback):
         self._pending: dict[str, Any] | None = None
         self._fits = 0
 
+    @property
+    def started(self) -> bool:
+        """Whether a ``fit`` has started with this checkpoint."""
+        return self._fits > 0
+
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.path)!r}, every={self.every}, resume={self.resume})"
 
@@ -202,7 +207,7 @@ class Checkpoint(Callback):
             "stop_reason": state.stop_reason,
             "rows": [dict(row) for row in state.history.rows],
             "model": {k: v.detach().to("cpu", copy=True) for k, v in state.model.state_dict().items()},
-            "optimizer": _cpu_copy(state.optimizer.state_dict()),
+            "optimizer": _cpu_copy(state.optimizer.state_dict()) if state.optimizer is not None else None,
             "callbacks": {k: _cpu_copy(cb_state) for k, (_, cb_state) in _callback_states(state, self).items()},
             "data": {k: _cpu_copy(d.state_dict()) for k, d in _stateful_data(state).items()},
             "generators": {k: g.get_state() for k, g in _module_generators(state.model).items()},
@@ -251,11 +256,13 @@ class Checkpoint(Callback):
                 f"epoch {state.epochs}: resume with epochs >= {checkpoint['epoch']}"
             )
         state.model.load_state_dict(checkpoint["model"])
-        current = [{k: v for k, v in group.items() if k != "params"} for group in state.optimizer.param_groups]
-        state.optimizer.load_state_dict(checkpoint["optimizer"])
-        if self.optimizer_settings == "current":
-            for group, settings in zip(state.optimizer.param_groups, current):
-                group.update(settings)
+        if state.optimizer is not None and checkpoint["optimizer"] is not None:
+            optimizer = state.optimizer
+            current = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            if self.optimizer_settings == "current":
+                for group, settings in zip(optimizer.param_groups, current):
+                    group.update(settings)
         callbacks = _callback_states(state, self)
         saved = checkpoint["callbacks"]
         if set(callbacks) != set(saved):
