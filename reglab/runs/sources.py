@@ -59,7 +59,7 @@ ENTRY_POINT_GROUP = "reglab.experiments"
 _file_modules: dict[str, str] = {}  # module name -> absolute path, for files loaded by path
 _loaded: dict[str, str] = {}  # a source as given -> its canonical form, once loaded
 _entry_points_loaded: set[str] = set()  # "name = value" of the entry points imported
-_entry_point_errors: list[str] = []
+_entry_point_errors: dict[str, str] = {}  # "name = value" -> why it failed
 
 
 def split_ref(ref: str) -> tuple[str | None, str]:
@@ -103,7 +103,12 @@ def _failure(what: str, exc: BaseException) -> ConfigError:
     if isinstance(exc, SyntaxError):
         where = f" at line {exc.lineno}" if exc.lineno else ""
         return ConfigError(f"importing {what} failed{where}: SyntaxError: {exc.msg}")
-    frames = traceback.extract_tb(exc.__traceback__)
+    # The last frame in a real file: the user's line, not importlib's frozen internals.
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith("<") and "importlib" not in Path(f.filename).parts and f.filename != __file__
+    ]
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return ConfigError(f"importing {what} failed{where}: {type(exc).__name__}: {exc}")
 
@@ -184,9 +189,9 @@ def load_entry_points() -> None:
         try:
             entry_point.load()
         except Exception as exc:
-            _entry_point_errors.append(str(_failure(f"entry point {key!r} of {dist}", exc)))
+            _entry_point_errors[key] = str(_failure(f"entry point {key!r} of {dist}", exc))
 
 
 def entry_point_errors() -> list[str]:
     """One sentence per ``reglab.experiments`` entry point that failed to import."""
-    return list(_entry_point_errors)
+    return list(_entry_point_errors.values())
