@@ -25,13 +25,16 @@ def test_the_page_shows_the_example_file_whole():
 
 @pytest.mark.slow
 def test_the_pages_sweep_runs_and_selects_on_validation(fashion, tmp_path, user_experiments, monkeypatch, capsys):
-    (command,) = [line for line in DOC.read_text().splitlines() if line.startswith("reglab sweep docs/examples/")]
+    lines = DOC.read_text().splitlines()
+    (command,) = [line for line in lines if line.startswith("reglab sweep docs/") and line.endswith("val=0.2")]
     args = shlex.split(command)[1:]
     assert "drop_prob=0,0.1,0.2,0.3" in args and args[-2:] == ["--select", "val=0.2"]
     args[args.index("drop_prob=0,0.1,0.2,0.3")] = "drop_prob=0,0.2"
     monkeypatch.chdir(ROOT)
     out = tmp_path / "sweeps"
-    code = main([*args, "epochs=1", "train_subset=1024", "test_subset=1000", "--workers", "1", "--quiet", "--out", str(out)])
+    code = main(
+        [*args, "epochs=1", "train_subset=1024", "test_subset=1000", "--workers", "1", "--quiet", "--out", str(out)]
+    )
     assert code == 0, capsys.readouterr().err
     (sweep,) = (out / "dropblock-cnn").iterdir()
     summary = json.loads((sweep / "summary.json").read_text())
