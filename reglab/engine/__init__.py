@@ -10,6 +10,8 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
 - :mod:`.callbacks`: the :class:`Callback` hooks, :class:`LambdaCallback`,
   :class:`EpochTable`, :class:`ApplyConstraint`;
 - :mod:`.early_stopping`: :class:`EarlyStopping`;
+- :mod:`.schedules`: the strength schedules (:class:`LinearWarmup`,
+  :class:`CurriculumDropout`...) and the :class:`RegularizationSchedule` callback;
 - :mod:`.losses`: :func:`get_loss` (cross-entropy with label smoothing, MSE);
 - :mod:`.seeding`: :func:`seed_everything`, :func:`make_generator`,
   :func:`stream_seed`; :mod:`.devices`: :func:`resolve_device`.
@@ -20,6 +22,16 @@ from .devices import resolve_device
 from .early_stopping import EarlyStopping
 from .loop import evaluate, fit, train_epoch
 from .losses import get_loss
+from .schedules import (
+    ConstantSchedule,
+    CosineSchedule,
+    CurriculumDropout,
+    DropBlockRamp,
+    LinearWarmup,
+    RegularizationSchedule,
+    Schedule,
+    StepSchedule,
+)
 from .seeding import make_generator, seed_everything, stream_seed
 from .state import History, TrainState
 
@@ -34,6 +46,14 @@ __all__ = [
     "EpochTable",
     "ApplyConstraint",
     "EarlyStopping",
+    "RegularizationSchedule",
+    "Schedule",
+    "ConstantSchedule",
+    "LinearWarmup",
+    "StepSchedule",
+    "CosineSchedule",
+    "CurriculumDropout",
+    "DropBlockRamp",
     "get_loss",
     "seed_everything",
     "make_generator",

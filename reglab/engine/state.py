@@ -59,6 +59,7 @@ class TrainState:
     epoch: int = 0
     step: int = 0
     stop_reason: str | None = None
+    steps_per_epoch: int | None = None  # the training batches' len(), when they have one
 
     def request_stop(self, reason: str) -> None:
         """Stop after the current epoch, recording ``reason``."""
