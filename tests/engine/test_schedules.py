@@ -22,6 +22,7 @@ from reglab import (
 )
 from reglab.core.errors import ConfigError, InvalidArgumentError
 from reglab.runs.run_dir import MetricsWriter, RunDir
+from tests import helpers
 
 # -- the schedules: closed forms -------------------------------------------------------------
 
@@ -264,3 +265,14 @@ def test_state_dict_resumes_the_schedule_where_it_stopped():
     probe.seen.clear()
     _fit(model, [resumed], epochs=1)
     assert probe.seen == pytest.approx([0.25 * (1 - math.cos(math.pi * t / 6)) for t in (3, 4, 5)])
+
+
+@pytest.mark.parametrize("depths", [1, 2, 12, [2, 2, 6, 2]])
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.37])
+def test_drop_path_rates_equal_timms(rate, depths):
+    timm_drop = helpers.timm_drop()
+    assert reglab.drop_path_rates(rate, depths) == timm_drop.calculate_drop_path_rates(rate, depths)
+    if isinstance(depths, list):
+        assert reglab.drop_path_rates(rate, depths, per_stage=True) == timm_drop.calculate_drop_path_rates(
+            rate, depths, stagewise=True
+        )
