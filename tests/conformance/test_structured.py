@@ -21,7 +21,9 @@ CHECKERS = {"droppath": check_droppath, "dropblock": check_dropblock}
 
 
 @pytest.mark.parametrize(
-    "target", [reglab.DropPath, reglab.drop_path, lambda p: reglab.DropPath(p, scale_by_keep=True)], ids=str
+    "target",
+    [reglab.DropPath, reglab.drop_path, lambda p: reglab.DropPath(p, scale_by_keep=True)],
+    ids=["DropPath", "drop_path", "factory"],
 )
 def test_reglabs_drop_path_conforms(target):
     report = check_droppath(target)
@@ -29,7 +31,7 @@ def test_reglabs_drop_path_conforms(target):
     assert report.ok and report.passed == list(DROPPATH_PROPERTIES), report.format()
 
 
-@pytest.mark.parametrize("target", [reglab.DropBlock2d, reglab.drop_block_2d], ids=str)
+@pytest.mark.parametrize("target", [reglab.DropBlock2d, reglab.drop_block_2d], ids=["DropBlock2d", "drop_block_2d"])
 @pytest.mark.parametrize("block_size", [3, 5])
 def test_reglabs_drop_block_conforms(target, block_size):
     report = check_dropblock(target, block_size=block_size)
