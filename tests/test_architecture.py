@@ -38,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "conformance": {"core"},
     "d2l": {"core", "regularizers", "data", "engine"},
     "sweeps": {"core", "regularizers", "data", "engine", "runs"},
+    "integrations": {"core", "regularizers", "engine"},
     "cli": {"core", "regularizers", "data", "engine", "runs", "sweeps", "conformance"},
 }
 #: Files at the top of the package that are not a layer's: the facade, ``python -m reglab``, the old paths.
