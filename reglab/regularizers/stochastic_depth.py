@@ -23,6 +23,7 @@ the last; Huang et al.'s linear decay rule, as timm's ``drop_path_rate``), see
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, overload
 
 import torch
 
@@ -106,6 +107,14 @@ class DropPath(StochasticModule):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, scale_by_keep={self.scale_by_keep}"
+
+
+@overload
+def drop_path_rates(rate: float, depths: int | Sequence[int], *, per_stage: Literal[False] = False) -> list[float]: ...
+
+
+@overload
+def drop_path_rates(rate: float, depths: Sequence[int], *, per_stage: Literal[True]) -> list[list[float]]: ...
 
 
 def drop_path_rates(
