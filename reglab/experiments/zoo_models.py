@@ -6,9 +6,9 @@ branches to drop:
 
 - ``mlp``: ``784 -> 256``, two residual blocks ``h + f(h)`` with
   ``f = Linear(256, 256) . ReLU . Linear(256, 256)``, ``ReLU``, ``-> 10``;
-- ``cnn``: the flat image as ``(1, 28, 28)``, ``conv3x3(1 -> 16)``, ``maxpool 2``,
-  a residual block (two ``conv3x3(16 -> 16)``) on 14 x 14 maps, ``conv3x3(16 -> 32)``,
-  ``maxpool 2``, a residual block on 7 x 7 maps, ``Linear(32*7*7, 128)``, ``ReLU``, ``-> 10``.
+- ``cnn``: the flat image as ``(1, 28, 28)``, ``conv3x3(1 -> 8)``, ``maxpool 2``,
+  a residual block (two ``conv3x3(8 -> 8)``) on 14 x 14 maps, ``conv3x3(8 -> 16)``,
+  ``maxpool 2``, a residual block on 7 x 7 maps, ``Linear(16*7*7, 64)``, ``ReLU``, ``-> 10``.
 
 Where each family acts (``s`` is its strength):
 
@@ -146,23 +146,23 @@ def _cnn(s: _Settings) -> nn.Module:
 
     return nn.Sequential(
         nn.Unflatten(1, (1, 28, 28)),
-        nn.Conv2d(1, 16, 3, padding=1),
+        nn.Conv2d(1, 8, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 14 x 14
-        Residual(_conv_block(16), rates[0]),
+        Residual(_conv_block(8), rates[0]),
         nn.ReLU(),
         block_drop(),
-        nn.Conv2d(16, 32, 3, padding=1),
+        nn.Conv2d(8, 16, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 7 x 7
-        Residual(_conv_block(32), rates[1]),
+        Residual(_conv_block(16), rates[1]),
         nn.ReLU(),
         block_drop(),
         nn.Flatten(),
-        _linear(32 * 7 * 7, 128, s),
+        _linear(16 * 7 * 7, 64, s),
         nn.ReLU(),
         _noise(s),
-        nn.Linear(128, 10),
+        nn.Linear(64, 10),
     )
 
 
