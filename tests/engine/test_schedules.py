@@ -276,3 +276,14 @@ def test_drop_path_rates_equal_timms(rate, depths):
         assert reglab.drop_path_rates(rate, depths, per_stage=True) == timm_drop.calculate_drop_path_rates(
             rate, depths, stagewise=True
         )
+
+
+def test_the_state_survives_a_weights_only_checkpoint(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 2), Probe())
+    schedule = RegularizationSchedule(model, LinearWarmup(0.5, warmup=4))
+    _fit(model, [schedule], epochs=1)
+    torch.save({"schedule": schedule.state_dict()}, tmp_path / "ckpt.pt")
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)["schedule"]
+    restored = RegularizationSchedule(model, LinearWarmup(0.5, warmup=4))
+    restored.load_state_dict(state)
+    assert restored.state_dict() == schedule.state_dict() and restored.value == 0.375
