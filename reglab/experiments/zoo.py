@@ -272,7 +272,7 @@ def _summarise(
 
 def zoo_figure(table: Sequence[dict[str, Any]], networks: Sequence[str], seeds: int) -> Figure:
     """Per network, the test accuracy of each family at its selected strength, with the 95 % interval."""
-    fig, axes = new_figure(5.0, 4.5, ncols=len(networks))
+    fig, axes = new_figure(6.0, 5.0, ncols=len(networks))
     axes_list = list(axes) if len(networks) > 1 else [axes]
     for ax, network in zip(axes_list, networks):
         rows = [r for r in table if r["network"] == network]
@@ -305,7 +305,7 @@ def zoo_figure(table: Sequence[dict[str, Any]], networks: Sequence[str], seeds: 
         ax.set_ylabel("family (selected strength)")
         ax.set_title(f"{network}: regularizers selected on validation")
         ax.grid(True, axis="x", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
     fig.tight_layout()
     return fig
 
