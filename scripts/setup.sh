@@ -43,7 +43,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 
-spec=".[${EXTRAS}]"; [ -n "$EXTRAS" ] || spec="."
+# timm requires torchvision, which has no build for a CPU-only torch (pip would replace torch
+# with a CUDA build to satisfy it): the `timm` extra is installed on its own, without dependencies
+# (the tests use only its layers, which need torch alone).
+pip_extras="$(printf ',%s,' "$EXTRAS" | sed 's/,timm,/,/g; s/^,*//; s/,*$//')"
+spec=".[${pip_extras}]"; [ -n "$pip_extras" ] || spec="."
 stamp="$VENV/.reglab-installed"
 want="torch=$TORCH_VERSION extras=$EXTRAS $(cat pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || ! grep -qxF "$want" "$stamp"; then
@@ -51,6 +55,7 @@ if [ ! -f "$stamp" ] || ! grep -qxF "$want" "$stamp"; then
     "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     "$PY" -m pip install -q "torch==$TORCH_VERSION"
     "$PY" -m pip install -q -e "$spec"
+    case ",$EXTRAS," in *,timm,*) "$PY" -m pip install -q --no-deps "timm>=1.0" ;; esac
     # Record every extra installed so far: a later `make run` must not forget `dev`.
     { [ -f "$stamp" ] && cat "$stamp"; echo "$want"; } | sort -u > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 fi

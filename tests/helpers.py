@@ -12,13 +12,16 @@ constants:
   ``tiny_experiment`` fixture registers;
 - users' experiments: ``write_user_experiment`` (a file registering a tiny
   experiment outside reglab; the ``user_experiments`` fixture forgets it after the test).
+- timm: ``timm_drop_file``, ``timm_drop`` (timm's own DropPath / DropBlock code).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +48,43 @@ K = 5.0
 def gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
     return torch.Generator(device=device).manual_seed(seed)
+
+
+# --- timm ----------------------------------------------------------------------------
+
+
+def timm_drop_file() -> Path | None:
+    """The installed ``timm/layers/drop.py`` (timm's DropPath, DropBlock2d and
+    calculate_drop_path_rates), found without importing timm; None without timm."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "layers" / "drop.py"
+    return path if path.is_file() else None
+
+
+@functools.cache
+def timm_drop() -> Any:
+    """timm's ``layers/drop.py`` module, the real code, or a pytest skip without timm.
+
+    ``import timm`` needs torchvision, which has no build for the CPU torch the
+    tests run on; ``drop.py`` imports only torch, so where ``timm.layers`` cannot
+    be imported the file is loaded on its own (as ``reglab check path/to/drop.py:DropPath``
+    would load it).
+    """
+    try:
+        import timm.layers.drop as drop
+
+        return drop
+    except Exception:
+        path = timm_drop_file()
+        if path is None:
+            pytest.skip("timm is not installed (scripts/setup.sh installs it with the timm extra)")
+        spec = importlib.util.spec_from_file_location("_timm_layers_drop", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
 
 # --- devices ------------------------------------------------------------------------
