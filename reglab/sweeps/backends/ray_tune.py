@@ -132,7 +132,8 @@ def run_ray(
         experiment: the registered experiment name.
         trials: the trials to run.
         on_result: receives each finished row (in this process).
-        workers: CPUs of the local Ray instance (None: one per core); ignored with ``address``.
+        workers: at most this many trials at once, and the CPUs of a local Ray
+            instance (None: one per core locally, as many as the cluster's CPUs allow).
         address: a Ray cluster address; None starts a local instance.
         device: where each trial trains.
         storage: the folder for Tune's own files (made absolute); each call uses
@@ -217,7 +218,7 @@ def run_ray(
         tuner = tune.Tuner(
             tune.with_resources(_trainable, {"cpu": 1}),
             param_space=space,
-            tune_config=tune.TuneConfig(reuse_actors=True, scheduler=tune_scheduler),
+            tune_config=tune.TuneConfig(reuse_actors=True, scheduler=tune_scheduler, max_concurrent_trials=workers),
             run_config=tune.RunConfig(
                 storage_path=str(root),
                 name=name,
