@@ -186,9 +186,9 @@ def run_early_stopping(config: EarlyStoppingConfig, ctx: RunContext) -> Result:
     decides where to stop; the restored best-epoch model is measured on the test
     set, and the same run (same initial weights and batch order) then trains on
     to the last epoch for comparison. The restored model has a clearly lower
-    validation and test loss than the model trained to the end (about half).
-    Its test accuracy is not higher, though: the end model is overconfident
-    rather than less accurate (1-3 points more accurate in seeds 0-2). Writes metrics.csv, curves.png
+    validation and test loss than the model trained to the end. Its test
+    accuracy is not higher, though: the end model is overconfident rather than
+    less accurate (the measured numbers: docs/experiments.md). Writes metrics.csv, curves.png
     (train/val/test loss against epoch with the best and stop epochs marked) and
     model.pt (the restored model). The flat train/val/test keys of the summary
     are the restored model's; the end model's carry an ``end_`` prefix.
