@@ -100,6 +100,7 @@ def test_pruning_stops_hopeless_configurations_and_they_never_win(ridge, tmp_pat
         else:  # pruned at the end of the previous seed
             assert first["error"].startswith("not run: pruned by the median pruner after seed")
         assert all(r["error"].startswith("not run: pruned") and r["epochs_run"] == 0 for r in mine[k + 1 :])
+    assert any(0 < r["epochs_run"] < 10 for r in rows if r["status"] == "stopped")  # stopped while training
     # Pruned configurations are far behind: none is a candidate, the best one is complete.
     selected_lr = result.report["selected"]["lr"]
     assert selected_lr in {t.params["lr"] for t in complete}
