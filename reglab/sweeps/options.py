@@ -38,7 +38,7 @@ class SearchOptions:
     scheduler: str | None = None
     retries: int | None = None
 
-    def checked(self, backend: str, selection: Selection | None) -> SearchOptions:
+    def checked(self, backend: str, selection: Selection | None, workers: int | None = None) -> SearchOptions:
         """These options for ``backend``, defaults filled in; raises ConfigError for a
         setting the backend does not use or a missing one it needs."""
         optuna_only = {"--trials": self.trials, "--sampler": self.sampler, "--pruner": self.pruner}
@@ -55,6 +55,11 @@ class SearchOptions:
             if self.trials is None:
                 raise ConfigError("--backend optuna needs --trials N: how many configurations to try")
             check_int("trials", self.trials, low=1)
+            if workers not in (None, 1):
+                raise ConfigError(
+                    f"--backend optuna runs one trial at a time (received --workers {workers}); "
+                    "to search in parallel, start more processes on the study with reglab sweep --resume DIR"
+                )
             sampler = check_choice("sampler", self.sampler or "tpe", SAMPLERS)
             pruner = check_choice("pruner", self.pruner or "median", PRUNERS)
             if selection is None:

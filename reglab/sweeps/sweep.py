@@ -198,7 +198,8 @@ def _search_summary(
     experiment, search = manifest["experiment"], SearchOptions.from_json(manifest.get("search"))
     out: dict[str, Any] = {}
     if any(EPOCHS_RUN in r for r in rows):
-        name = search.scheduler or (f"{search.pruner} pruner" if backend == "optuna" else None)
+        pruner = search.pruner if backend == "optuna" and search.pruner != "none" else None
+        name = search.scheduler or (f"{pruner} pruner" if pruner else None)
         full = configured_epochs(experiment, get_spec(experiment), manifest["knobs"], rows)
         out["scheduler"] = {"name": name, **scheduler_summary(rows, full)}
     if backend == "optuna":
@@ -270,7 +271,7 @@ def run_sweep(
     get_experiment(experiment)  # unknown names fail here, listing the valid ones
     spec = get_spec(experiment)
     selection = parse_select(select)
-    search = SearchOptions(trials, sampler, pruner, scheduler, retries).checked(backend, selection)
+    search = SearchOptions(trials, sampler, pruner, scheduler, retries).checked(backend, selection, workers)
     config_type, seed_list = get_experiment(experiment).config_type, _seeds(experiment, seeds)
     parsed: Grid | SearchSpace
     if backend == "optuna":

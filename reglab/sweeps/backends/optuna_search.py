@@ -4,7 +4,8 @@
 One Optuna trial is one configuration sampled from the
 :class:`~reglab.sweeps.space.SearchSpace`; it runs that configuration's reglab
 trials (every seed and validation fold, :func:`~reglab.sweeps.trial.run_trial`)
-one after another, each row stored at once as with a grid. The objective is
+one after another with one torch thread (as the other backends' trials: the
+same rows), each row stored at once as with a grid. The objective is
 the validation metric averaged over the folds, then over the seeds (what the
 selection ranks), in the experiment's direction: the test set is never seen.
 
@@ -38,6 +39,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from ...runs.sweep_spec import SweepSpec
 from ..options import SearchOptions
@@ -253,9 +256,14 @@ def run_optuna(
         if _budget_used(study, optuna) >= budget:
             study.stop()
 
-    if _budget_used(study, optuna) < budget:
-        study.optimize(objective, callbacks=[stop_at_budget])
-    store.reload()  # rows that other processes on this study stored meanwhile
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the other backends' trials: the same numbers, and no fight over cores
+    try:
+        if _budget_used(study, optuna) < budget:
+            study.optimize(objective, callbacks=[stop_at_budget])
+    finally:
+        torch.set_num_threads(threads)
+        store.reload()  # rows that other processes on this study stored meanwhile
 
 
 def _pruning_report(trial: Any, val_key: str, offset: int, pruner: str) -> Callable[[EpochReport], str | None]:
