@@ -32,6 +32,7 @@ driver is not).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from .local import default_workers
 __all__ = ["run_ray", "node_columns", "NODE_LABEL"]
 
 NODE_LABEL = "reglab-node"
+_NO_SIGINT_HANDLER = "TUNE_DISABLE_SIGINT_HANDLER"
 
 
 def _import_ray() -> Any:
@@ -152,6 +154,7 @@ def run_ray(
     by_index = {t.index: t for t in trials}
     seen: set[int] = set()
     last_report: dict[int, dict[str, Any]] = {}
+    stopped_by_scheduler: set[int] = set()
 
     def store(row: dict[str, Any]) -> None:
         seen.add(int(row["trial"]))
@@ -169,10 +172,12 @@ def run_ray(
                     store(row)
             elif "trial" in result:
                 last_report[int(result["trial"])] = dict(result)
+                if result.get("done"):  # the scheduler's decision: stop here
+                    stopped_by_scheduler.add(int(result["trial"]))
 
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
             index = trial.config["trial"]["index"]
-            if index not in seen and index in by_index and index in last_report:
+            if index not in seen and index in by_index and index in stopped_by_scheduler:
                 store(_stopped_row(by_index[index], last_report[index], str(scheduler), metric))
 
     tune_scheduler = None
@@ -227,7 +232,17 @@ def run_ray(
                 failure_config=tune.FailureConfig(max_failures=retries),
             ),
         )
-        results = tuner.fit()
+        # Ctrl-C raises KeyboardInterrupt here (Tune would swallow it and end
+        # normally): the sweep then records itself as interrupted.
+        previous = os.environ.get(_NO_SIGINT_HANDLER)
+        os.environ[_NO_SIGINT_HANDLER] = "1"
+        try:
+            results = tuner.fit()
+        finally:
+            if previous is None:
+                del os.environ[_NO_SIGINT_HANDLER]
+            else:
+                os.environ[_NO_SIGINT_HANDLER] = previous
         # A trial that died without reporting (e.g. out of retries) is recorded as failed.
         for result in results:
             index = result.config["trial"]["index"]

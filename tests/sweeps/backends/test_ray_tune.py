@@ -265,32 +265,55 @@ def test_a_sweep_on_both_nodes_loses_the_worker_and_no_trial(cluster, reference,
     assert summary["trials"] == {"complete": total, "diverged": 0, "failed": 0, "stopped": 0, "missing": 0}
 
 
+def _driver(cluster, *args: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "reglab", "sweep", *args, "--ray-address", cluster.address, "--quiet"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _journal_when(tmp_path, driver, count: int) -> list[dict]:
+    """The sweep's journal once it holds ``count`` rows (the driver still running)."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert driver.poll() is None, "the driver ended before it could be stopped"
+        assert time.monotonic() < deadline, "the driver stored too few rows"
+        journals = list(tmp_path.glob("dropout/*/trials.jsonl"))
+        rows = read_journal(journals[0]) if journals else []
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.05)
+
+
 @inside
-def test_killing_the_driver_and_resuming_loses_nothing(cluster, reference, tmp_path):
-    command = [sys.executable, "-m", "reglab", "sweep", "dropout", *CLUSTER_GRID, "--select", SELECT]
-    command += ["--backend", "ray", "--ray-address", cluster.address, "--out", str(tmp_path), "--quiet"]
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def test_ctrl_c_and_a_killed_driver_lose_nothing_and_resume_finishes(cluster, reference, tmp_path):
+    first = _driver(cluster, "dropout", *CLUSTER_GRID, "--select", SELECT, "--backend", "ray", "--out", str(tmp_path))
     try:
-        deadline = time.monotonic() + 120
-        before: list[dict] = []
-        while len(before) < 3:
-            assert driver.poll() is None, "the driver ended before it could be killed"
-            assert time.monotonic() < deadline, "the driver stored no rows"
-            journals = list(tmp_path.glob("dropout/*/trials.jsonl"))
-            before = read_journal(journals[0]) if journals else []
-            time.sleep(0.05)
+        _journal_when(tmp_path, first, 2)
+        first.send_signal(signal.SIGINT)  # Ctrl-C
+        assert first.wait(timeout=120) == 130
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
     (path,) = tmp_path.glob("dropout/*")
-    before = read_journal(path / "trials.jsonl")
-    assert 3 <= len(before) < len(reference)
+    interrupted = read_journal(path / "trials.jsonl")
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert summary["trials"]["complete"] == len(interrupted) < len(reference)
+    assert summary["trials"]["missing"] == len(reference) - len(interrupted)  # none recorded as failed
+
+    second = _driver(cluster, "--resume", str(path), "--backend", "ray")
+    try:
+        _journal_when(tmp_path, second, len(interrupted) + 2)
+    finally:
+        os.killpg(second.pid, signal.SIGKILL)  # the driver's machine is lost
+        second.wait()
+    killed = read_journal(path / "trials.jsonl")
+    assert killed[: len(interrupted)] == interrupted and len(killed) < len(reference)
 
     result = resume_sweep(path, backend="ray", ray_address=cluster.address, quiet=True)
     rows = read_results(path / "results.csv")
     _assert_same_results(rows, reference)
     journal = read_journal(path / "trials.jsonl")
-    assert journal[: len(before)] == before  # the rows stored before the kill were kept as they were
+    assert journal[: len(killed)] == killed  # the rows stored before were kept as they were
     assert sorted(r["trial"] for r in journal) == list(range(len(reference)))  # and not run again
     assert result.status == "complete"
 
