@@ -209,6 +209,9 @@ def run_optuna(
     _recover(study, optuna)
     if study.trials:  # another process or an earlier run: draw from another random stream
         study.sampler = _sampler(optuna, options.sampler or "tpe", first_seed + 7919 * len(study.trials))
+    if progress is not None:  # rows this process may run: the configurations left x seeds x folds
+        progress.total = max(0, budget - _budget_used(study, optuna)) * len(expand(space.corners()[0]))
+        progress.refresh()
 
     def record(row: dict[str, Any]) -> None:
         store.record(row)
