@@ -8,14 +8,17 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
 - :mod:`.state`: :class:`History` (what ``fit`` returns), :class:`TrainState`
   (what callbacks see);
 - :mod:`.callbacks`: the :class:`Callback` hooks, :class:`LambdaCallback`,
-  :class:`EpochTable`, :class:`ApplyConstraint`;
+  :class:`EpochTable`, :class:`ApplyConstraint`, :class:`LivePlot`;
+- :mod:`.history_plot`: the training-curve figure of ``History.plot()`` and
+  ``LivePlot`` (imported on use: it loads matplotlib);
+- :mod:`.display`: terminal or notebook, and the ``tqdm.auto`` progress bars;
 - :mod:`.early_stopping`: :class:`EarlyStopping`;
 - :mod:`.losses`: :func:`get_loss` (cross-entropy with label smoothing, MSE);
 - :mod:`.seeding`: :func:`seed_everything`, :func:`make_generator`,
   :func:`stream_seed`; :mod:`.devices`: :func:`resolve_device`.
 """
 
-from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback
+from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback, LivePlot
 from .devices import resolve_device
 from .early_stopping import EarlyStopping
 from .loop import evaluate, fit, train_epoch
@@ -33,6 +36,7 @@ __all__ = [
     "LambdaCallback",
     "EpochTable",
     "ApplyConstraint",
+    "LivePlot",
     "EarlyStopping",
     "get_loss",
     "seed_everything",
