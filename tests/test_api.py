@@ -63,7 +63,8 @@ PUBLIC = [
     "activation_regularization", "temporal_activation_regularization",
     "Constraint", "MaxNorm", "UnitNorm", "NonNeg",
     "fit", "evaluate", "History", "TrainState", "Callback", "LambdaCallback", "EpochTable", "ApplyConstraint",
-    "EarlyStopping", "get_loss", "seed_everything", "make_generator", "resolve_device",
+    "LivePlot", "EarlyStopping", "get_loss", "seed_everything", "make_generator", "resolve_device",
+    "run", "sweep",
 ]  # fmt: skip
 
 #: reglab 0.1's top-level names (85 of them); each still imports from `reglab`.
@@ -101,7 +102,7 @@ OLD_PATHS = {
     "reglab.constraints": ["ApplyConstraint", "MaxNorm", "Constraint"],
     "reglab.early_stopping": ["EarlyStopping"],
     "reglab.losses": ["get_loss"],
-    "reglab.callbacks": ["Callback", "EpochTable", "LambdaCallback"],
+    "reglab.callbacks": ["Callback", "EpochTable", "LambdaCallback", "LivePlot"],
     "reglab.trainer": ["fit", "evaluate", "History", "TrainState"],
     "reglab.runtime": ["seed_everything", "resolve_device", "make_generator"],
     "reglab.rundir": ["RunDir"],

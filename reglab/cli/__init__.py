@@ -1,9 +1,10 @@
 """The ``reglab`` command line: one module per subcommand.
 
     reglab list
-    reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]
+    reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run] [--logger L]
     reglab run EXPERIMENT --help        (the experiment's settings and defaults)
-    reglab sweep EXPERIMENT key=v1,v2,... [--seeds N] [--select val=F|kfold=K] [--backend B] ...
+    reglab sweep EXPERIMENT key=v1,v2,... [--seeds N] [--select val=F|kfold=K] [--backend B] [--logger L] ...
+    reglab sweep EXPERIMENT --help      (its knobs, types, defaults, aliases and metric)
     reglab data {where,verify,download}
     reglab check MODULE:CALLABLE [--kind dropout|penalty] [--device D] [--seed N]
 
@@ -17,7 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..core.errors import ConfigError, DataError, InvalidArgumentError
+from ..core.errors import ConfigError, DataError, InvalidArgumentError, MissingExtraError
 from .check import add_check_parser, cmd_check
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, error
 from .data import add_data_parser, cmd_data
@@ -84,7 +85,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             return cmd_sweep(args)
         parser.print_help()
         return EXIT_USAGE
-    except (ConfigError, InvalidArgumentError) as exc:
+    except (ConfigError, InvalidArgumentError, MissingExtraError) as exc:
         return error(str(exc))
     except DataError as exc:
         return error(str(exc), EXIT_FAILED)

@@ -7,14 +7,18 @@ import sys
 import textwrap
 
 from ..engine.callbacks import format_table_row
+from ..loggers import logger_spec
 from ..runs.config import describe_config
 from ..runs.experiment import get_experiment, list_experiments
 from ..runs.runner import RunOutcome, run_experiment
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Subparsers
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Subparsers, add_logger_options
 
 __all__ = ["add_run_parser", "add_list_parser", "cmd_list", "cmd_run"]
 
-USAGE = "reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]"
+USAGE = (
+    "reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run] "
+    "[--logger tensorboard|mlflow] [--mlflow-uri URI]"
+)
 
 
 def add_list_parser(sub: Subparsers) -> argparse.ArgumentParser:
@@ -35,6 +39,7 @@ def add_run_parser(sub: Subparsers) -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs", help="parent of the run directories (default: runs)")
     run.add_argument("--quiet", action="store_true", help="no progress bars and no per-epoch table")
     run.add_argument("--dry-run", action="store_true", help="the whole path on a tiny budget, in seconds")
+    add_logger_options(run, "the run folder's tb/")
     run.add_argument("-h", "--help", action="store_true", help="show the experiment's settings and exit")
     return run
 
@@ -100,6 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         command=["reglab", *sys.argv[1:]],
         reraise_interrupt=False,
+        logger=logger_spec(args.logger, mlflow_uri=args.mlflow_uri, out=args.out),
     )
     code = EXIT_OK
     if outcome.status == "complete":

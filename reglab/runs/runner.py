@@ -23,9 +23,13 @@ import torch
 
 from ..core.errors import ConfigError, DivergenceError
 from ..core.version import __version__
+from ..engine.callbacks import Callback
 from ..engine.devices import resolve_device
+from ..loggers import LoggerSpec
 from .config import apply_overrides, config_to_dict
 from .experiment import Result, RunContext, get_experiment
+from .outcome_display import RunDisplay
+from .provenance import git_state
 from .run_dir import RunDir
 
 __all__ = ["RunOutcome", "run_experiment", "versions", "make_config"]
@@ -42,7 +46,10 @@ def versions() -> dict[str, str]:
 
 
 @dataclass
-class RunOutcome:
+class RunOutcome(RunDisplay):
+    """What a run produced: its config, status, run directory, result and summary
+    (``history`` gives the per-epoch rows; a notebook displays the curves)."""
+
     experiment: str
     config: Any
     status: str
@@ -85,6 +92,7 @@ def run_experiment(
     progress: bool | None = None,
     command: list[str] | None = None,
     reraise_interrupt: bool = True,
+    logger: LoggerSpec | None = None,
 ) -> RunOutcome:
     """Run experiment ``name`` and write its run directory under ``out``.
 
@@ -92,11 +100,16 @@ def run_experiment(
     written. ``KeyboardInterrupt`` is re-raised after ``summary.json`` records
     the interruption (returned as status ``interrupted`` with
     ``reraise_interrupt=False``); other errors are returned in the outcome (status
-    ``diverged`` or ``failed``) after being recorded.
+    ``diverged`` or ``failed``) after being recorded. ``logger`` (e.g.
+    ``LoggerSpec("tensorboard")``, written to the run's ``tb/``) gets the config
+    as hyperparameters, every epoch, and the summary; it is checked before
+    anything is created.
     """
     experiment = get_experiment(name)
     config = make_config(name, overrides, seed=seed, dry_run=dry_run)
     torch_device = resolve_device(device)
+    if logger is not None:
+        logger.check(name)
     run_dir = RunDir.create(out, name) if out is not None else None
     if run_dir is not None:
         run_dir.write_json(
@@ -107,9 +120,12 @@ def run_experiment(
                 "device": str(torch_device),
                 "dry_run": dry_run,
                 "command": command if command is not None else sys.argv,
+                "git": git_state(),
             },
         )
-    ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress)
+    run_logger = logger.for_run(name, run_dir.path if run_dir else None, config_to_dict(config)) if logger else None
+    callbacks: list[Callback] = [run_logger] if run_logger is not None else []
+    ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress, extra_callbacks=callbacks)
     start = time.perf_counter()
     result: Result | None = None
     error: BaseException | None = None
@@ -127,6 +143,8 @@ def run_experiment(
         summary: dict[str, Any] = {"experiment": name, "status": status}
         if result is not None:
             summary.update(result.summary)
+            if result.rows and "train_penalty" in result.rows[-1]:
+                summary.setdefault("train_penalty", result.rows[-1]["train_penalty"])
         if error is not None and not isinstance(error, KeyboardInterrupt):
             summary["error"] = f"{type(error).__name__}: {error}"
         summary["seed"] = getattr(config, "seed", None)
@@ -137,6 +155,8 @@ def run_experiment(
             if result is not None and result.model is not None:
                 run_dir.save_state_dict("model.pt", result.model)
             run_dir.write_json("summary.json", summary)
+        if run_logger is not None:
+            run_logger.close(summary, status)
     if isinstance(error, KeyboardInterrupt) and reraise_interrupt:
         raise error
     return RunOutcome(name, config, status, run_dir, result, summary, error)

@@ -14,21 +14,27 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.checks import check_choice, check_int
 from ..core.errors import ConfigError
+from ..engine.display import progress_bar, show_progress
+from ..loggers import LoggerSpec
 from ..runs.experiment import get_experiment
+from ..runs.provenance import git_state
 from ..runs.runner import make_config, versions
 from ..runs.sweep_spec import Selection, SweepSpec
 from .backends.local import default_workers, run_local
 from .backends.vectorized import run_vectorized, vectorizable
 from .grid import Grid, parse_grid, point_overrides
 from .knob_figures import knob_figure, plottable_knobs
+from .result_display import SweepDisplay
 from .selection import aggregate, parse_select, select, split_overrides
 from .store import SweepStore
+from .sweep_logging import SweepLogging
 from .trial import Trial, trial_from_json
 
 __all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "get_spec", "BACKENDS"]
@@ -37,7 +43,7 @@ BACKENDS = ("auto", "local", "vectorized", "ray")
 
 
 @dataclass
-class SweepResult:
+class SweepResult(SweepDisplay):
     """What a sweep produced: its folder, rows, per-configuration entries and the selection report."""
 
     path: Path
@@ -85,11 +91,8 @@ def _seeds(experiment: str, count: int) -> list[int]:
 
 
 def _progress(total: int, quiet: bool) -> Any:
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="sweep", unit="trial", file=sys.stderr)
+    # A terminal or a notebook (a widget there) gets a bar; a log file does not.
+    return progress_bar(total, "sweep", "trial", leave=True) if show_progress(False if quiet else None) else None
 
 
 def _execute(
@@ -101,8 +104,10 @@ def _execute(
     workers: int | None,
     ray_address: str | None,
     quiet: bool,
+    logging: SweepLogging | None = None,
 ) -> str:
     experiment, spec, device = manifest["experiment"], get_spec(manifest["experiment"]), manifest["device"]
+    trial_logger = logging.trial_spec if logging is not None else None
     if backend == "auto":
         backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
     if backend == "vectorized" and spec.vectorized_trainer() is None:
@@ -110,9 +115,8 @@ def _execute(
     bar = _progress(len(trials), quiet)
     try:
         if backend == "vectorized":
-            run_vectorized(
-                experiment, trials, store.record, spec, device=device, progress=bar, on_results=store.record_many
-            )
+            record, record_many = _logged(store, logging)  # no per-trial fit: rows are logged here
+            run_vectorized(experiment, trials, record, spec, device=device, progress=bar, on_results=record_many)
         elif backend == "ray":
             from .backends.ray_tune import run_ray
 
@@ -125,9 +129,12 @@ def _execute(
                 device=device,
                 storage=store.path / "ray",
                 progress=bar,
+                logger=trial_logger,
             )
         else:
-            run_local(experiment, trials, store.record, workers=workers, device=device, progress=bar)
+            run_local(
+                experiment, trials, store.record, workers=workers, device=device, progress=bar, logger=trial_logger
+            )
     finally:
         store.flush()  # results.csv holds every finished row, also after Ctrl-C or an error
         if bar is not None:
@@ -135,7 +142,32 @@ def _execute(
     return backend
 
 
-def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: str, seconds: float) -> SweepResult:
+def _logged(
+    store: SweepStore, logging: SweepLogging | None
+) -> tuple[Callable[[dict[str, Any]], None], Callable[[list[dict[str, Any]]], None]]:
+    """``store.record`` and ``store.record_many``, also logging the rows when a logger is asked for."""
+    if logging is None:
+        return store.record, store.record_many
+
+    def record(row: dict[str, Any]) -> None:
+        store.record(row)
+        logging.log_rows([row])
+
+    def record_many(rows: list[dict[str, Any]]) -> None:
+        store.record_many(rows)
+        logging.log_rows(rows)
+
+    return record, record_many
+
+
+def _finish(
+    store: SweepStore,
+    manifest: dict[str, Any],
+    backend: str,
+    status: str,
+    seconds: float,
+    logging: SweepLogging | None = None,
+) -> SweepResult:
     spec = get_spec(manifest["experiment"])
     knobs = manifest["knobs"]
     rows = store.rows
@@ -163,18 +195,23 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
         fig = knob_figure(configs, knobs, knob, anchor, spec, manifest["experiment"])
         store.run_dir.save_figure(f"{knob}.png", fig)
         plt.close(fig)
+    if logging is not None:
+        logging.close(report, status)
     return SweepResult(store.path, backend, list(knobs), rows, configs, report, status)
 
 
-def _run(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], **options: Any) -> SweepResult:
+def _run(
+    store: SweepStore, manifest: dict[str, Any], trials: list[Trial], logger: LoggerSpec | None, **options: Any
+) -> SweepResult:
     start = time.perf_counter()
     backend = options["backend"]
+    logging = SweepLogging(logger, manifest["experiment"], store.path, manifest) if logger is not None else None
     try:
-        backend = _execute(store, manifest, trials, **options)
+        backend = _execute(store, manifest, trials, logging=logging, **options)
     except KeyboardInterrupt:
-        _finish(store, manifest, backend, "interrupted", time.perf_counter() - start)
+        _finish(store, manifest, backend, "interrupted", time.perf_counter() - start, logging)
         raise
-    return _finish(store, manifest, backend, "complete", time.perf_counter() - start)
+    return _finish(store, manifest, backend, "complete", time.perf_counter() - start, logging)
 
 
 def run_sweep(
@@ -191,6 +228,7 @@ def run_sweep(
     resume: str | Path | None = None,
     quiet: bool = False,
     command: list[str] | None = None,
+    logger: LoggerSpec | None = None,
 ) -> SweepResult:
     """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
 
@@ -207,12 +245,17 @@ def run_sweep(
         resume: a sweep folder to finish instead (then the other settings come from it).
         quiet: no progress bar.
         command: the command line recorded in ``sweep.json``.
+        logger: log every trial to TensorBoard (``SWEEP/tb/trial-NNNN``) or
+            MLflow (runs nested under the sweep's): its knobs and seed, its
+            epochs where it trains through ``fit``, its final metrics.
 
     Returns:
         A :class:`SweepResult`.
     """
     if resume is not None:
-        return resume_sweep(resume, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+        return resume_sweep(
+            resume, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet, logger=logger
+        )
     check_choice("backend", backend, BACKENDS)
     if workers is not None:
         check_int("workers", workers, low=1)
@@ -221,6 +264,8 @@ def run_sweep(
     parsed = parse_grid(grid, get_experiment(experiment).config_type, spec)
     selection = parse_select(select)
     trials = make_trials(experiment, parsed, spec, _seeds(experiment, seeds), selection)
+    if logger is not None:
+        logger.check(experiment)  # before the folder is made
     manifest = {
         "experiment": experiment,
         "grid": parsed.to_json(),
@@ -231,10 +276,11 @@ def run_sweep(
         "device": device,
         "workers": workers or default_workers(),
         "command": command if command is not None else sys.argv,
+        "git": git_state(),
         "trials": [dataclasses.asdict(t) for t in trials],
     }
     store = SweepStore.create(out, experiment, manifest, parsed.keys)
-    return _run(store, manifest, trials, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    return _run(store, manifest, trials, logger, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
 
 
 def resume_sweep(
@@ -244,11 +290,13 @@ def resume_sweep(
     workers: int | None = None,
     ray_address: str | None = None,
     quiet: bool = False,
+    logger: LoggerSpec | None = None,
 ) -> SweepResult:
-    """Run the unfinished trials of the sweep in ``path`` (complete and diverged ones are kept)."""
+    """Run the unfinished trials of the sweep in ``path`` (complete and diverged ones are kept);
+    ``logger`` logs the trials run now."""
     check_choice("backend", backend, BACKENDS)
     store, manifest = SweepStore.open(path)
     done = store.finished()
     trials = [trial_from_json(t) for t in manifest["trials"]]
     todo = [t for t in trials if t.index not in done]
-    return _run(store, manifest, todo, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    return _run(store, manifest, todo, logger, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)

@@ -6,6 +6,9 @@ Ray actors). :func:`run_trial` builds the config, runs the experiment with
 grid point, seed, fold, the train/val/test metrics of the summary, seconds,
 ``status`` (``complete``, ``diverged`` or ``failed``) and the error text. An
 exception never escapes (Ctrl-C does): one bad trial never stops a sweep.
+With a logger spec (``reglab sweep --logger``) the trial opens its own logger
+(:func:`open_trial_logger`, in ``tb/trial-NNNN`` or as a nested MLflow run): its knobs and seed, every epoch, its
+final metrics and status.
 """
 
 from __future__ import annotations
@@ -21,10 +24,20 @@ import torch
 
 from ..core.errors import DivergenceError
 from ..engine.devices import resolve_device
+from ..loggers import LoggerSpec, RunLogger
 from ..runs.experiment import RunContext, get_experiment
 from ..runs.runner import make_config
 
-__all__ = ["Trial", "run_trial", "metrics_of", "trial_row", "trial_from_json"]
+__all__ = [
+    "Trial",
+    "run_trial",
+    "metrics_of",
+    "trial_row",
+    "trial_from_json",
+    "trial_name",
+    "trial_hparams",
+    "open_trial_logger",
+]
 
 _METRIC_PREFIXES = ("train_", "val_", "test_")
 
@@ -98,13 +111,49 @@ def trial_row(trial: Trial, metrics: dict[str, float], seconds: float, status: s
     return row
 
 
-def run_trial(experiment: str, trial: Trial, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Run ``trial`` of ``experiment`` and return its results row (never raises but for Ctrl-C)."""
+def trial_name(index: int) -> str:
+    """The trial's logger run name and TensorBoard folder: ``trial-0007``."""
+    return f"trial-{index:04d}"
 
+
+def trial_hparams(point: dict[str, Any], seed: int, fold: int | str | None) -> dict[str, Any]:
+    """A trial's hyperparameters: its knobs, its seed, its fold (with K-fold selection)."""
+    out = {**point, "seed": seed}
+    if fold is not None and fold != "":
+        out["fold"] = fold
+    return out
+
+
+def open_trial_logger(spec: LoggerSpec, experiment: str, trial: Trial) -> RunLogger:
+    """The logger one trial writes to, opened in the process that runs the trial."""
+    return spec.open(
+        experiment,
+        name=trial_name(trial.index),
+        hparams=trial_hparams(trial.point, trial.seed, trial.fold),
+        tags={"reglab.trial": str(trial.index)},
+    )
+
+
+def run_trial(
+    experiment: str, trial: Trial, device: str | torch.device = "cpu", logger: LoggerSpec | None = None
+) -> dict[str, Any]:
+    """Run ``trial`` of ``experiment`` and return its results row (never raises but for Ctrl-C).
+
+    ``logger``: the sweep's trial logger spec (:attr:`SweepLogging.trial_spec
+    <reglab.sweeps.sweep_logging.SweepLogging.trial_spec>`), or None.
+    """
     start = time.perf_counter()
+    trial_logger: RunLogger | None = None
     try:
         config = make_config(experiment, trial.overrides)
-        ctx = RunContext(device=resolve_device(device), run_dir=None, quiet=True, progress=False)
+        trial_logger = open_trial_logger(logger, experiment, trial) if logger is not None else None
+        ctx = RunContext(
+            device=resolve_device(device),
+            run_dir=None,
+            quiet=True,
+            progress=False,
+            extra_callbacks=[trial_logger] if trial_logger is not None else [],
+        )
         result = get_experiment(experiment).run(config, ctx)
         metrics = metrics_of(result.summary)
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
@@ -115,4 +164,10 @@ def run_trial(experiment: str, trial: Trial, device: str | torch.device = "cpu")
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
         metrics, status, error = {}, "failed", f"{type(exc).__name__}: {exc}{where}"
+    except KeyboardInterrupt:
+        if trial_logger is not None:
+            trial_logger.close(status="interrupted")
+        raise
+    if trial_logger is not None:
+        trial_logger.close(metrics, status)
     return trial_row(trial, metrics, time.perf_counter() - start, status, error)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from ...core.checks import check_int
+from ...loggers import LoggerSpec
 from ..trial import Trial, run_trial
 
 __all__ = ["run_local", "default_workers"]
@@ -56,6 +57,7 @@ def run_local(
     workers: int | None = None,
     device: str = "cpu",
     progress: Any = None,
+    logger: LoggerSpec | None = None,
 ) -> None:
     """Run ``trials`` of ``experiment``; call ``on_result(row)`` as each one finishes.
 
@@ -66,6 +68,7 @@ def run_local(
         workers: worker processes; None means one per core.
         device: where each trial trains (``"cpu"``, ``"cuda"``...).
         progress: a tqdm bar (or None) advanced by one per finished trial.
+        logger: each trial's logger spec (opened by the trial), or None.
     """
     workers = default_workers() if workers is None else check_int("workers", workers, low=1)
     workers = min(workers, len(trials)) if trials else 1
@@ -77,7 +80,7 @@ def run_local(
 
     if workers == 1:
         for trial in trials:
-            done(run_trial(experiment, trial, device))
+            done(run_trial(experiment, trial, device, logger))
         return
     if _context(device).get_start_method() == "fork":
         # Building an optimizer imports torch._dynamo (seconds): do it once here, not in every worker.
@@ -89,7 +92,7 @@ def run_local(
         # Keep at most 2 trials per worker queued, so Ctrl-C has little to cancel.
         while queue or pending:
             while queue and len(pending) < 2 * workers:
-                pending.add(pool.submit(run_trial, experiment, queue.pop(0), device))
+                pending.add(pool.submit(run_trial, experiment, queue.pop(0), device, logger))
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 done(future.result())

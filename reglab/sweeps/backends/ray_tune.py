@@ -15,10 +15,12 @@ driver is not).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...loggers import LoggerSpec
 from ..trial import Trial, run_trial, trial_row
 from .local import default_workers
 
@@ -38,7 +40,8 @@ def _trainable(config: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    row = run_trial(config["experiment"], Trial(**config["trial"]), config["device"])
+    logger = LoggerSpec(**config["logger"]) if config.get("logger") else None
+    row = run_trial(config["experiment"], Trial(**config["trial"]), config["device"], logger)
     return {"row": row}
 
 
@@ -52,6 +55,7 @@ def run_ray(
     device: str = "cpu",
     storage: str | Path = "ray",
     progress: Any = None,
+    logger: LoggerSpec | None = None,
 ) -> None:
     """Run ``trials`` as Ray Tune trials; call ``on_result(row)`` as each finishes.
 
@@ -64,6 +68,7 @@ def run_ray(
         device: where each trial trains.
         storage: Tune's folder for its own files (made absolute).
         progress: a tqdm bar (or None) advanced per finished trial.
+        logger: each trial's logger spec (opened on the Ray worker), or None.
     """
     if not trials:
         return
@@ -99,6 +104,7 @@ def run_ray(
         space = {
             "experiment": experiment,
             "device": device,
+            "logger": dataclasses.asdict(logger) if logger is not None else None,
             "trial": tune.grid_search(
                 [
                     {"index": t.index, "point": t.point, "seed": t.seed, "fold": t.fold, "overrides": t.overrides}

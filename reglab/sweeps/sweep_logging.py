@@ -1,0 +1,82 @@
+"""A sweep in TensorBoard or MLflow: one hyperparameter row per trial.
+
+:class:`SweepLogging` runs in the sweep's own process. It prepares the spec
+that every trial opens its logger from (:attr:`SweepLogging.trial_spec`):
+TensorBoard writes each trial into ``SWEEP/tb/trial-NNNN/``, MLflow makes one
+run per trial nested under a run for the whole sweep, which it creates here
+(params: the grid, seeds, selection; at the end the selection as tags and the
+selected configuration's metrics). A trial's hyperparameters are its knobs,
+its seed and, with K-fold selection, its fold; its metrics are the per-epoch
+history (where the trial trains through ``fit`` in a worker) and its final
+train / validation / test numbers.
+
+The vectorized backend trains all variants as one stacked model, with no
+per-trial history: :meth:`SweepLogging.log_rows` logs each finished row (its
+hyperparameters and final metrics) from this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..loggers import LoggerSpec, RunLogger
+from .trial import trial_hparams, trial_name
+
+__all__ = ["SweepLogging"]
+
+
+class SweepLogging:
+    """The logging of one sweep (made in the sweep's process, before any trial runs).
+
+    Args:
+        spec: the logger asked for (``--logger``); a TensorBoard ``log_dir`` of
+            None means ``SWEEP/tb``.
+        experiment: the swept experiment.
+        folder: the sweep folder.
+        manifest: ``sweep.json``'s content (its grid, seeds and selection become
+            the MLflow parent run's params).
+    """
+
+    def __init__(self, spec: LoggerSpec, experiment: str, folder: Path, manifest: Mapping[str, Any]) -> None:
+        spec.check(experiment)
+        self.experiment = experiment
+        self.knobs: list[str] = list(manifest.get("knobs", []))
+        self.parent: RunLogger | None = None
+        if spec.kind == "tensorboard":
+            self.trial_spec = spec if spec.log_dir is not None else spec.replace(log_dir=str(folder / "tb"))
+            return
+        params: dict[str, Any] = {f"grid.{k}": repr(v) for k, v in manifest.get("grid", {}).items()}
+        params.update(seeds=manifest.get("seeds"), select=manifest.get("select"), backend=manifest.get("backend"))
+        self.parent = spec.open(
+            experiment,
+            name=f"sweep {folder.name}",
+            hparams=params,
+            tags={"reglab.sweep_dir": str(folder.resolve())},
+        )
+        self.parent.start()
+        self.trial_spec = spec.replace(parent_run_id=getattr(self.parent, "run_id", None))
+
+    def log_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Log finished rows that no trial logged itself: hyperparameters and final metrics."""
+        for row in rows:
+            fold = row.get("fold")
+            logger = self.trial_spec.open(
+                self.experiment,
+                name=trial_name(int(row["trial"])),
+                hparams=trial_hparams({k: row[k] for k in self.knobs if k in row}, row["seed"], fold),
+                tags={"reglab.trial": str(row["trial"])},
+            )
+            metrics = {k: v for k, v in row.items() if k not in self.knobs}  # a knob may be named train_...
+            logger.close(metrics, str(row.get("status", "complete")))
+
+    def close(self, report: Mapping[str, Any], status: str) -> None:
+        """End the sweep's own run (MLflow) with the selected configuration's numbers."""
+        if self.parent is None:
+            return
+        selected = report.get("selected") or {}
+        summary = {k: v for k, v in selected.items() if k.startswith(("val_", "test_")) and not k.endswith("_std")}
+        if isinstance(report.get("test_regret"), (int, float)):
+            summary["test_regret"] = report["test_regret"]
+        self.parent.close(summary, status)
