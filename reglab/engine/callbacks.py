@@ -166,6 +166,7 @@ class LivePlot(Callback):
 
     Attributes:
         figure: the last figure drawn (None before the first epoch ends).
+        draws: how many times this fit's figure was drawn.
         written: the path of the PNG written, if any.
     """
 
@@ -176,6 +177,7 @@ class LivePlot(Callback):
         self.title = title
         self.figure: Any = None
         self.written: Path | None = None
+        self.draws = 0
         self._handle: Any = None
         self._notebook = False
 
@@ -183,6 +185,7 @@ class LivePlot(Callback):
         self._notebook = in_notebook()
         self._handle = None
         self.figure = None
+        self.draws = 0
 
     def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
         if not self._notebook:
@@ -205,4 +208,5 @@ class LivePlot(Callback):
         from .history_plot import figure_png, plot_history
 
         self.figure = plot_history(state.history.rows, title=self.title, figure=self.figure)
+        self.draws += 1
         return figure_png(self.figure)

@@ -10,12 +10,16 @@ the epoch as its step, and closing logs the final metrics and ends the run
 under the sweep's run (``parent_run_id``: MLflow's ``mlflow.parentRunId`` tag),
 so MLflow's compare view shows every trial's knobs against its metrics.
 
-Only the client API is used (no ``mlflow.start_run``): nothing global
-changes, and several loggers may be open at once.
+Only the client API is used (no ``mlflow.start_run``), so several loggers may
+be open at once. One global setting is made, for SQLite stores only: MLflow's
+``MLFLOW_SQLALCHEMYSTORE_POOLCLASS=NullPool`` (unless set already), so that no
+pooled database connection is inherited by a forked sweep worker (SQLite
+forbids carrying a connection across ``fork``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +28,7 @@ from ..core.checks import invalid_argument
 from ..core.errors import MissingExtraError
 from .base import RunLogger
 
-__all__ = ["MLflowLogger", "import_mlflow_client", "experiment_id"]
+__all__ = ["MLflowLogger", "import_mlflow_client", "mlflow_client", "experiment_id"]
 
 _MLFLOW_STATUS = {"complete": "FINISHED", "interrupted": "KILLED", "diverged": "FAILED", "failed": "FAILED"}
 _BATCH = 100  # MLflow's limit of params per log_batch call
@@ -39,6 +43,14 @@ def import_mlflow_client() -> Any:
             "the mlflow logger needs MLflow, which is not installed: pip install 'reglab[mlflow]'"
         ) from None
     return MlflowClient
+
+
+def mlflow_client(tracking_uri: str) -> Any:
+    """An ``MlflowClient`` for ``tracking_uri`` (see the module docstring for SQLite's pool)."""
+    client_type = import_mlflow_client()
+    if tracking_uri.startswith("sqlite:"):
+        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
+    return client_type(tracking_uri=tracking_uri)
 
 
 def experiment_id(client: Any, name: str) -> str:
@@ -91,14 +103,14 @@ class MLflowLogger(RunLogger):
             raise invalid_argument("tracking_uri", "an MLflow tracking URI such as sqlite:///mlruns.db", tracking_uri)
         if not isinstance(experiment, str) or not experiment:
             raise invalid_argument("experiment", "an MLflow experiment name", experiment)
-        client_type = import_mlflow_client()
+        import_mlflow_client()
         super().__init__(hparams=hparams, close_after_fit=close_after_fit)
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.run_name = run_name
         self.parent_run_id = parent_run_id
         self.tags = dict(tags or {})
-        self.client = client_type(tracking_uri=tracking_uri)
+        self.client = mlflow_client(tracking_uri)
         self.run_id: str | None = None
 
     def _start(self, hparams: dict[str, bool | int | float | str]) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from ..core.checks import check_choice
 from ..core.errors import ConfigError
 from .base import RunLogger
-from .mlflow_logger import MLflowLogger, experiment_id, import_mlflow_client
+from .mlflow_logger import MLflowLogger, experiment_id, import_mlflow_client, mlflow_client
 from .tensorboard_logger import TensorBoardLogger, import_summary_writer
 
 __all__ = ["LOGGERS", "LoggerSpec", "default_mlflow_uri", "logger_spec"]
@@ -90,9 +90,9 @@ class LoggerSpec:
         if self.kind == "tensorboard":
             import_summary_writer()
             return
-        client = import_mlflow_client()(tracking_uri=self.tracking_uri)
+        import_mlflow_client()  # a missing extra is a MissingExtraError, not a bad store
         try:
-            experiment_id(client, self.experiment or experiment)
+            experiment_id(mlflow_client(str(self.tracking_uri)), self.experiment or experiment)
         except Exception as exc:
             raise ConfigError(
                 f"the mlflow logger could not open the tracking store {self.tracking_uri!r} "

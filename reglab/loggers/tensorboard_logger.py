@@ -4,7 +4,9 @@
 ``SummaryWriter`` (``pip install 'reglab[tensorboard]'``): one scalar per
 history column and epoch (tag = the column name, e.g. ``test_acc``), and the
 HParams plugin's session records: the session start (the hyperparameters)
-before the first epoch and the session end (its status) on close. No
+before the first epoch and the session end on close (``STATUS_SUCCESS`` for a
+complete run, else ``STATUS_FAILURE``: the plugin has no status for an
+interruption). No
 experiment record is written: TensorBoard then builds the HParams table from
 the sessions under the folder it is pointed at, with every scalar tag as a
 metric column holding its last value, so a sweep whose trials each log into
@@ -24,10 +26,11 @@ from .base import RunLogger
 
 __all__ = ["TensorBoardLogger", "import_summary_writer"]
 
-#: reglab's run status -> the HParams plugin's session status name.
+#: reglab's run status -> the HParams plugin's session status name (it has no
+#: "aborted": an interrupted run did not succeed).
 _TB_STATUS = {
     "complete": "STATUS_SUCCESS",
-    "interrupted": "STATUS_ABORTED",
+    "interrupted": "STATUS_FAILURE",
     "diverged": "STATUS_FAILURE",
     "failed": "STATUS_FAILURE",
 }
