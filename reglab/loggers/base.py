@@ -1,8 +1,10 @@
 """What every logger does: a ``fit`` callback sending per-epoch scalars, the
 hyperparameters and the final metrics to a tracking tool.
 
-A :class:`RunLogger` logs every numeric column of each history row (``epoch``
-is the step; a second ``fit`` of the same run continues the steps), the
+A :class:`RunLogger` logs every numeric metric column of each history row
+(``epoch`` is the step, and the epoch's ``seconds`` are left out: a timing
+would be one more "metric" column in every comparison; a second ``fit`` of
+the same run continues the steps), the
 hyperparameters once before the first epoch, and on :meth:`RunLogger.close`
 the final metrics of a summary and the run's status. Used directly as a
 ``fit`` callback it closes itself when ``fit`` ends; the runner and the sweeps
@@ -147,7 +149,7 @@ class RunLogger(Callback):
         self._offset = self.step
 
     def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
-        metrics = {k: v for k, v in row.items() if k != "epoch"}
+        metrics = {k: v for k, v in row.items() if k not in ("epoch", "seconds")}
         self.log_metrics(metrics, self._offset + int(row.get("epoch", len(state.history))))
 
     def on_fit_end(self, state: TrainState) -> None:
