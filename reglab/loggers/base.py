@@ -123,12 +123,6 @@ class RunLogger(Callback):
                 file=sys.stderr,
             )
 
-    def log_hparams(self, hparams: Mapping[str, Any]) -> None:
-        """Add hyperparameters; they are written when the logger starts (the first ``fit``)."""
-        if self.started:
-            raise RuntimeError("hyperparameters must be given before the logger starts (before fit)")
-        self.hparams.update(flat_hparams(hparams))
-
     def start(self) -> None:
         """Open the destination and write the hyperparameters (once; ``fit`` calls it)."""
         if not self.started:
@@ -168,12 +162,3 @@ class RunLogger(Callback):
             self.log_metrics(final, self.step)
         self.closed = True
         self._guard(lambda: self._end(status if status in STATUSES else "failed"))
-
-    def __enter__(self) -> RunLogger:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.close(status="interrupted" if issubclass(kind, KeyboardInterrupt) else "failed")

@@ -49,6 +49,7 @@ def test_every_column_is_a_scalar_per_epoch_and_the_hparams_form_a_session(tmp_p
         assert run.scalars[column] == [(s, pytest.approx(v, rel=1e-6)) for s, v in expected], column
     assert "epoch" not in run.scalars and "seconds" not in run.scalars
     assert run.hparams == {"p": 0.5, "sizes": "(1, 2)", "mc": True, "opt.lr": 0.1}
+    assert run.hparams["mc"] is True  # a bool, not the number 1
     assert run.status == "STATUS_SUCCESS" and logger.closed
 
 
