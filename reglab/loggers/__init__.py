@@ -17,7 +17,7 @@ runs (whose runner and sweeps attach loggers); the tools themselves are
 imported only when a logger is made.
 """
 
-from .base import RunLogger, final_metrics, flat_hparams
+from .base import RunLogger, final_metrics, flat_hparams, warn_logger_failed
 from .mlflow_logger import MLflowLogger
 from .spec import LOGGERS, LoggerSpec, default_mlflow_uri, logger_spec
 from .tensorboard_logger import TensorBoardLogger
@@ -32,4 +32,5 @@ __all__ = [
     "logger_spec",
     "flat_hparams",
     "final_metrics",
+    "warn_logger_failed",
 ]

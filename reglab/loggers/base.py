@@ -27,7 +27,7 @@ from typing import Any
 from ..engine.callbacks import Callback
 from ..engine.state import TrainState
 
-__all__ = ["RunLogger", "flat_hparams", "final_metrics", "status_of", "STATUSES"]
+__all__ = ["RunLogger", "flat_hparams", "final_metrics", "status_of", "warn_logger_failed", "STATUSES"]
 
 #: The statuses a run or trial ends with (``summary.json``'s ``status``).
 STATUSES = ("complete", "interrupted", "diverged", "failed")
@@ -61,6 +61,15 @@ def final_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
         for k, v in summary.items()
         if k.startswith(_FINAL_PREFIXES) and not k.endswith("seconds") and _numeric(v) and math.isfinite(float(v))
     }
+
+
+def warn_logger_failed(tool: str, exc: BaseException) -> None:
+    """The one warning of a logger that failed (training goes on without it)."""
+    print(
+        f"reglab: warning: the {tool} logger failed and is off for the rest of this run "
+        f"({type(exc).__name__}: {exc}); training goes on and the run directory keeps every result",
+        file=sys.stderr,
+    )
 
 
 def status_of(stop_reason: str | None) -> str:
@@ -117,11 +126,7 @@ class RunLogger(Callback):
             action()
         except Exception as exc:
             self.broken = True
-            print(
-                f"reglab: warning: the {self.tool} logger failed and is off for the rest of this run "
-                f"({type(exc).__name__}: {exc}); training goes on and the run directory keeps every result",
-                file=sys.stderr,
-            )
+            warn_logger_failed(self.tool, exc)
 
     def start(self) -> None:
         """Open the destination and write the hyperparameters (once; ``fit`` calls it)."""

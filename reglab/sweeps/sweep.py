@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +114,8 @@ def _execute(
     bar = _progress(len(trials), quiet)
     try:
         if backend == "vectorized":
-            record, record_many = _logged(store, logging)  # no per-trial fit: rows are logged here
+            # No per-trial fit to attach a logger to: the rows are logged here as they are stored.
+            record, record_many = logging.recorders(store) if logging else (store.record, store.record_many)
             run_vectorized(experiment, trials, record, spec, device=device, progress=bar, on_results=record_many)
         elif backend == "ray":
             from .backends.ray_tune import run_ray
@@ -140,24 +140,6 @@ def _execute(
         if bar is not None:
             bar.close()
     return backend
-
-
-def _logged(
-    store: SweepStore, logging: SweepLogging | None
-) -> tuple[Callable[[dict[str, Any]], None], Callable[[list[dict[str, Any]]], None]]:
-    """``store.record`` and ``store.record_many``, also logging the rows when a logger is asked for."""
-    if logging is None:
-        return store.record, store.record_many
-
-    def record(row: dict[str, Any]) -> None:
-        store.record(row)
-        logging.log_rows([row])
-
-    def record_many(rows: list[dict[str, Any]]) -> None:
-        store.record_many(rows)
-        logging.log_rows(rows)
-
-    return record, record_many
 
 
 def _finish(

@@ -17,14 +17,20 @@ hyperparameters and final metrics) from this process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..loggers import LoggerSpec, RunLogger
-from .trial import trial_hparams, trial_name
+from .store import SweepStore
+from .trial import Trial, open_trial_logger
 
 __all__ = ["SweepLogging"]
+
+
+def _fold(row: Mapping[str, Any]) -> int | None:
+    fold = row.get("fold")
+    return None if fold in (None, "") else int(fold)
 
 
 class SweepLogging:
@@ -61,15 +67,26 @@ class SweepLogging:
     def log_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Log finished rows that no trial logged itself: hyperparameters and final metrics."""
         for row in rows:
-            fold = row.get("fold")
-            logger = self.trial_spec.open(
-                self.experiment,
-                name=trial_name(int(row["trial"])),
-                hparams=trial_hparams({k: row[k] for k in self.knobs if k in row}, row["seed"], fold),
-                tags={"reglab.trial": str(row["trial"])},
-            )
-            metrics = {k: v for k, v in row.items() if k not in self.knobs}  # a knob may be named train_...
-            logger.close(metrics, str(row.get("status", "complete")))
+            trial = Trial(int(row["trial"]), {k: row[k] for k in self.knobs if k in row}, row["seed"], _fold(row))
+            logger = open_trial_logger(self.trial_spec, self.experiment, trial)
+            if logger is not None:
+                metrics = {k: v for k, v in row.items() if k not in self.knobs}  # a knob may be named train_...
+                logger.close(metrics, str(row.get("status", "complete")))
+
+    def recorders(
+        self, store: SweepStore
+    ) -> tuple[Callable[[dict[str, Any]], None], Callable[[list[dict[str, Any]]], None]]:
+        """``store.record`` and ``store.record_many`` that also log the rows (the vectorized backend's)."""
+
+        def record(row: dict[str, Any]) -> None:
+            store.record(row)
+            self.log_rows([row])
+
+        def record_many(rows: list[dict[str, Any]]) -> None:
+            store.record_many(rows)
+            self.log_rows(rows)
+
+        return record, record_many
 
     def close(self, report: Mapping[str, Any], status: str) -> None:
         """End the sweep's own run (MLflow) with the selected configuration's numbers."""

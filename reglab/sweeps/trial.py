@@ -24,7 +24,7 @@ import torch
 
 from ..core.errors import DivergenceError
 from ..engine.devices import resolve_device
-from ..loggers import LoggerSpec, RunLogger
+from ..loggers import LoggerSpec, RunLogger, warn_logger_failed
 from ..runs.experiment import RunContext, get_experiment
 from ..runs.runner import make_config
 
@@ -124,14 +124,19 @@ def trial_hparams(point: dict[str, Any], seed: int, fold: int | str | None) -> d
     return out
 
 
-def open_trial_logger(spec: LoggerSpec, experiment: str, trial: Trial) -> RunLogger:
-    """The logger one trial writes to, opened in the process that runs the trial."""
-    return spec.open(
-        experiment,
-        name=trial_name(trial.index),
-        hparams=trial_hparams(trial.point, trial.seed, trial.fold),
-        tags={"reglab.trial": str(trial.index)},
-    )
+def open_trial_logger(spec: LoggerSpec, experiment: str, trial: Trial) -> RunLogger | None:
+    """The logger one trial writes to, opened in the process that runs the trial
+    (None, with a warning, when it cannot be opened: the trial runs all the same)."""
+    try:
+        return spec.open(
+            experiment,
+            name=trial_name(trial.index),
+            hparams=trial_hparams(trial.point, trial.seed, trial.fold),
+            tags={"reglab.trial": str(trial.index)},
+        )
+    except Exception as exc:
+        warn_logger_failed(spec.kind, exc)
+        return None
 
 
 def run_trial(

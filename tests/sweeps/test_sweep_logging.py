@@ -78,3 +78,20 @@ def test_mlflow_nests_one_run_per_trial_under_the_sweep(tiny_experiment, tmp_pat
             assert run.data.metrics["test_loss"] == pytest.approx(row["test_loss"])
         else:  # fail_at=2: the finished epochs are there, the run is marked failed
             assert run.info.status == "FAILED" and "test_loss" in run.data.metrics
+
+
+def test_a_logger_that_cannot_write_costs_no_trial(tiny_experiment, tmp_path, capsys):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("TensorBoard cannot make folders under a file")
+    result = run_sweep(
+        tiny_experiment,
+        ["lr=0.05,0.2"],
+        backend="local",
+        workers=1,
+        out=tmp_path,
+        quiet=True,
+        logger=LoggerSpec("tensorboard", log_dir=str(blocker)),
+    )
+    assert [r["status"] for r in result.rows] == ["complete", "complete"]
+    assert capsys.readouterr().err.count("reglab: warning: the TensorBoard logger failed") == 2  # once per trial
