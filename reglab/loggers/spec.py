@@ -82,6 +82,18 @@ class LoggerSpec:
     def replace(self, **changes: Any) -> LoggerSpec:
         return dataclasses.replace(self, **changes)
 
+    def absolute(self) -> LoggerSpec:
+        """The spec with ``log_dir`` and a SQLite store's file as absolute paths, so that
+        it means the same in a process with another working folder (a Ray worker's)."""
+        log_dir = str(Path(self.log_dir).resolve()) if self.log_dir is not None else None
+        uri = self.tracking_uri
+        prefix = "sqlite:///"
+        if uri is not None and uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+            file = uri[len(prefix) :]
+            if file and file != ":memory:":
+                uri = prefix + str(Path(file).resolve())
+        return self.replace(log_dir=log_dir, tracking_uri=uri)
+
     def check(self, experiment: str) -> None:
         """Fail now, before anything runs, if the logger cannot work: its package is
         missing (ImportError naming the ``pip install``) or, for MLflow, the

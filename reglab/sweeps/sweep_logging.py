@@ -46,12 +46,13 @@ class SweepLogging:
     """
 
     def __init__(self, spec: LoggerSpec, experiment: str, folder: Path, manifest: Mapping[str, Any]) -> None:
+        spec = spec.absolute()  # trials may run elsewhere: a Ray worker's working folder is its trial's
         spec.check(experiment)
         self.experiment = experiment
         self.knobs: list[str] = list(manifest.get("knobs", []))
         self.parent: RunLogger | None = None
         if spec.kind == "tensorboard":
-            self.trial_spec = spec if spec.log_dir is not None else spec.replace(log_dir=str(folder / "tb"))
+            self.trial_spec = spec.replace(log_dir=spec.log_dir or str(folder / "tb")).absolute()
             return
         params: dict[str, Any] = {f"grid.{k}": repr(v) for k, v in manifest.get("grid", {}).items()}
         params.update(seeds=manifest.get("seeds"), select=manifest.get("select"), backend=manifest.get("backend"))
