@@ -14,6 +14,7 @@ cannot use a CUDA context its parent created.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -72,6 +73,9 @@ def run_local(
     """
     workers = default_workers() if workers is None else check_int("workers", workers, low=1)
     workers = min(workers, len(trials)) if trials else 1
+    task: Callable[[str, Trial, str], dict[str, Any]] = (
+        run_trial if logger is None else functools.partial(run_trial, logger=logger)  # picklable for the pool
+    )
 
     def done(row: dict[str, Any]) -> None:
         on_result(row)
@@ -80,7 +84,7 @@ def run_local(
 
     if workers == 1:
         for trial in trials:
-            done(run_trial(experiment, trial, device, logger))
+            done(task(experiment, trial, device))
         return
     if _context(device).get_start_method() == "fork":
         # Building an optimizer imports torch._dynamo (seconds): do it once here, not in every worker.
@@ -92,7 +96,7 @@ def run_local(
         # Keep at most 2 trials per worker queued, so Ctrl-C has little to cancel.
         while queue or pending:
             while queue and len(pending) < 2 * workers:
-                pending.add(pool.submit(run_trial, experiment, queue.pop(0), device, logger))
+                pending.add(pool.submit(task, experiment, queue.pop(0), device))
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 done(future.result())
