@@ -6,8 +6,9 @@ gradient SGD's ``weight_decay=lam`` adds; biases and normalisation weights get
 no decay by default.
 
 The top-level namespace holds what goes inside a model or a training script:
-the regularizers (:mod:`reglab.regularizers`) and the engine
-(:mod:`reglab.engine`). Data, errors, conformance checks, sweeps and run
+the regularizers (:mod:`reglab.regularizers`), the engine
+(:mod:`reglab.engine`), and :func:`run` / :func:`sweep` for an experiment
+from a script or a notebook (loaded on first use). Data, errors, conformance checks, sweeps and run
 directories have namespaces of their own (:mod:`reglab.data`,
 :mod:`reglab.errors`, :mod:`reglab.conformance`, :mod:`reglab.sweeps`,
 :mod:`reglab.runs`); their names that used to sit here still import from here,
@@ -34,6 +35,7 @@ from .engine import (
     History,
     LambdaCallback,
     LinearWarmup,
+    LivePlot,
     RegularizationSchedule,
     Schedule,
     StepSchedule,
@@ -171,6 +173,7 @@ __all__ = [
     "LambdaCallback",
     "EpochTable",
     "ApplyConstraint",
+    "LivePlot",
     "EarlyStopping",
     "Checkpoint",
     # regularization schedules
@@ -186,12 +189,18 @@ __all__ = [
     "seed_everything",
     "make_generator",
     "resolve_device",
+    # experiments from a script or a notebook (loaded on first use)
+    "run",
+    "sweep",
 ]
 
-#: Names that lived at the top before they got namespaces of their own; each
-#: still imports from ``reglab`` (loaded on first use: sweeps pull in
-#: matplotlib and the experiment catalogue, which ``import reglab`` must not).
+#: Names loaded on first use: ``run`` and ``sweep`` (public, in ``__all__``), and
+#: names that lived at the top before they got namespaces of their own, which
+#: still import from ``reglab`` (sweeps pull in matplotlib and the experiment
+#: catalogue, which ``import reglab`` must not).
 ELSEWHERE: dict[str, str] = {
+    "run": "reglab.runs.interactive",
+    "sweep": "reglab.sweeps.interactive",
     "BatchIterator": "reglab.data",
     "load_fashion_mnist": "reglab.data",
     "synthetic_linear": "reglab.data",

@@ -15,7 +15,9 @@ constants:
 - timm: ``timm_drop_file``, ``timm_drop`` (timm's own DropPath / DropBlock code);
 - a loopback-only network namespace for the Ray tests: ``in_loopback_namespace``,
   ``loopback_namespace_refusal``, ``run_in_loopback_namespace``; the searched
-  ridge experiment ``SgdRidgeConfig``, ``sgd_ridge_run``.
+  ridge experiment ``SgdRidgeConfig``, ``sgd_ridge_run``;
+- loggers, read back through the tools' own readers: ``read_tensorboard``
+  (TensorBoard's ``EventAccumulator``), ``mlflow_runs`` (``MlflowClient``).
 """
 
 from __future__ import annotations
@@ -208,12 +210,13 @@ class TinyConfig:
     interrupt_at: int = 0  # raise KeyboardInterrupt at the end of this epoch
     nan_at: int = 0  # the loss becomes NaN from this epoch on
     fail_at: int = 0  # raise RuntimeError at the end of this epoch
+    l2: float = 0.0  # fit(penalty=L2(l2)) when > 0
     seed: int = 0
 
 
 def tiny_run(config: TinyConfig, ctx):
     """A linear classifier on 64 synthetic points, for runner, sweep and CLI tests."""
-    from reglab import BatchIterator, LambdaCallback, fit, seed_everything
+    from reglab import L2, BatchIterator, LambdaCallback, fit, seed_everything
     from reglab.experiments import Result
 
     seed_everything(config.seed)
@@ -244,6 +247,7 @@ def tiny_run(config: TinyConfig, ctx):
         device=ctx.device,
         callbacks=[*ctx.callbacks(), LambdaCallback(on_epoch_end=after)],
         progress=False,
+        penalty=L2(config.l2) if config.l2 > 0 else None,
     )
     return Result(summary=dict(history.last), rows=history.rows, model=model)
 
@@ -397,3 +401,46 @@ def sgd_ridge_run(config: SgdRidgeConfig, ctx):
         progress=False,
     )
     return Result(summary=dict(history.last), rows=history.rows, model=model)
+
+
+# --- loggers, read back through the tools themselves ------------------------------
+
+
+@dataclasses.dataclass
+class TensorBoardRun:
+    """What TensorBoard's own reader finds in one folder of event files."""
+
+    scalars: dict[str, list[tuple[int, float]]]  # tag -> [(step, value), ...]
+    hparams: dict[str, Any]  # the HParams session's hyperparameters
+    status: str | None  # the session end's status name, e.g. STATUS_SUCCESS
+
+
+def read_tensorboard(folder: Path) -> TensorBoardRun:
+    """Read ``folder``'s event files with ``EventAccumulator`` and the HParams plugin's parsers."""
+    from google.protobuf import json_format
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+    hparams: dict[str, Any] = {}
+    status = None
+    if metadata.SESSION_START_INFO_TAG in content:
+        start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+        hparams = {k: json_format.MessageToDict(v) for k, v in start.hparams.items()}
+    if metadata.SESSION_END_INFO_TAG in content:
+        end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
+        status = api_pb2.Status.Name(end.status)
+    return TensorBoardRun(scalars, hparams, status)
+
+
+def mlflow_runs(uri: str, experiment: str) -> dict[str, Any]:
+    """``{run name: mlflow Run}`` of MLflow experiment ``experiment`` at ``uri``, through ``MlflowClient``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no MLflow experiment {experiment!r}"
+    return {run.info.run_name: run for run in client.search_runs([found.experiment_id])}

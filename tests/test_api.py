@@ -63,10 +63,11 @@ PUBLIC = [
     "activation_regularization", "temporal_activation_regularization",
     "Constraint", "MaxNorm", "UnitNorm", "NonNeg",
     "fit", "evaluate", "History", "TrainState", "Callback", "LambdaCallback", "EpochTable", "ApplyConstraint",
-    "EarlyStopping", "Checkpoint",
+    "LivePlot", "EarlyStopping", "Checkpoint",
     "RegularizationSchedule", "Schedule", "ConstantSchedule", "LinearWarmup", "StepSchedule", "CosineSchedule",
     "CurriculumDropout", "DropBlockRamp",
     "get_loss", "seed_everything", "make_generator", "resolve_device",
+    "run", "sweep",
 ]  # fmt: skip
 
 #: reglab 0.1's top-level names (85 of them); each still imports from `reglab`.
@@ -104,7 +105,7 @@ OLD_PATHS = {
     "reglab.constraints": ["ApplyConstraint", "MaxNorm", "Constraint"],
     "reglab.early_stopping": ["EarlyStopping"],
     "reglab.losses": ["get_loss"],
-    "reglab.callbacks": ["Callback", "EpochTable", "LambdaCallback"],
+    "reglab.callbacks": ["Callback", "EpochTable", "LambdaCallback", "LivePlot"],
     "reglab.trainer": ["fit", "evaluate", "History", "TrainState"],
     "reglab.runtime": ["seed_everything", "resolve_device", "make_generator"],
     "reglab.rundir": ["RunDir"],

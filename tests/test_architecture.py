@@ -3,7 +3,7 @@ file belongs to a layer, and no function hides the module it lives in.
 
 The layers are those of ``docs/architecture.md`` (and of the import-linter
 contract in ``pyproject.toml``), from the bottom: ``core``; ``regularizers``
-and ``data``; ``engine``; ``runs``; ``experiments``; ``sweeps``, ``d2l`` and
+and ``data``; ``engine``; ``loggers``; ``runs``; ``experiments``; ``sweeps``, ``d2l`` and
 ``conformance``; ``cli``.
 """
 
@@ -33,13 +33,14 @@ ALLOWED: dict[str, set[str]] = {
     "regularizers": {"core"},
     "data": {"core"},
     "engine": {"core", "regularizers"},
-    "runs": {"core", "regularizers", "engine"},
-    "experiments": {"core", "regularizers", "data", "engine", "runs"},
+    "loggers": {"core", "regularizers", "engine"},
+    "runs": {"core", "regularizers", "engine", "loggers"},
+    "experiments": {"core", "regularizers", "data", "engine", "loggers", "runs"},
     "conformance": {"core"},
     "d2l": {"core", "regularizers", "data", "engine"},
-    "sweeps": {"core", "regularizers", "data", "engine", "runs"},
+    "sweeps": {"core", "regularizers", "data", "engine", "loggers", "runs"},
     "integrations": {"core", "regularizers", "engine"},
-    "cli": {"core", "regularizers", "data", "engine", "runs", "sweeps", "conformance"},
+    "cli": {"core", "regularizers", "data", "engine", "loggers", "runs", "sweeps", "conformance"},
 }
 #: Files at the top of the package that are not a layer's: the facade, ``python -m reglab``, the old paths.
 TOP_FILES = {"__init__.py", "__main__.py", "_legacy_paths.py", "py.typed"}

@@ -2,11 +2,12 @@
 
     reglab list [--from FILE_OR_MODULE]
     reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]
-               [--checkpoint-every N]    (EXPERIMENT: NAME, path/to/file.py:NAME or package.module:NAME)
+               [--checkpoint-every N] [--logger L]   (EXPERIMENT: NAME, path/to/file.py:NAME or package.module:NAME)
     reglab run EXPERIMENT --help        (the experiment's settings and defaults)
     reglab run --resume RUN_DIR [key=value ...]
     reglab run --from RUN_DIR/config.json [key=value ...]
-    reglab sweep EXPERIMENT key=v1,v2,... [--seeds N] [--select val=F|kfold=K] [--backend B] ...
+    reglab sweep EXPERIMENT key=v1,v2,... [--seeds N] [--select val=F|kfold=K] [--backend B] [--logger L] ...
+    reglab sweep EXPERIMENT --help      (its knobs, types, defaults, aliases and metric)
     reglab data {where,verify,download}
     reglab check MODULE:CALLABLE [--kind dropout|penalty] [--device D] [--seed N]
 
@@ -20,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..core.errors import ConfigError, DataError, InvalidArgumentError
+from ..core.errors import ConfigError, DataError, InvalidArgumentError, MissingExtraError
 from .check import add_check_parser, cmd_check
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, error
 from .data import add_data_parser, cmd_data
@@ -87,7 +88,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             return cmd_sweep(args)
         parser.print_help()
         return EXIT_USAGE
-    except (ConfigError, InvalidArgumentError) as exc:
+    except (ConfigError, InvalidArgumentError, MissingExtraError) as exc:
         return error(str(exc))
     except DataError as exc:
         return error(str(exc), EXIT_FAILED)

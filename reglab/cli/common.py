@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TypeAlias
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "Subparsers", "error"]
+__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "Subparsers", "error", "add_logger_options"]
 
 #: What ``ArgumentParser.add_subparsers()`` returns, which each ``add_*_parser`` adds to
 #: (argparse's class is private; a string, so that nothing private is touched at run time).
@@ -19,3 +19,19 @@ def error(message: str, code: int = EXIT_USAGE) -> int:
     """Print ``reglab: error: MESSAGE`` on stderr and return ``code``."""
     print(f"reglab: error: {message}", file=sys.stderr)
     return code
+
+
+def add_logger_options(parser: argparse.ArgumentParser, tensorboard_where: str) -> None:
+    """``--logger`` and ``--mlflow-uri`` (``reglab run`` and ``reglab sweep``)."""
+    parser.add_argument(
+        "--logger",
+        choices=["tensorboard", "mlflow"],
+        default=None,
+        help=f"also log to TensorBoard ({tensorboard_where}) or MLflow (default: none)",
+    )
+    parser.add_argument(
+        "--mlflow-uri",
+        default=None,
+        metavar="URI",
+        help="MLflow tracking store or server (default: sqlite:///.../mlruns.db beside the --out folder)",
+    )

@@ -9,18 +9,19 @@ from typing import Any
 
 from ..core.errors import ConfigError
 from ..engine.callbacks import format_table_row
+from ..loggers import logger_spec
 from ..runs.config import describe_config
 from ..runs.experiment import get_experiment, list_experiments
 from ..runs.resume import resume_run, run_from_config
 from ..runs.runner import RunOutcome, run_experiment
 from ..runs.sources import entry_point_errors
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Subparsers
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Subparsers, add_logger_options
 
 __all__ = ["add_run_parser", "add_list_parser", "cmd_list", "cmd_run"]
 
 USAGE = (
     "reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run] "
-    "[--checkpoint-every N]\n"
+    "[--checkpoint-every N] [--logger tensorboard|mlflow] [--mlflow-uri URI]\n"
     "       reglab run --resume RUN_DIR [key=value ...]\n"
     "       reglab run --from RUN_DIR/config.json [key=value ...]\n"
     "EXPERIMENT is a name (reglab list), path/to/file.py:NAME or package.module:NAME"
@@ -73,6 +74,7 @@ def add_run_parser(sub: Subparsers) -> argparse.ArgumentParser:
         default=None,
         help="run the configuration recorded in a run's config.json again (key=value on top)",
     )
+    add_logger_options(run, "the run folder's tb/")
     run.add_argument("-h", "--help", action="store_true", help="show the experiment's settings and exit")
     return run
 
@@ -169,6 +171,7 @@ def _start(args: argparse.Namespace) -> RunOutcome:
         command=command,
         reraise_interrupt=False,
         checkpoint_every=args.checkpoint_every or 0,
+        logger=logger_spec(args.logger, mlflow_uri=args.mlflow_uri, out=args.out),
     )
     if args.from_config is not None:
         if args.dry_run:

@@ -6,14 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from .common import Subparsers
+from .common import EXIT_OK, Subparsers, add_logger_options
 
 __all__ = ["add_sweep_parser", "cmd_sweep"]
 
 USAGE = (
     "reglab sweep EXPERIMENT key=v1,v2,... [key=log:A:B:N ...] [--seeds N] [--select val=F|kfold=K] "
     "[--backend auto|local|vectorized|ray|optuna] [--workers N] [--ray-address ADDR] [--out DIR] "
-    "[--resume DIR] [--quiet] [--scheduler asha] [--retries N] [--trials N] [--sampler NAME] [--pruner NAME]"
+    "[--resume DIR] [--quiet] [--scheduler asha] [--retries N] [--trials N] [--sampler NAME] [--pruner NAME] "
+    "[--logger tensorboard|mlflow] [--mlflow-uri URI]"
 )
 
 
@@ -23,7 +24,9 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
         "sweep",
         help="run a grid of settings x seeds, select on validation data",
         usage=USAGE,
-        description="Sweep EXPERIMENT over a grid; see docs/sweeps.md.",
+        description="Sweep EXPERIMENT over a grid; `reglab sweep EXPERIMENT --help` lists what it can sweep. "
+        "See docs/sweeps.md.",
+        add_help=False,
     )
     p.add_argument("experiment", nargs="?", metavar="EXPERIMENT")
     p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (default: 1)")
@@ -42,6 +45,9 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="DIR", help="finish the unfinished trials of this sweep")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_search_options(p)
+    add_logger_options(p, "the sweep folder's tb/, a folder per trial")
+    p.add_argument("-h", "--help", action="store_true", help="show this help (and the experiment's knobs) and exit")
+    p.set_defaults(print_sweep_help=p.print_help)
     return p
 
 
@@ -67,8 +73,17 @@ def _fmt(item: dict[str, Any] | None, knobs: list[str], metric_keys: list[str]) 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume) the sweep; print the selection and the folder. Returns the exit code."""
+    from ..loggers import logger_spec
     from ..sweeps import run_sweep
 
+    if args.help:
+        args.print_sweep_help()
+        if args.experiment is not None:
+            from ..runs.experiment import get_experiment
+            from .sweep_help import sweep_help
+
+            print("\n" + sweep_help(get_experiment(args.experiment)))
+        return EXIT_OK
     if args.experiment is None and args.resume is None:
         print("usage: " + USAGE, file=sys.stderr)
         return 2
@@ -90,6 +105,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         pruner=args.pruner,
         scheduler=args.scheduler,
         retries=args.retries,
+        logger=logger_spec(args.logger, mlflow_uri=args.mlflow_uri, out=args.out),
     )
     report = result.report
     knobs = result.knobs

@@ -17,6 +17,7 @@ __all__ = [
     "CorruptDataError",
     "ChecksumError",
     "DivergenceError",
+    "MissingExtraError",
 ]
 
 
@@ -67,3 +68,8 @@ class DivergenceError(ReglabError, FloatingPointError):
         self.epoch = epoch
         self.value = value
         self.history = history
+
+
+class MissingExtraError(ReglabError, ImportError):
+    """An optional integration's package is not installed; the message names the
+    ``pip install 'reglab[EXTRA]'`` that brings it."""

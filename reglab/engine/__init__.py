@@ -8,7 +8,10 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
 - :mod:`.state`: :class:`History` (what ``fit`` returns), :class:`TrainState`
   (what callbacks see);
 - :mod:`.callbacks`: the :class:`Callback` hooks, :class:`LambdaCallback`,
-  :class:`EpochTable`, :class:`ApplyConstraint`;
+  :class:`EpochTable`, :class:`ApplyConstraint`, :class:`LivePlot`;
+- :mod:`.history_plot`: the training-curve figure of ``History.plot()`` and
+  ``LivePlot`` (imported on use: it loads matplotlib);
+- :mod:`.display`: terminal or notebook, and the ``tqdm.auto`` progress bars;
 - :mod:`.early_stopping`: :class:`EarlyStopping`;
 - :mod:`.checkpoint`: :class:`Checkpoint` (save a ``fit`` every N epochs, resume it exactly);
 - :mod:`.schedules`: the strength schedules (:class:`LinearWarmup`,
@@ -18,7 +21,7 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
   :func:`stream_seed`; :mod:`.devices`: :func:`resolve_device`.
 """
 
-from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback
+from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback, LivePlot
 from .checkpoint import Checkpoint
 from .devices import resolve_device
 from .early_stopping import EarlyStopping
@@ -47,6 +50,7 @@ __all__ = [
     "LambdaCallback",
     "EpochTable",
     "ApplyConstraint",
+    "LivePlot",
     "EarlyStopping",
     "Checkpoint",
     "RegularizationSchedule",

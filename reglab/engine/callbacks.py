@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import torch
 from torch import nn
 
 from ..core.checks import check_bool, invalid_argument
+from ..core.files import atomic_write_bytes
 from ..regularizers.constraints import Constraint
 from ..regularizers.penalties import penalized_parameters
+from .display import in_notebook
 from .state import TrainState
 
-__all__ = ["Callback", "EpochTable", "LambdaCallback", "ApplyConstraint", "format_table_row"]
+__all__ = ["Callback", "EpochTable", "LambdaCallback", "ApplyConstraint", "LivePlot", "format_table_row"]
 
 
 class Callback:
@@ -170,3 +173,67 @@ class ApplyConstraint(Callback):
 
     def __repr__(self) -> str:
         return f"ApplyConstraint({self.constraint!r}, tensors={len(self.tensors)}, include_bias={self.include_bias})"
+
+
+class LivePlot(Callback):
+    """Training curves that follow training: ``fit(..., callbacks=[LivePlot()])``.
+
+    In a Jupyter notebook one figure appears when the first epoch ends and is
+    redrawn in place after every epoch (a single display handle, updated: no
+    flicker, no trail of figures). Elsewhere (a terminal, a script) nothing is
+    shown while training and the figure is written as a PNG to ``path`` when
+    ``fit`` ends, also after an error or Ctrl-C, with the finished epochs. The
+    panels are those of :meth:`History.plot <reglab.engine.state.History.plot>`
+    (losses, accuracies, the penalty term). Each ``fit`` gets a figure of its own.
+
+    Args:
+        path: where to write the PNG when fit ends; None means ``live_plot.png``
+            outside a notebook and no file in a notebook.
+        title: the figure's title.
+
+    Attributes:
+        figure: the last figure drawn (None before the first epoch ends).
+        draws: how many times this fit's figure was drawn.
+        written: the path of the PNG written, if any.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, title: str | None = None) -> None:
+        if path is not None and not isinstance(path, (str, Path)):
+            raise invalid_argument("path", "a file path or None", path)
+        self.path = Path(path) if path is not None else None
+        self.title = title
+        self.figure: Any = None
+        self.written: Path | None = None
+        self.draws = 0
+        self._handle: Any = None
+        self._notebook = False
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self._notebook = in_notebook()
+        self._handle = None
+        self.figure = None
+        self.draws = 0
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
+        if not self._notebook:
+            return  # drawn once, at the end
+        from IPython.display import Image, display
+
+        image = Image(data=self._draw(state), format="png")
+        if self._handle is None:
+            self._handle = display(image, display_id=True)
+        else:
+            self._handle.update(image)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        path = self.path if self.path is not None or self._notebook else Path("live_plot.png")
+        if path is None or not state.history.rows:
+            return
+        self.written = atomic_write_bytes(path, self._draw(state))
+
+    def _draw(self, state: TrainState) -> bytes:
+        from .history_plot import figure_png, plot_history
+
+        self.figure = plot_history(state.history.rows, title=self.title, figure=self.figure)
+        self.draws += 1
+        return figure_png(self.figure)

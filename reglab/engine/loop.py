@@ -6,12 +6,14 @@ evaluate each evaluation set in eval mode without gradients, and record one
 row of metrics. Metrics are summed on the device and read back once per epoch
 (a single host synchronisation), so the loop never waits on the GPU.
 
-A row holds ``epoch``, ``train_loss``, ``train_acc``, then ``<name>_loss`` and
-``<name>_acc`` for each evaluation set (e.g. ``test``), then the columns the
-callbacks add (:meth:`~reglab.engine.callbacks.Callback.epoch_metrics`, e.g. a
-scheduled dropout rate), then ``seconds``.
-Accuracies are present for classification (integer targets, one score per
-class along the last dimension). Losses are sample means.
+A row holds ``epoch``, ``train_loss``, ``train_acc``, ``train_penalty`` (with a
+``penalty``), then ``<name>_loss`` and ``<name>_acc`` for each evaluation set
+(e.g. ``test``), then the columns the callbacks add
+(:meth:`~reglab.engine.callbacks.Callback.epoch_metrics`, e.g. a scheduled
+dropout rate), then ``seconds``. Accuracies are present for classification
+(integer targets, one score per class along the last dimension). Losses and
+the penalty are sample means over the epoch's batches; ``train_loss`` is the
+data loss alone, without the penalty.
 
 If an epoch's training loss is not finite, ``fit`` raises
 :class:`~reglab.core.errors.DivergenceError` naming the epoch, instead of training
@@ -21,7 +23,6 @@ on NaNs; the epochs finished before are attached to the error.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from typing import Any
@@ -33,6 +34,7 @@ from ..core.checks import check_int, invalid_argument
 from ..core.errors import DivergenceError
 from .callbacks import Callback
 from .devices import resolve_device
+from .display import progress_bar, show_progress
 from .state import History, TrainState
 
 __all__ = ["fit", "evaluate", "train_epoch"]
@@ -56,19 +58,26 @@ def _accumulator_dtype(device: torch.device) -> torch.dtype:
 
 
 class _Sums:
-    """Running sums on the device: loss * n, correct predictions, samples."""
+    """Running sums on the device: loss * n, correct predictions, penalty * n, samples."""
 
     def __init__(self, device: torch.device) -> None:
         dtype = _accumulator_dtype(device)
         self.loss = torch.zeros((), dtype=dtype, device=device)
         self.correct = torch.zeros((), dtype=dtype, device=device)
+        self.penalty: torch.Tensor | None = None  # only with a penalty
         self.samples = 0
         self.classification: bool | None = None
 
-    def add(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
+    def add(
+        self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor, penalty: torch.Tensor | None = None
+    ) -> None:
         n = target.shape[0]
         self.samples += n
         self.loss += loss.detach() * n
+        if penalty is not None:
+            if self.penalty is None:
+                self.penalty = torch.zeros_like(self.loss)
+            self.penalty += penalty.detach().to(self.penalty.dtype) * n
         if self.classification is None:
             self.classification = _is_classification(output, target)
         if self.classification:
@@ -76,11 +85,14 @@ class _Sums:
 
     def read(self, prefix: str) -> dict[str, float]:
         """The means, with a single device-to-host copy."""
-        loss_sum, correct = torch.stack([self.loss, self.correct]).tolist()
+        penalty = self.penalty if self.penalty is not None else torch.zeros_like(self.loss)
+        loss_sum, correct, penalty_sum = torch.stack([self.loss, self.correct, penalty]).tolist()
         n = max(self.samples, 1)
         out = {f"{prefix}_loss": loss_sum / n}
         if self.classification:
             out[f"{prefix}_acc"] = correct / n
+        if self.penalty is not None:
+            out[f"{prefix}_penalty"] = penalty_sum / n
         return out
 
 
@@ -151,11 +163,12 @@ def train_epoch(
         x, y = _to(device, batch)
         output = model(x)
         loss = _mean_loss(loss_fn, output, y)
-        objective = loss + penalty(model) if penalty is not None else loss
+        term = penalty(model) if penalty is not None else None
+        objective = loss if term is None else loss + term
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         optimizer.step()
-        sums.add(loss, output, y)
+        sums.add(loss, output, y, None if term is None else torch.as_tensor(term))
         if on_step is not None:
             on_step()
         if progress is not None:
@@ -189,11 +202,13 @@ def fit(
             eval mode without gradients, e.g. ``{"test": test_batches}``.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         penalty: ``penalty(model)`` added to the loss before backward (e.g. an
-            L2 penalty); the recorded ``train_loss`` is the data loss alone.
+            L2 penalty); the recorded ``train_loss`` is the data loss alone and
+            the penalty's epoch mean is recorded as ``train_penalty``.
         callbacks: :class:`~reglab.engine.callbacks.Callback` objects, called in
             this order (those marked ``runs_last``, e.g. a
             :class:`~reglab.engine.checkpoint.Checkpoint`, after the others).
-        progress: show a tqdm bar per epoch; None means only on a terminal.
+        progress: show a progress bar per epoch (``tqdm.auto``: a widget in a
+            notebook); None means only on a terminal or in a notebook.
 
     Returns:
         A :class:`History`; ``stop_reason`` says why it stopped early, if it did.
@@ -227,7 +242,7 @@ def fit(
         for cb in step_callbacks:
             cb.on_step_end(state)
 
-    show = sys.stderr.isatty() if progress is None else progress
+    show = show_progress(progress)
     for cb in callbacks:
         cb.on_fit_start(state)
     try:
@@ -303,7 +318,5 @@ def _reason(exc: BaseException) -> str:
 
 
 def _progress_bar(train: Batches, epoch: int, epochs: int) -> Any:
-    from tqdm import tqdm
-
     total = len(train) if isinstance(train, Sized) else None
-    return tqdm(total=total, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch", file=sys.stderr)
+    return progress_bar(total, f"epoch {epoch}/{epochs}", "batch")

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from .history_plot import CurvesFigure
 
 __all__ = ["History", "TrainState"]
 
@@ -46,6 +49,22 @@ class History:
         if not self.rows:
             raise IndexError("the history is empty: no epoch finished")
         return self.rows[-1]
+
+    def plot(self, *, title: str | None = None) -> CurvesFigure:
+        """The training curves (losses, accuracies, penalty against epoch) as a matplotlib
+        figure; a notebook shows it inline, ``.savefig(path)`` writes it. See
+        :func:`reglab.engine.history_plot.plot_history`."""
+        from .history_plot import plot_history
+
+        return plot_history(self.rows, title=title)
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame``, one row per epoch (pandas is optional)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("History.to_pandas() needs pandas, which is not installed: pip install pandas") from None
+        return pandas.DataFrame(self.rows)
 
 
 @dataclass

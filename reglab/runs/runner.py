@@ -24,10 +24,14 @@ import torch
 from ..core.checks import check_int
 from ..core.errors import ConfigError, DivergenceError
 from ..core.version import __version__
+from ..engine.callbacks import Callback
 from ..engine.checkpoint import Checkpoint
 from ..engine.devices import resolve_device
+from ..loggers import LoggerSpec
 from .config import apply_overrides, config_to_dict
 from .experiment import Experiment, Result, RunContext, get_experiment
+from .outcome_display import RunDisplay
+from .provenance import git_state
 from .run_dir import RunDir
 
 __all__ = ["RunOutcome", "run_experiment", "execute_run", "versions", "make_config", "CHECKPOINT"]
@@ -46,7 +50,10 @@ def versions() -> dict[str, str]:
 
 
 @dataclass
-class RunOutcome:
+class RunOutcome(RunDisplay):
+    """What a run produced: its config, status, run directory, result and summary
+    (``history`` gives the per-epoch rows; a notebook displays the curves)."""
+
     experiment: str
     config: Any
     status: str
@@ -90,6 +97,7 @@ def run_experiment(
     command: list[str] | None = None,
     reraise_interrupt: bool = True,
     checkpoint_every: int = 0,
+    logger: LoggerSpec | None = None,
 ) -> RunOutcome:
     """Run experiment ``name`` (a reference: ``NAME`` or ``SOURCE:NAME``) and write its
     run directory under ``out``.
@@ -101,7 +109,10 @@ def run_experiment(
     ``diverged`` or ``failed``) after being recorded. ``checkpoint_every=N > 0``
     saves ``checkpoint.pt`` every N epochs and when training ends (see
     :class:`~reglab.engine.checkpoint.Checkpoint`), so that
-    :func:`reglab.runs.resume.resume_run` can continue the run.
+    :func:`reglab.runs.resume.resume_run` can continue the run. ``logger`` (e.g.
+    ``LoggerSpec("tensorboard")``, written to the run's ``tb/``) gets the config
+    as hyperparameters, every epoch, and the summary; it is checked before
+    anything is created.
     """
     experiment = get_experiment(name)
     config = make_config(name, overrides, seed=seed, dry_run=dry_run)
@@ -109,6 +120,8 @@ def run_experiment(
     if checkpoint_every and experiment.cannot_resume:
         raise ConfigError(f"experiment {experiment.name!r} cannot be checkpointed: {experiment.cannot_resume}")
     torch_device = resolve_device(device)
+    if logger is not None:
+        logger.check(experiment.name)
     run_dir = RunDir.create(out, experiment.name) if out is not None else None
     checkpoint = None
     if run_dir is not None:
@@ -124,16 +137,17 @@ def run_experiment(
                 "dry_run": dry_run,
                 "checkpoint_every": checkpoint_every,
                 "command": command if command is not None else sys.argv,
+                "git": git_state(),
             },
         )
-    ctx = RunContext(
-        device=torch_device,
-        run_dir=run_dir,
-        quiet=quiet,
-        progress=progress,
-        extra_callbacks=[checkpoint] if checkpoint is not None else [],
+    run_logger = (
+        logger.for_run(experiment.name, run_dir.path if run_dir else None, config_to_dict(config)) if logger else None
     )
-    return execute_run(experiment, config, ctx, reraise_interrupt=reraise_interrupt, checkpoint=checkpoint)
+    callbacks: list[Callback] = [cb for cb in (run_logger, checkpoint) if cb is not None]
+    ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress, extra_callbacks=callbacks)
+    return execute_run(
+        experiment, config, ctx, reraise_interrupt=reraise_interrupt, checkpoint=checkpoint, logger=run_logger
+    )
 
 
 def execute_run(
@@ -145,6 +159,7 @@ def execute_run(
     checkpoint: Checkpoint | None = None,
     summary_extra: Mapping[str, Any] | None = None,
     seconds_before: float = 0.0,
+    logger: Any = None,
 ) -> RunOutcome:
     """Run ``experiment.run(config, ctx)`` and write ``model.pt`` and ``summary.json`` into
     ``ctx.run_dir`` (if any) whatever happens, with the status (see :func:`run_experiment`).
@@ -155,6 +170,8 @@ def execute_run(
             that restored nothing fails).
         summary_extra: added to the summary (a resume's record).
         seconds_before: seconds of the earlier sessions of a resumed run, added to ``seconds``.
+        logger: the run's logger callback (in ``ctx.extra_callbacks``), if any; it is
+            closed with the summary and the status.
     """
     name = experiment.name
     start = time.perf_counter()
@@ -174,6 +191,8 @@ def execute_run(
         summary: dict[str, Any] = {"experiment": name, "status": status}
         if result is not None:
             summary.update(result.summary)
+            if result.rows and "train_penalty" in result.rows[-1]:
+                summary.setdefault("train_penalty", result.rows[-1]["train_penalty"])
         if error is not None and not isinstance(error, KeyboardInterrupt):
             summary["error"] = f"{type(error).__name__}: {error}"
         summary["seed"] = getattr(config, "seed", None)
@@ -194,6 +213,8 @@ def execute_run(
             if result is not None and result.model is not None:
                 ctx.run_dir.save_state_dict("model.pt", result.model)
             ctx.run_dir.write_json("summary.json", summary)
+        if logger is not None:
+            logger.close(summary, status)
     if isinstance(error, KeyboardInterrupt) and reraise_interrupt:
         raise error
     return RunOutcome(name, config, status, ctx.run_dir, result, summary, error)

@@ -21,7 +21,10 @@ from typing import Any
 
 from ..core.checks import check_choice, check_int
 from ..core.errors import ConfigError
+from ..engine.display import progress_bar, show_progress
+from ..loggers import LoggerSpec
 from ..runs.experiment import get_experiment
+from ..runs.provenance import git_state
 from ..runs.runner import make_config, versions
 from ..runs.sources import make_ref
 from ..runs.sweep_spec import Selection, SweepSpec
@@ -31,9 +34,11 @@ from .grid import Grid, parse_grid, point_overrides
 from .knob_figures import knob_figure, plottable_knobs
 from .options import SearchOptions
 from .reporting import EPOCHS_RUN, configured_epochs, scheduler_summary
+from .result_display import SweepDisplay
 from .selection import aggregate, parse_select, select, split_overrides
 from .space import SearchSpace, parse_space, single_point_grid
 from .store import SweepStore
+from .sweep_logging import SweepLogging
 from .trial import Trial, trial_from_json
 
 __all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "get_spec", "BACKENDS"]
@@ -42,7 +47,7 @@ BACKENDS = ("auto", "local", "vectorized", "ray", "optuna")
 
 
 @dataclass
-class SweepResult:
+class SweepResult(SweepDisplay):
     """What a sweep produced: its folder, rows, per-configuration entries and the selection report."""
 
     path: Path
@@ -91,11 +96,8 @@ def _seeds(experiment: str, count: int) -> list[int]:
 
 
 def _progress(total: int, quiet: bool) -> Any:
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="sweep", unit="trial", file=sys.stderr)
+    # A terminal or a notebook (a widget there) gets a bar; a log file does not.
+    return progress_bar(total, "sweep", "trial", leave=True) if show_progress(False if quiet else None) else None
 
 
 def _execute(
@@ -107,9 +109,11 @@ def _execute(
     workers: int | None,
     ray_address: str | None,
     quiet: bool,
+    logging: SweepLogging | None = None,
 ) -> str:
     experiment = make_ref(manifest["experiment"], manifest.get("source"))  # what workers load
     spec, device = get_spec(experiment), manifest["device"]
+    trial_logger = logging.trial_spec if logging is not None else None
     if backend == "auto":
         backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
     if backend == "vectorized" and spec.vectorized_trainer() is None:
@@ -118,9 +122,9 @@ def _execute(
     bar = _progress(len(trials) if backend != "optuna" else 0, quiet)
     try:
         if backend == "vectorized":
-            run_vectorized(
-                experiment, trials, store.record, spec, device=device, progress=bar, on_results=store.record_many
-            )
+            # No per-trial fit to attach a logger to: the rows are logged here as they are stored.
+            record, record_many = logging.recorders(store) if logging else (store.record, store.record_many)
+            run_vectorized(experiment, trials, record, spec, device=device, progress=bar, on_results=record_many)
         elif backend == "ray":
             from .backends.ray_tune import run_ray
 
@@ -136,6 +140,7 @@ def _execute(
                 spec=spec,
                 scheduler=search.scheduler,
                 retries=search.retries or 0,
+                logger=trial_logger,
             )
         elif backend == "optuna":
             from .backends.optuna_search import run_optuna
@@ -152,7 +157,9 @@ def _execute(
                 progress=bar,
             )
         else:
-            run_local(experiment, trials, store.record, workers=workers, device=device, progress=bar)
+            run_local(
+                experiment, trials, store.record, workers=workers, device=device, progress=bar, logger=trial_logger
+            )
     finally:
         store.flush()  # results.csv holds every finished row, also after Ctrl-C or an error
         if bar is not None:
@@ -160,7 +167,14 @@ def _execute(
     return backend
 
 
-def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: str, seconds: float) -> SweepResult:
+def _finish(
+    store: SweepStore,
+    manifest: dict[str, Any],
+    backend: str,
+    status: str,
+    seconds: float,
+    logging: SweepLogging | None = None,
+) -> SweepResult:
     spec = get_spec(make_ref(manifest["experiment"], manifest.get("source")))
     knobs = manifest["knobs"]
     rows = store.rows
@@ -190,6 +204,8 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
         fig = knob_figure(configs, knobs, knob, anchor, spec, manifest["experiment"])
         store.run_dir.save_figure(f"{knob}.png", fig)
         plt.close(fig)
+    if logging is not None:
+        logging.close(report, status)
     return SweepResult(store.path, backend, list(knobs), rows, configs, report, status, search)
 
 
@@ -212,15 +228,18 @@ def _search_summary(
     return out
 
 
-def _run(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], **options: Any) -> SweepResult:
+def _run(
+    store: SweepStore, manifest: dict[str, Any], trials: list[Trial], logger: LoggerSpec | None, **options: Any
+) -> SweepResult:
     start = time.perf_counter()
     backend = options["backend"]
+    logging = SweepLogging(logger, manifest["experiment"], store.path, manifest) if logger is not None else None
     try:
-        backend = _execute(store, manifest, trials, **options)
+        backend = _execute(store, manifest, trials, logging=logging, **options)
     except KeyboardInterrupt:
-        _finish(store, manifest, backend, "interrupted", time.perf_counter() - start)
+        _finish(store, manifest, backend, "interrupted", time.perf_counter() - start, logging)
         raise
-    return _finish(store, manifest, backend, "complete", time.perf_counter() - start)
+    return _finish(store, manifest, backend, "complete", time.perf_counter() - start, logging)
 
 
 def run_sweep(
@@ -242,6 +261,7 @@ def run_sweep(
     pruner: str | None = None,
     scheduler: str | None = None,
     retries: int | None = None,
+    logger: LoggerSpec | None = None,
 ) -> SweepResult:
     """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
 
@@ -264,12 +284,17 @@ def run_sweep(
         trials, sampler, pruner: ``optuna``'s budget (configurations), sampler and pruner.
         scheduler, retries: ``ray``'s Tune scheduler (``"asha"``) and retries of lost trials.
         (See :mod:`reglab.sweeps.options`.)
+        logger: log every trial to TensorBoard (``SWEEP/tb/trial-NNNN``) or
+            MLflow (runs nested under the sweep's): its knobs and seed, its
+            epochs where it trains through ``fit``, its final metrics.
 
     Returns:
         A :class:`SweepResult`.
     """
     if resume is not None:
-        return resume_sweep(resume, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+        return resume_sweep(
+            resume, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet, logger=logger
+        )
     check_choice("backend", backend, BACKENDS)
     if workers is not None:
         check_int("workers", workers, low=1)
@@ -289,6 +314,8 @@ def run_sweep(
     else:
         parsed = parse_grid(grid, config_type, spec)
         todo = make_trials(experiment, parsed, spec, seed_list, selection)
+    if logger is not None:
+        logger.check(experiment)  # before the folder is made
     manifest = {
         "experiment": found.name,
         "source": found.source,
@@ -301,10 +328,11 @@ def run_sweep(
         "workers": workers or default_workers(),
         "command": command if command is not None else sys.argv,
         "search": search.to_json(),
+        "git": git_state(),
         "trials": [dataclasses.asdict(t) for t in todo],
     }
     store = SweepStore.create(out, found.name, manifest, parsed.keys)
-    return _run(store, manifest, todo, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    return _run(store, manifest, todo, logger, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
 
 
 def _resume_backend(manifest: dict[str, Any], backend: str) -> str:
@@ -329,13 +357,15 @@ def resume_sweep(
     workers: int | None = None,
     ray_address: str | None = None,
     quiet: bool = False,
+    logger: LoggerSpec | None = None,
 ) -> SweepResult:
     """Run the unfinished trials of the sweep in ``path`` (complete, diverged and stopped
-    ones are kept); an Optuna search continues its study up to its budget."""
+    ones are kept); an Optuna search continues its study up to its budget; ``logger``
+    logs the trials run now."""
     check_choice("backend", backend, BACKENDS)
     store, manifest = SweepStore.open(path)
     backend = _resume_backend(manifest, backend)
     done = store.finished()
     trials = [trial_from_json(t) for t in manifest["trials"]]
     todo = [t for t in trials if t.index not in done]
-    return _run(store, manifest, todo, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    return _run(store, manifest, todo, logger, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)

@@ -10,6 +10,9 @@ exception never escapes (Ctrl-C does): one bad trial never stops a sweep.
 Given an :class:`~reglab.sweeps.reporting.EpochReporter`, the run reports every
 epoch to a search backend; the row then has ``epochs_run`` (the epochs trained) and,
 when the backend stopped the trial early, status ``stopped`` and why in ``error``.
+With a logger spec (``reglab sweep --logger``) the trial opens its own logger
+(:func:`open_trial_logger`, in ``tb/trial-NNNN`` or as a nested MLflow run): its knobs and seed, every epoch, its
+final metrics and status.
 """
 
 from __future__ import annotations
@@ -26,11 +29,21 @@ import torch
 from ..core.errors import DivergenceError
 from ..engine.callbacks import Callback
 from ..engine.devices import resolve_device
+from ..loggers import LoggerSpec, RunLogger, warn_logger_failed
 from ..runs.experiment import RunContext, get_experiment
 from ..runs.runner import make_config
 from .reporting import EPOCHS_RUN, STOPPED, EpochReporter
 
-__all__ = ["Trial", "run_trial", "metrics_of", "trial_row", "trial_from_json"]
+__all__ = [
+    "Trial",
+    "run_trial",
+    "metrics_of",
+    "trial_row",
+    "trial_from_json",
+    "trial_name",
+    "trial_hparams",
+    "open_trial_logger",
+]
 
 _METRIC_PREFIXES = ("train_", "val_", "test_")
 
@@ -104,17 +117,55 @@ def trial_row(trial: Trial, metrics: dict[str, float], seconds: float, status: s
     return row
 
 
+def trial_name(index: int) -> str:
+    """The trial's logger run name and TensorBoard folder: ``trial-0007``."""
+    return f"trial-{index:04d}"
+
+
+def trial_hparams(point: dict[str, Any], seed: int, fold: int | str | None) -> dict[str, Any]:
+    """A trial's hyperparameters: its knobs, its seed, its fold (with K-fold selection)."""
+    out = {**point, "seed": seed}
+    if fold is not None and fold != "":
+        out["fold"] = fold
+    return out
+
+
+def open_trial_logger(spec: LoggerSpec, experiment: str, trial: Trial) -> RunLogger | None:
+    """The logger one trial writes to, opened in the process that runs the trial
+    (None, with a warning, when it cannot be opened: the trial runs all the same)."""
+    try:
+        return spec.open(
+            experiment,
+            name=trial_name(trial.index),
+            hparams=trial_hparams(trial.point, trial.seed, trial.fold),
+            tags={"reglab.trial": str(trial.index)},
+        )
+    except Exception as exc:
+        warn_logger_failed(spec.kind, exc)
+        return None
+
+
 def run_trial(
-    experiment: str, trial: Trial, device: str | torch.device = "cpu", reporter: EpochReporter | None = None
+    experiment: str,
+    trial: Trial,
+    device: str | torch.device = "cpu",
+    reporter: EpochReporter | None = None,
+    logger: LoggerSpec | None = None,
 ) -> dict[str, Any]:
     """Run ``trial`` of ``experiment`` (a reference, ``NAME`` or ``SOURCE:NAME``: in a fresh
     worker the source is imported first) and return its results row (never raises but for
-    Ctrl-C); ``reporter`` receives every epoch and may stop the trial early."""
+    Ctrl-C).
 
+    ``reporter`` receives every epoch and may stop the trial early; ``logger`` is the
+    sweep's trial logger spec (:attr:`SweepLogging.trial_spec
+    <reglab.sweeps.sweep_logging.SweepLogging.trial_spec>`), or None.
+    """
     start = time.perf_counter()
+    trial_logger: RunLogger | None = None
     try:
         config = make_config(experiment, trial.overrides)
-        extra: list[Callback] = [reporter] if reporter is not None else []
+        trial_logger = open_trial_logger(logger, experiment, trial) if logger is not None else None
+        extra: list[Callback] = [cb for cb in (trial_logger, reporter) if cb is not None]
         ctx = RunContext(device=resolve_device(device), run_dir=None, quiet=True, progress=False, extra_callbacks=extra)
         result = get_experiment(experiment).run(config, ctx)
         metrics = metrics_of(result.summary)
@@ -128,6 +179,12 @@ def run_trial(
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
         metrics, status, error = {}, "failed", f"{type(exc).__name__}: {exc}{where}"
+    except KeyboardInterrupt:
+        if trial_logger is not None:
+            trial_logger.close(status="interrupted")
+        raise
+    if trial_logger is not None:
+        trial_logger.close(metrics, status)
     row = trial_row(trial, metrics, time.perf_counter() - start, status, error)
     if reporter is not None and (reporter.epochs or reporter.stopped):  # an epoch-based experiment
         row[EPOCHS_RUN] = reporter.epochs

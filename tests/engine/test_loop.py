@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from reglab import BatchIterator, Callback, DivergenceError, LambdaCallback, evaluate, fit
+from reglab import L2, BatchIterator, Callback, DivergenceError, LambdaCallback, evaluate, fit
 from reglab.core.errors import InvalidArgumentError
 
 
@@ -199,7 +199,7 @@ class Recorder(Callback):
         self.events.append(f"fit_end {state.stop_reason}")
 
 
-def _tiny_fit(callbacks, epochs=5):
+def _tiny_fit(callbacks, epochs=5, progress=False, penalty=None):
     X = torch.randn(10, 2)
     model = nn.Linear(2, 1)
     return fit(
@@ -209,7 +209,8 @@ def _tiny_fit(callbacks, epochs=5):
         optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
         epochs=epochs,
         callbacks=callbacks,
-        progress=False,
+        progress=progress,
+        penalty=penalty,
     )
 
 
@@ -267,3 +268,36 @@ def test_bad_arguments():
 def test_no_progress_output_when_disabled(capsys):
     _tiny_fit([], epochs=1)
     assert capsys.readouterr().err == ""
+
+
+def test_the_penalty_term_is_recorded_as_its_epoch_mean_next_to_the_data_loss():
+    # lr 0 keeps the weights fixed, so every batch's penalty is lam/2 * ||W||^2 (biases undecayed).
+    X, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
+    model = nn.Linear(3, 2)
+    expected = 0.5 * 0.3 * model.weight.detach().double().pow(2).sum().item()
+    history = fit(
+        model,
+        BatchIterator(X, y, batch_size=4, seed=0),  # batches of 4, 4 and 2: a sample-weighted mean
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        epochs=2,
+        eval_sets={"test": BatchIterator(X, y, batch_size=10, shuffle=False)},
+        penalty=L2(0.3),
+        progress=False,
+    )
+    assert history.columns == ["epoch", "train_loss", "train_acc", "train_penalty", "test_loss", "test_acc", "seconds"]
+    assert history.column("train_penalty") == pytest.approx([expected, expected], rel=1e-6)
+    assert history.last["train_loss"] == pytest.approx(history.last["test_loss"], rel=1e-6)  # the data loss alone
+
+
+def test_a_penalty_returning_a_python_number_is_recorded_too():
+    history = _tiny_fit([], epochs=1, penalty=lambda m: 0.25)
+    assert history.last["train_penalty"] == pytest.approx(0.25)
+    assert "train_penalty" not in _tiny_fit([], epochs=1).last
+
+
+def test_progress_bars_show_on_request_and_stay_out_of_a_pipe(capsys):
+    _tiny_fit([], epochs=1, progress=None)  # pytest's captured stderr is no terminal and no notebook
+    assert capsys.readouterr().err == ""
+    _tiny_fit([], epochs=1, progress=True)
+    assert "epoch 1/1" in capsys.readouterr().err

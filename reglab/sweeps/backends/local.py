@@ -17,6 +17,7 @@ the source before looking the name up (see :mod:`reglab.runs.sources`).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 
 from ...core.checks import check_int
+from ...loggers import LoggerSpec
 from ..trial import Trial, run_trial
 
 __all__ = ["run_local", "default_workers"]
@@ -59,6 +61,7 @@ def run_local(
     workers: int | None = None,
     device: str = "cpu",
     progress: Any = None,
+    logger: LoggerSpec | None = None,
 ) -> None:
     """Run ``trials`` of ``experiment``; call ``on_result(row)`` as each one finishes.
 
@@ -69,9 +72,13 @@ def run_local(
         workers: worker processes; None means one per core.
         device: where each trial trains (``"cpu"``, ``"cuda"``...).
         progress: a tqdm bar (or None) advanced by one per finished trial.
+        logger: each trial's logger spec (opened by the trial), or None.
     """
     workers = default_workers() if workers is None else check_int("workers", workers, low=1)
     workers = min(workers, len(trials)) if trials else 1
+    task: Callable[[str, Trial, str], dict[str, Any]] = (
+        run_trial if logger is None else functools.partial(run_trial, logger=logger)  # picklable for the pool
+    )
 
     def done(row: dict[str, Any]) -> None:
         on_result(row)
@@ -80,7 +87,7 @@ def run_local(
 
     if workers == 1:
         for trial in trials:
-            done(run_trial(experiment, trial, device))
+            done(task(experiment, trial, device))
         return
     if _context(device).get_start_method() == "fork":
         # Building an optimizer imports torch._dynamo (seconds): do it once here, not in every worker.
@@ -92,7 +99,7 @@ def run_local(
         # Keep at most 2 trials per worker queued, so Ctrl-C has little to cancel.
         while queue or pending:
             while queue and len(pending) < 2 * workers:
-                pending.add(pool.submit(run_trial, experiment, queue.pop(0), device))
+                pending.add(pool.submit(task, experiment, queue.pop(0), device))
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 done(future.result())

@@ -35,12 +35,14 @@ found there.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...loggers import LoggerSpec
 from ...runs.runner import make_config
 from ...runs.sweep_spec import SweepSpec
 from ..reporting import EPOCHS_RUN, STOPPED, EpochReport, EpochReporter
@@ -88,7 +90,8 @@ def _trainable(config: dict[str, Any]) -> dict[str, Any]:
         return None  # a scheduler's stop ends this thread inside tune.report
 
     reporter = EpochReporter(report)
-    row = run_trial(config["experiment"], trial, config["device"], reporter=reporter)
+    logger = LoggerSpec(**config["logger"]) if config.get("logger") else None
+    row = run_trial(config["experiment"], trial, config["device"], reporter=reporter, logger=logger)
     row.update(node)
     final = {"trial": trial.index, "epoch": max(1, reporter.epochs), "row": row, **node}
     if metric is not None:
@@ -131,6 +134,7 @@ def run_ray(
     spec: SweepSpec | None = None,
     scheduler: str | None = None,
     retries: int = 0,
+    logger: LoggerSpec | None = None,
 ) -> None:
     """Run ``trials`` as Ray Tune trials; call ``on_result(row)`` as each finishes.
 
@@ -148,6 +152,7 @@ def run_ray(
         spec: the experiment's sweep spec (the validation metric and its direction).
         scheduler: ``"asha"`` or None (every trial runs to the end).
         retries: how often a trial whose worker or node died runs again.
+        logger: each trial's logger spec (opened on the Ray worker), or None.
     """
     if not trials:
         return
@@ -215,6 +220,7 @@ def run_ray(
             "experiment": experiment,
             "device": device,
             "metric": metric,
+            "logger": dataclasses.asdict(logger) if logger is not None else None,
             "trial": tune.grid_search(
                 [
                     {"index": t.index, "point": t.point, "seed": t.seed, "fold": t.fold, "overrides": t.overrides}
