@@ -35,10 +35,11 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"core", "regularizers"},
     "runs": {"core", "regularizers", "engine"},
     "experiments": {"core", "regularizers", "data", "engine", "runs"},
+    "reports": {"core", "regularizers", "engine", "runs"},
     "conformance": {"core"},
     "d2l": {"core", "regularizers", "data", "engine"},
-    "sweeps": {"core", "regularizers", "data", "engine", "runs"},
-    "cli": {"core", "regularizers", "data", "engine", "runs", "sweeps", "conformance"},
+    "sweeps": {"core", "regularizers", "data", "engine", "runs", "reports"},
+    "cli": {"core", "regularizers", "data", "engine", "runs", "reports", "sweeps", "conformance"},
 }
 #: Files at the top of the package that are not a layer's: the facade, ``python -m reglab``, the old paths.
 TOP_FILES = {"__init__.py", "__main__.py", "_legacy_paths.py", "py.typed"}

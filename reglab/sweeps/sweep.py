@@ -6,7 +6,8 @@ sweep folder is created, so a bad value fails at once. Trials then run on a
 backend (``local`` processes, one ``vectorized`` stacked model, or ``ray``);
 each finished row is stored atomically. At the end (also after Ctrl-C)
 ``summary.json`` gets the per-configuration means and spreads, the selected
-configuration and why, and the test-optimal one, and one plot per knob is drawn.
+configuration and why, and the test-optimal one, one plot per knob is drawn
+and ``report.html`` is written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..core.checks import check_choice, check_int
 from ..core.errors import ConfigError
+from ..reports import write_report
 from ..runs.experiment import get_experiment
 from ..runs.runner import make_config, versions
 from ..runs.sweep_spec import Selection, SweepSpec
@@ -163,7 +165,16 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
         fig = knob_figure(configs, knobs, knob, anchor, spec, manifest["experiment"])
         store.run_dir.save_figure(f"{knob}.png", fig)
         plt.close(fig)
+    _write_report(store.path)
     return SweepResult(store.path, backend, list(knobs), rows, configs, report, status)
+
+
+def _write_report(path: Path) -> None:
+    """``report.html`` (see :mod:`reglab.reports`), last: if it fails, the sweep's files are all there."""
+    try:
+        write_report(path)
+    except Exception as exc:  # the report is a view; never lose or hide the results over it
+        print(f"reglab: could not write {path / 'report.html'} ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def _run(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], **options: Any) -> SweepResult:
