@@ -66,3 +66,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+# --- headless Chromium for the HTML report tests ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    """A real headless Chromium (Debian's ``chromium``), shared by the tests of one process;
+    the tests that use it skip, with the reason, where it or websocket-client is missing."""
+    from tests.reports.chromium import Chromium, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("Chromium is not installed (Debian's chromium package; scripts/setup.sh installs it as root)")
+    pytest.importorskip("websocket", reason="websocket-client (the dev extra) is not installed")
+    browser = Chromium(executable, tmp_path_factory.mktemp("chromium") / "profile")
+    yield browser
+    browser.close()

@@ -9,7 +9,8 @@ constants:
 - Fashion-MNIST files: ``write_idx``, ``write_fake_fashion``, ``trust_files``;
 - experiments: ``run_dry``, ``assert_run_files``, ``assert_figure_labelled``,
   and the tiny synthetic experiment (``TinyConfig``, ``tiny_run``) that the
-  ``tiny_experiment`` fixture registers.
+  ``tiny_experiment`` fixture registers;
+- run folders written by hand, with chosen numbers: ``write_run_folder``.
 """
 
 from __future__ import annotations
@@ -201,3 +202,28 @@ def tiny_run(config: TinyConfig, ctx):
         progress=False,
     )
     return Result(summary=dict(history.last), rows=history.rows, model=model)
+
+
+# --- run folders with chosen numbers ----------------------------------------------------
+
+
+def write_run_folder(
+    folder: Path,
+    *,
+    config: dict[str, Any],
+    seed: int,
+    summary: dict[str, Any] | None,
+    curve: list[dict[str, float]] = (),
+    experiment: str = "dropout",
+) -> Path:
+    """A run folder as ``reglab run`` leaves it (``config.json``, ``summary.json`` unless
+    ``summary`` is None, ``metrics.csv`` when ``curve`` has rows), with the given numbers.
+    ``summary`` without a ``status`` is a complete run."""
+    run = RunDir(folder)
+    folder.mkdir(parents=True)
+    run.write_json("config.json", {"experiment": experiment, "config": {**config, "seed": seed}, "device": "cpu"})
+    if summary is not None:
+        run.write_json("summary.json", {"experiment": experiment, "status": "complete", **summary, "seed": seed})
+    if curve:
+        run.write_csv("metrics.csv", list(curve))
+    return folder

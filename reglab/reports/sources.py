@@ -149,7 +149,7 @@ def _read_run(folder: Path) -> Sample | str:
     seed = settings.pop("seed", summary.get("seed"))
     for key in _NOT_CONFIG:
         settings.pop(key, None)
-    values = {k: float(v) for k, v in summary.items() if is_number(v)}
+    values = {k: float(v) for k, v in summary.items() if is_number(v) and k != "seed"}
     curve = read_csv_rows(folder / "metrics.csv")
     versions = _versions(summary)
     return Sample(str(folder), str(config.get("experiment")), settings, seed, values, curve, versions)
