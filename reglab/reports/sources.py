@@ -5,8 +5,8 @@ A *sample* is one seed of one configuration: a run folder (``config.json``,
 configuration of a sweep folder (``sweep.json`` and ``results.csv``; with
 ``--select kfold=K`` the K folds of a seed are averaged, as the sweep's own
 selection does). A sample's ``config`` is the whole configuration without the
-seed (and the fold), so that samples differing only in seed compare as one
-group.
+seed (and, for averaged folds, the fold), so that samples differing only in
+seed compare as one group.
 
 Nothing here raises on a bad folder: each one that cannot be used (missing,
 unreadable, still running, not complete) gets one sentence in
@@ -32,7 +32,7 @@ from ..runs.run_dir import read_csv_rows
 __all__ = ["Sample", "Inputs", "load_inputs", "read_json", "is_number", "RUN_MARK", "SWEEP_MARK", "COMPARE_MARK"]
 
 RUN_MARK, SWEEP_MARK, COMPARE_MARK = "config.json", "sweep.json", "compare.json"
-_NOT_CONFIG = ("seed", "fold")  # what varies within one group
+_NOT_CONFIG = ("seed", "fold")  # what varies within one group of sweep trials (folds are averaged)
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Sample:
     Attributes:
         source: the run folder, or ``SWEEP (trials i, j)`` for a sweep's rows.
         experiment: the registered experiment's name.
-        config: the configuration without ``seed`` and ``fold``.
+        config: the configuration without ``seed`` (nor ``fold`` for averaged folds).
         seed: the seed (None when the experiment has none).
         values: the final numbers (``test_acc``, ``val_loss``...).
         curve: the per-epoch rows of ``metrics.csv`` (empty for sweep rows).
@@ -147,8 +147,6 @@ def _read_run(folder: Path) -> Sample | str:
         return f"{folder}: the run's status is {status!r}, not 'complete'; left out"
     settings = dict(config["config"])
     seed = settings.pop("seed", summary.get("seed"))
-    for key in _NOT_CONFIG:
-        settings.pop(key, None)
     values = {k: float(v) for k, v in summary.items() if is_number(v) and k != "seed"}
     curve = read_csv_rows(folder / "metrics.csv")
     versions = _versions(summary)
@@ -194,7 +192,9 @@ def _read_sweep(folder: Path) -> tuple[list[Sample], list[str]]:
             full = _full_config(experiment, overrides)
             rebuilt = rebuilt and full is not None
             settings = full if full is not None else dict(overrides)
-            configs[ident] = {k: v for k, v in settings.items() if k not in _NOT_CONFIG}
+            # with K folds the sample is their average: it has no one fold
+            dropped = _NOT_CONFIG if "fold" in trial.get("overrides", {}) else ("seed",)
+            configs[ident] = {k: v for k, v in settings.items() if k not in dropped}
         groups.setdefault(ident, []).append(row)
     if not_complete:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(not_complete.items()))

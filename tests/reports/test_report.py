@@ -178,3 +178,11 @@ def test_a_report_that_cannot_be_written_costs_the_sweep_nothing(tiny_experiment
     assert json.loads((result.path / "summary.json").read_text())["status"] == "complete"
     assert not (result.path / "report.html").exists()
     assert f"reglab: could not write {result.path / 'report.html'} (OSError: disk full)" in capsys.readouterr().err
+
+
+def test_a_run_still_going_is_reported_as_such_with_its_finished_epochs(tmp_path):
+    curve = [{"epoch": e, "train_loss": 1.0 / e} for e in (1, 2)]
+    run = write_run_folder(tmp_path / "run", config={"lr": 0.1}, seed=0, summary=None, curve=curve)
+    page = build_report(run)
+    assert '<span class="badge other">no summary.json: still going, or stopped before it finished</span>' in page
+    assert page.count('<td class="num">0.5</td>') == 1 and "no final numbers" in page
