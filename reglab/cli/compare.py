@@ -17,7 +17,7 @@ def add_compare_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="compare runs (and sweeps) by configuration over seeds: table, difference with a 95%% CI, plot",
         description=(
             "Group the runs by configuration (runs differing only in seed form one group), print the final "
-            "metric per group and, for two groups, the difference of the means with a 95%% confidence interval "
+            "metric per group and, for two groups, the difference of the means with a 95% confidence interval "
             "and the p-value of Welch's t-test; write compare.png, compare.json and report.html. "
             "See docs/reports.md."
         ),
