@@ -4,6 +4,7 @@ happens to the Animator, predict_ch3's titles inside the image, train_ch3's quie
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -74,7 +75,7 @@ crashing(25)
 def test_every_announced_animator_png_exists_with_its_last_point(tmp_path):
     program = tmp_path / "program.py"
     program.write_text(textwrap.dedent(PROGRAM))
-    env = {**__import__("os").environ, d2l.FIGURES_ENV: str(tmp_path / "figs"), "MPLBACKEND": "Agg"}
+    env = {**os.environ, d2l.FIGURES_ENV: str(tmp_path / "figs"), "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 1 and "RuntimeError: training diverged" in done.stderr
     announced = re.findall(r"Animator figure -> (\S+)", done.stdout)
