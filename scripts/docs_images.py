@@ -67,7 +67,7 @@ def screenshot(page: Path, out: Path, work: Path, *, width: int = 1280, height: 
 
 def sweep_report(work: Path) -> None:
     out = reglab(
-        "sweep", "dropout", "p1=0,0.2,0.5,0.8", "epochs=2", "train_subset=10000",
+        "sweep", "dropout", "p1=0,0.2,0.5,0.8", "epochs=5", "train_subset=10000",
         "--seeds", "2", "--select", "val=0.2", "--quiet", "--out", str(work / "sweeps"),
     )  # fmt: skip
     folder = Path(out.strip().splitlines()[-1].removeprefix("sweep directory: "))
