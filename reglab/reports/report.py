@@ -12,6 +12,7 @@ the file self-contained and safe.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +195,8 @@ def _comparison_page(folder: Path) -> str:
     parts = []
     difference = data.get("difference")
     if isinstance(difference, dict) and len(groups) == 2:
-        d = Difference(**difference)
+        # JSON holds no nan: an undefined statistic (no spread) was written as null
+        d = Difference(**{k: math.nan if v is None else v for k, v in difference.items()})
         parts.append(m.paragraph(difference_sentence(metric, groups[0]["label"], groups[1]["label"], d)))
         parts.append(m.paragraph(f"method: {d.method}"))
     else:

@@ -186,3 +186,17 @@ def test_a_run_still_going_is_reported_as_such_with_its_finished_epochs(tmp_path
     page = build_report(run)
     assert '<span class="badge other">no summary.json: still going, or stopped before it finished</span>' in page
     assert page.count('<td class="num">0.5</td>') == 1 and "no final numbers" in page
+
+
+def test_a_comparison_without_spread_is_reported_without_an_interval(tmp_path):
+    pytest.importorskip("scipy", reason="scipy (the stats extra) is not installed")
+    runs = [
+        write_run_folder(tmp_path / f"{p}-{seed}", config={"p1": p}, seed=seed, summary={"test_acc": p})
+        for p in (0.2, 0.5)
+        for seed in range(2)
+    ]
+    assert main(["compare", *map(str, runs), "--out", str(tmp_path / "cmp")]) == 0
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["difference"]["t"] is None  # nan in JSON
+    assert "in test_acc: +0.3000 (no spread within either group: no interval or p-value)" in build_report(
+        tmp_path / "cmp"
+    )
