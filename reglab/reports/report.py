@@ -196,7 +196,8 @@ def _comparison_page(folder: Path) -> str:
     difference = data.get("difference")
     if isinstance(difference, dict) and len(groups) == 2:
         # JSON holds no nan: an undefined statistic (no spread) was written as null
-        d = Difference(**{k: math.nan if v is None else v for k, v in difference.items()})
+        numbers = {k: math.nan if v is None else float(v) for k, v in difference.items() if k != "method"}
+        d = Difference(**numbers, method=str(difference.get("method", "")))
         parts.append(m.paragraph(difference_sentence(metric, groups[0]["label"], groups[1]["label"], d)))
         parts.append(m.paragraph(f"method: {d.method}"))
     else:
