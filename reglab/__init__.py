@@ -24,6 +24,7 @@ from .core.version import __version__
 from .engine import (
     ApplyConstraint,
     Callback,
+    Checkpoint,
     EarlyStopping,
     EpochTable,
     History,
@@ -161,6 +162,7 @@ __all__ = [
     "EpochTable",
     "ApplyConstraint",
     "EarlyStopping",
+    "Checkpoint",
     "get_loss",
     "seed_everything",
     "make_generator",

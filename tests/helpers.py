@@ -10,6 +10,8 @@ constants:
 - experiments: ``run_dry``, ``assert_run_files``, ``assert_figure_labelled``,
   and the tiny synthetic experiment (``TinyConfig``, ``tiny_run``) that the
   ``tiny_experiment`` fixture registers;
+- users' experiments: ``write_user_experiment`` (a file registering a tiny
+  experiment outside reglab; the ``user_experiments`` fixture forgets it after the test);
 - run folders written by hand, with chosen numbers: ``write_run_folder``.
 """
 
@@ -202,6 +204,58 @@ def tiny_run(config: TinyConfig, ctx):
         progress=False,
     )
     return Result(summary=dict(history.last), rows=history.rows, model=model)
+
+
+USER_EXPERIMENT = """
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from reglab import BatchIterator, fit, seed_everything
+from reglab.experiments import Result, register, setting_help
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    epochs: int = field(default=3, metadata=setting_help("training epochs"))
+    lr: float = 0.1
+    val_fraction: float = 0.0
+    seed: int = 0
+
+
+@register({name!r}, summary="a user's linear classifier", config_type=UserConfig, quick={{"epochs": 1}})
+def run_user(config, ctx):
+    seed_everything(config.seed)
+    g = torch.Generator().manual_seed(config.seed)
+    X = torch.randn(160, 5, generator=g)
+    y = (X[:, 0] - X[:, 1] > 0).long()
+    n_val = round(config.val_fraction * 128)
+    model = nn.Linear(5, 2)
+    eval_sets = {{"test": BatchIterator(X[128:], y[128:], batch_size=64, shuffle=False)}}
+    if n_val:
+        eval_sets = {{"val": BatchIterator(X[:n_val], y[:n_val], batch_size=64, shuffle=False), **eval_sets}}
+    history = fit(
+        model,
+        BatchIterator(X[n_val:128], y[n_val:128], batch_size=16, seed=config.seed),
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
+        epochs=config.epochs,
+        eval_sets=eval_sets,
+        device=ctx.device,
+        callbacks=ctx.callbacks(),
+        progress=False,
+    )
+    return Result(summary=dict(history.last), rows=history.rows, model=model)
+"""
+
+
+def write_user_experiment(path: Path, name: str = "user-linear", extra: str = "") -> Path:
+    """Write a Python file registering experiment ``name`` (a linear classifier on synthetic
+    data, with a ``val_fraction`` setting for ``--select val=F``), plus ``extra`` code."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(USER_EXPERIMENT.format(name=name) + extra)
+    return path
 
 
 # --- run folders with chosen numbers ----------------------------------------------------

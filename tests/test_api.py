@@ -63,7 +63,7 @@ PUBLIC = [
     "activation_regularization", "temporal_activation_regularization",
     "Constraint", "MaxNorm", "UnitNorm", "NonNeg",
     "fit", "evaluate", "History", "TrainState", "Callback", "LambdaCallback", "EpochTable", "ApplyConstraint",
-    "EarlyStopping", "get_loss", "seed_everything", "make_generator", "resolve_device",
+    "EarlyStopping", "Checkpoint", "get_loss", "seed_everything", "make_generator", "resolve_device",
 ]  # fmt: skip
 
 #: reglab 0.1's top-level names (85 of them); each still imports from `reglab`.

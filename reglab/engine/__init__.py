@@ -10,12 +10,14 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
 - :mod:`.callbacks`: the :class:`Callback` hooks, :class:`LambdaCallback`,
   :class:`EpochTable`, :class:`ApplyConstraint`;
 - :mod:`.early_stopping`: :class:`EarlyStopping`;
+- :mod:`.checkpoint`: :class:`Checkpoint` (save a ``fit`` every N epochs, resume it exactly);
 - :mod:`.losses`: :func:`get_loss` (cross-entropy with label smoothing, MSE);
 - :mod:`.seeding`: :func:`seed_everything`, :func:`make_generator`,
   :func:`stream_seed`; :mod:`.devices`: :func:`resolve_device`.
 """
 
 from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback
+from .checkpoint import Checkpoint
 from .devices import resolve_device
 from .early_stopping import EarlyStopping
 from .loop import evaluate, fit, train_epoch
@@ -34,6 +36,7 @@ __all__ = [
     "EpochTable",
     "ApplyConstraint",
     "EarlyStopping",
+    "Checkpoint",
     "get_loss",
     "seed_everything",
     "make_generator",

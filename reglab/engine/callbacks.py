@@ -31,7 +31,10 @@ __all__ = ["Callback", "EpochTable", "LambdaCallback", "ApplyConstraint", "forma
 class Callback:
     """Base class; override the hooks you need. ``on_step_end`` runs after
     every optimizer step (e.g. to apply weight constraints) and is only called
-    when overridden."""
+    when overridden. ``fit`` calls callbacks in the order given, except those
+    with ``runs_last = True`` (a checkpoint), which come after the others."""
+
+    runs_last: bool = False
 
     def on_fit_start(self, state: TrainState) -> None:
         pass

@@ -188,7 +188,9 @@ def fit(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         penalty: ``penalty(model)`` added to the loss before backward (e.g. an
             L2 penalty); the recorded ``train_loss`` is the data loss alone.
-        callbacks: :class:`~reglab.engine.callbacks.Callback` objects.
+        callbacks: :class:`~reglab.engine.callbacks.Callback` objects, called in
+            this order (those marked ``runs_last``, e.g. a
+            :class:`~reglab.engine.checkpoint.Checkpoint`, after the others).
         progress: show a tqdm bar per epoch; None means only on a terminal.
 
     Returns:
@@ -205,7 +207,16 @@ def fit(
         if name == "train" or not name.isidentifier():
             raise invalid_argument("eval_sets", "names that are identifiers other than 'train'", name)
     history = History()
-    state = TrainState(model=model, optimizer=optimizer, epochs=epochs, device=device, history=history)
+    callbacks = _call_order(callbacks)
+    state = TrainState(
+        model=model,
+        optimizer=optimizer,
+        epochs=epochs,
+        device=device,
+        history=history,
+        callbacks=callbacks,
+        data={"train": train, **eval_sets},
+    )
     step_callbacks = [cb for cb in callbacks if _overrides(cb, "on_step_end")]
 
     def on_step() -> None:
@@ -217,7 +228,10 @@ def fit(
     for cb in callbacks:
         cb.on_fit_start(state)
     try:
-        for epoch in range(1, epochs + 1):
+        # A checkpoint restoring a run has moved state.epoch on in on_fit_start.
+        for epoch in range(state.epoch + 1, epochs + 1):
+            if state.stop_reason is not None:
+                break
             state.epoch = epoch
             for cb in callbacks:
                 cb.on_epoch_start(state)
@@ -266,6 +280,13 @@ def fit(
     for cb in callbacks:
         cb.on_fit_end(state)
     return history
+
+
+def _call_order(callbacks: Sequence[Callback]) -> tuple[Callback, ...]:
+    """The callbacks in the order given, except that those marked ``runs_last``
+    (checkpoints) come after the others, as Lightning orders its ModelCheckpoint:
+    what they save at an epoch's end includes every other callback's update."""
+    return tuple(sorted(callbacks, key=lambda cb: bool(getattr(cb, "runs_last", False))))
 
 
 def _reason(exc: BaseException) -> str:

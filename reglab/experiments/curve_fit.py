@@ -241,6 +241,7 @@ SWEEP = SweepSpec(
     config_type=CurveFitConfig,
     quick={"steps": 40, "eval_every": 10, "hidden": 32, "seeds": 2},
     sweep=SWEEP,
+    cannot_resume="it trains two nets per seed in its own full-batch loop, not one fit",
 )
 def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
     """The notes' overfitting demo (seed 001). Twenty noisy points of the line y = x

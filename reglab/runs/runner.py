@@ -21,14 +21,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.checks import check_int
 from ..core.errors import ConfigError, DivergenceError
 from ..core.version import __version__
+from ..engine.checkpoint import Checkpoint
 from ..engine.devices import resolve_device
 from .config import apply_overrides, config_to_dict
-from .experiment import Result, RunContext, get_experiment
+from .experiment import Experiment, Result, RunContext, get_experiment
 from .run_dir import RunDir
 
-__all__ = ["RunOutcome", "run_experiment", "versions", "make_config"]
+__all__ = ["RunOutcome", "run_experiment", "execute_run", "versions", "make_config", "CHECKPOINT"]
+
+CHECKPOINT = "checkpoint.pt"  # the checkpoint file of a run directory (--checkpoint-every)
 
 
 def versions() -> dict[str, str]:
@@ -85,31 +89,74 @@ def run_experiment(
     progress: bool | None = None,
     command: list[str] | None = None,
     reraise_interrupt: bool = True,
+    checkpoint_every: int = 0,
 ) -> RunOutcome:
-    """Run experiment ``name`` and write its run directory under ``out``.
+    """Run experiment ``name`` (a reference: ``NAME`` or ``SOURCE:NAME``) and write its
+    run directory under ``out``.
 
     Bad settings raise before anything is created. With ``out=None`` nothing is
     written. ``KeyboardInterrupt`` is re-raised after ``summary.json`` records
     the interruption (returned as status ``interrupted`` with
     ``reraise_interrupt=False``); other errors are returned in the outcome (status
-    ``diverged`` or ``failed``) after being recorded.
+    ``diverged`` or ``failed``) after being recorded. ``checkpoint_every=N > 0``
+    saves ``checkpoint.pt`` every N epochs and when training ends (see
+    :class:`~reglab.engine.checkpoint.Checkpoint`), so that
+    :func:`reglab.runs.resume.resume_run` can continue the run.
     """
     experiment = get_experiment(name)
     config = make_config(name, overrides, seed=seed, dry_run=dry_run)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=0)
+    if checkpoint_every and experiment.cannot_resume:
+        raise ConfigError(f"experiment {experiment.name!r} cannot be checkpointed: {experiment.cannot_resume}")
     torch_device = resolve_device(device)
-    run_dir = RunDir.create(out, name) if out is not None else None
+    run_dir = RunDir.create(out, experiment.name) if out is not None else None
+    checkpoint = None
     if run_dir is not None:
+        if checkpoint_every:
+            checkpoint = Checkpoint(run_dir.file(CHECKPOINT), every=checkpoint_every)
         run_dir.write_json(
             "config.json",
             {
-                "experiment": name,
+                "experiment": experiment.name,
+                "source": experiment.source,
                 "config": config_to_dict(config),
                 "device": str(torch_device),
                 "dry_run": dry_run,
+                "checkpoint_every": checkpoint_every,
                 "command": command if command is not None else sys.argv,
             },
         )
-    ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress)
+    ctx = RunContext(
+        device=torch_device,
+        run_dir=run_dir,
+        quiet=quiet,
+        progress=progress,
+        extra_callbacks=[checkpoint] if checkpoint is not None else [],
+    )
+    return execute_run(experiment, config, ctx, reraise_interrupt=reraise_interrupt, checkpoint=checkpoint)
+
+
+def execute_run(
+    experiment: Experiment,
+    config: Any,
+    ctx: RunContext,
+    *,
+    reraise_interrupt: bool = True,
+    checkpoint: Checkpoint | None = None,
+    summary_extra: Mapping[str, Any] | None = None,
+    seconds_before: float = 0.0,
+) -> RunOutcome:
+    """Run ``experiment.run(config, ctx)`` and write ``model.pt`` and ``summary.json`` into
+    ``ctx.run_dir`` (if any) whatever happens, with the status (see :func:`run_experiment`).
+
+    Args:
+        checkpoint: the run's checkpoint callback (in ``ctx.extra_callbacks``), if
+            any; a run whose training never reached it is reported (a resume
+            that restored nothing fails).
+        summary_extra: added to the summary (a resume's record).
+        seconds_before: seconds of the earlier sessions of a resumed run, added to ``seconds``.
+    """
+    name = experiment.name
     start = time.perf_counter()
     result: Result | None = None
     error: BaseException | None = None
@@ -130,13 +177,23 @@ def run_experiment(
         if error is not None and not isinstance(error, KeyboardInterrupt):
             summary["error"] = f"{type(error).__name__}: {error}"
         summary["seed"] = getattr(config, "seed", None)
-        summary["seconds"] = time.perf_counter() - start
-        summary["device"] = str(torch_device)
+        if checkpoint is not None and not checkpoint.started and status == "complete":
+            done = "restored" if checkpoint.resume else "saved"
+            summary["checkpoint"] = (
+                f"none {done}: experiment {name!r} trained no fit with ctx.callbacks(), which checkpointing needs"
+            )
+            if checkpoint.resume:
+                error = ConfigError(summary["checkpoint"])
+                status = summary["status"] = "failed"
+                summary["error"] = f"ConfigError: {error}"
+        summary["seconds"] = seconds_before + time.perf_counter() - start
+        summary["device"] = str(ctx.device)
         summary["versions"] = versions()
-        if run_dir is not None:
+        summary.update(summary_extra or {})
+        if ctx.run_dir is not None:
             if result is not None and result.model is not None:
-                run_dir.save_state_dict("model.pt", result.model)
-            run_dir.write_json("summary.json", summary)
+                ctx.run_dir.save_state_dict("model.pt", result.model)
+            ctx.run_dir.write_json("summary.json", summary)
     if isinstance(error, KeyboardInterrupt) and reraise_interrupt:
         raise error
-    return RunOutcome(name, config, status, run_dir, result, summary, error)
+    return RunOutcome(name, config, status, ctx.run_dir, result, summary, error)

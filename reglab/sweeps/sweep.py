@@ -24,6 +24,7 @@ from ..core.errors import ConfigError
 from ..reports import write_report
 from ..runs.experiment import get_experiment
 from ..runs.runner import make_config, versions
+from ..runs.sources import make_ref
 from ..runs.sweep_spec import Selection, SweepSpec
 from .backends.local import default_workers, run_local
 from .backends.vectorized import run_vectorized, vectorizable
@@ -63,7 +64,7 @@ def make_trials(
     fields = [f.name for f in dataclasses.fields(get_experiment(experiment).config_type)]
     # An experiment with its own validation data maps the selection per grid point (sizes may be knobs).
     per_point = spec.select_overrides if selection is not None else None
-    standard = split_overrides(selection, fields, experiment) if per_point is None else []
+    standard = split_overrides(selection, fields, get_experiment(experiment).name) if per_point is None else []
     trials: list[Trial] = []
     for point in grid.points():
         base = point_overrides(point, spec)
@@ -104,7 +105,8 @@ def _execute(
     ray_address: str | None,
     quiet: bool,
 ) -> str:
-    experiment, spec, device = manifest["experiment"], get_spec(manifest["experiment"]), manifest["device"]
+    experiment = make_ref(manifest["experiment"], manifest.get("source"))  # what workers load
+    spec, device = get_spec(experiment), manifest["device"]
     if backend == "auto":
         backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
     if backend == "vectorized" and spec.vectorized_trainer() is None:
@@ -138,7 +140,7 @@ def _execute(
 
 
 def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: str, seconds: float) -> SweepResult:
-    spec = get_spec(manifest["experiment"])
+    spec = get_spec(make_ref(manifest["experiment"], manifest.get("source")))
     knobs = manifest["knobs"]
     rows = store.rows
     configs = aggregate(rows, knobs, spec)
@@ -206,7 +208,9 @@ def run_sweep(
     """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
 
     Args:
-        experiment: a registered experiment name.
+        experiment: an experiment reference: a registered name, ``path/to/file.py:NAME``
+            or ``package.module:NAME`` (recorded in ``sweep.json`` as its name and
+            source, which every worker and ``--resume`` load).
         grid: axes such as ``"p1=0.1,0.5"`` or ``"lr=log:0.01:1:5"``.
         seeds: seeds per configuration (the experiment's default seed, +1, +2...).
         select: ``"val=FRACTION"``, ``"kfold=K"`` or None (no selection).
@@ -227,13 +231,16 @@ def run_sweep(
     check_choice("backend", backend, BACKENDS)
     if workers is not None:
         check_int("workers", workers, low=1)
-    get_experiment(experiment)  # unknown names fail here, listing the valid ones
+    # Unknown names fail here, listing the valid ones; a user's file or module is loaded.
+    found = get_experiment(experiment)
+    experiment = found.ref  # NAME or SOURCE:NAME with an absolute path: what every worker can load
     spec = get_spec(experiment)
     parsed = parse_grid(grid, get_experiment(experiment).config_type, spec)
     selection = parse_select(select)
     trials = make_trials(experiment, parsed, spec, _seeds(experiment, seeds), selection)
     manifest = {
-        "experiment": experiment,
+        "experiment": found.name,
+        "source": found.source,
         "grid": parsed.to_json(),
         "knobs": parsed.keys,
         "seeds": seeds,
@@ -244,7 +251,7 @@ def run_sweep(
         "command": command if command is not None else sys.argv,
         "trials": [dataclasses.asdict(t) for t in trials],
     }
-    store = SweepStore.create(out, experiment, manifest, parsed.keys)
+    store = SweepStore.create(out, found.name, manifest, parsed.keys)
     return _run(store, manifest, trials, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
 
 

@@ -99,7 +99,8 @@ def trial_row(trial: Trial, metrics: dict[str, float], seconds: float, status: s
 
 
 def run_trial(experiment: str, trial: Trial, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Run ``trial`` of ``experiment`` and return its results row (never raises but for Ctrl-C)."""
+    """Run ``trial`` of ``experiment`` (a reference, ``NAME`` or ``SOURCE:NAME``: in a fresh
+    worker the source is imported first) and return its results row (never raises but for Ctrl-C)."""
 
     start = time.perf_counter()
     try:

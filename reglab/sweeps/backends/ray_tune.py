@@ -8,9 +8,13 @@ whose workers must have reglab installed. Each Tune trial runs
 callback in this process stores every row as its trial finishes, so
 ``results.csv`` is the same as with the other backends.
 
-Trials run in Ray's worker processes: the experiment must be importable there
-(the registered reglab experiments are; one registered at run time in the
-driver is not).
+Trials run in Ray's worker processes, which start with an empty registry: the
+experiment travels as its reference (``NAME`` or ``SOURCE:NAME``), and each
+worker loads the source before looking the name up, a user's file by its
+absolute path (so on a cluster of several machines the file must be at the
+same path on every node, or be a module installed there). An experiment
+registered at run time in the driver without a source (e.g. in a test) is not
+found there.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def run_ray(
     """Run ``trials`` as Ray Tune trials; call ``on_result(row)`` as each finishes.
 
     Args:
-        experiment: the registered experiment name.
+        experiment: the experiment's reference (``Experiment.ref``: ``NAME`` or ``SOURCE:NAME``).
         trials: the trials to run.
         on_result: receives each finished row (in this process).
         workers: CPUs of the local Ray instance (None: one per core); ignored with ``address``.

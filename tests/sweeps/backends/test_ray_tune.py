@@ -21,3 +21,14 @@ def test_ray_backend_writes_the_same_rows_as_local(fashion, tmp_path):
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-6)
         assert a["train_acc"] == pytest.approx(b["train_acc"])
     assert ray_result.backend == "ray" and (ray_result.path / "summary.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ray_workers_import_a_users_experiment_file(tmp_path, user_experiments):
+    from tests.helpers import write_user_experiment
+
+    file = write_user_experiment(tmp_path / "exp.py")
+    result = run_sweep(f"{file}:user-linear", ["lr=0.05,0.2"], backend="ray", workers=2, out=tmp_path, quiet=True)
+    assert [(r["trial"], r["status"], r["error"]) for r in result.rows] == [(0, "complete", ""), (1, "complete", "")]
+    assert result.path.parent == tmp_path / "user-linear"
