@@ -11,15 +11,21 @@ constants:
   and the tiny synthetic experiment (``TinyConfig``, ``tiny_run``) that the
   ``tiny_experiment`` fixture registers;
 - users' experiments: ``write_user_experiment`` (a file registering a tiny
-  experiment outside reglab; the ``user_experiments`` fixture forgets it after the test);
+  experiment outside reglab; the ``user_experiments`` fixture forgets it after the test).
+- timm: ``timm_drop_file``, ``timm_drop`` (timm's own DropPath / DropBlock code);
+- a loopback-only network namespace for the Ray tests: ``in_loopback_namespace``,
+  ``loopback_namespace_refusal``, ``run_in_loopback_namespace``; the searched
+  ridge experiment ``SgdRidgeConfig``, ``sgd_ridge_run``;
 - run folders written by hand, with chosen numbers: ``write_run_folder``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +52,43 @@ K = 5.0
 def gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
     return torch.Generator(device=device).manual_seed(seed)
+
+
+# --- timm ----------------------------------------------------------------------------
+
+
+def timm_drop_file() -> Path | None:
+    """The installed ``timm/layers/drop.py`` (timm's DropPath, DropBlock2d and
+    calculate_drop_path_rates), found without importing timm; None without timm."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "layers" / "drop.py"
+    return path if path.is_file() else None
+
+
+@functools.cache
+def timm_drop() -> Any:
+    """timm's ``layers/drop.py`` module, the real code, or a pytest skip without timm.
+
+    ``import timm`` needs torchvision, which has no build for the CPU torch the
+    tests run on; ``drop.py`` imports only torch, so where ``timm.layers`` cannot
+    be imported the file is loaded on its own (as ``reglab check path/to/drop.py:DropPath``
+    would load it).
+    """
+    try:
+        import timm.layers.drop as drop
+
+        return drop
+    except Exception:
+        path = timm_drop_file()
+        if path is None:
+            pytest.skip("timm is not installed (scripts/setup.sh installs it with the timm extra)")
+        spec = importlib.util.spec_from_file_location("_timm_layers_drop", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
 
 # --- devices ------------------------------------------------------------------------
@@ -256,6 +299,105 @@ def write_user_experiment(path: Path, name: str = "user-linear", extra: str = ""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(USER_EXPERIMENT.format(name=name) + extra)
     return path
+
+
+# --- a loopback-only network namespace (the Ray tests) -----------------------------
+
+# Set inside the namespace that run_in_loopback_namespace makes.
+IN_NAMESPACE_ENV = "REGLAB_TEST_LOOPBACK_NAMESPACE"
+# A network namespace with only loopback (up), in a PID namespace of its own with
+# /proc remounted: when its first process ends, the kernel ends every process in
+# it, and tools that list processes (`ray stop`) see only the namespace's.
+_UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+
+
+def in_loopback_namespace() -> bool:
+    import os
+
+    return os.environ.get(IN_NAMESPACE_ENV) == "1"
+
+
+def loopback_namespace_refusal() -> str | None:
+    """Why no loopback-only namespace can be made here, or None when one can."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return f"network namespaces are Linux's ({sys.platform})"
+    for tool in ("unshare", "ip"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (util-linux, iproute2)"
+    proc = subprocess.run([*_UNSHARE, "ip", "link", "set", "lo", "up"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        return f"`unshare --net --pid` is not allowed here: {proc.stderr.strip() or proc.returncode}"
+    return None
+
+
+def run_in_loopback_namespace(argv: list[str], env: dict[str, str], timeout: float) -> Any:
+    """Run ``argv`` in a new loopback-only network namespace (see ``_UNSHARE``);
+    return the ``subprocess.CompletedProcess`` (stdout and stderr together)."""
+    import subprocess
+
+    command = [*_UNSHARE, "sh", "-c", 'ip link set lo up && "$@"', "sh", *argv]
+    return subprocess.run(
+        command,
+        env={**env, IN_NAMESPACE_ENV: "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# --- a small experiment to search (validation split, reports every epoch) ----------
+
+
+@dataclasses.dataclass(frozen=True)
+class SgdRidgeConfig:
+    """The settings of the ridge search experiment (see ``sgd_ridge_run``)."""
+
+    lr: float = 0.05
+    wd: float = 0.0
+    epochs: int = 8
+    seed: int = 0
+    val_fraction: float = 0.0
+    kfold: int = 0
+    fold: int = 0
+    test_shift: float = 0.0  # the test targets' true weights move by this much
+
+
+def sgd_ridge_run(config: SgdRidgeConfig, ctx):
+    """Linear regression by SGD with weight decay ``wd`` on 96 noisy points of 8
+    features (a validation split as configured), through ``fit`` with the context's
+    callbacks, so that a sweep sees every epoch; the test set has its own draws."""
+    from reglab import BatchIterator, fit, seed_everything
+    from reglab.data import validation_split
+    from reglab.experiments import Result
+
+    seed_everything(config.seed)
+    g = torch.Generator().manual_seed(config.seed)
+    w = torch.randn(8, 1, generator=g)
+    X, Xt = torch.randn(96, 8, generator=g), torch.randn(256, 8, generator=g)
+    y = X @ w + 0.5 * torch.randn(96, 1, generator=g)
+    yt = Xt @ (w + config.test_shift) + 0.5 * torch.randn(256, 1, generator=g)
+    train, val = validation_split(96, val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold)
+    evals = {"test": BatchIterator(Xt, yt, batch_size=256, shuffle=False)}
+    if val is not None:
+        evals = {"val": BatchIterator(X[val], y[val], batch_size=256, shuffle=False), **evals}
+    model = nn.Linear(8, 1)
+    history = fit(
+        model,
+        BatchIterator(X[train], y[train], batch_size=16, seed=config.seed),
+        loss_fn=nn.MSELoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr, weight_decay=config.wd),
+        epochs=config.epochs,
+        eval_sets=evals,
+        device=ctx.device,
+        callbacks=ctx.callbacks(),
+        progress=False,
+    )
+    return Result(summary=dict(history.last), rows=history.rows, model=model)
 
 
 # --- run folders with chosen numbers ----------------------------------------------------

@@ -12,8 +12,8 @@ __all__ = ["add_sweep_parser", "cmd_sweep"]
 
 USAGE = (
     "reglab sweep EXPERIMENT key=v1,v2,... [key=log:A:B:N ...] [--seeds N] [--select val=F|kfold=K] "
-    "[--backend auto|local|vectorized|ray] [--workers N] [--ray-address ADDR] [--out DIR] "
-    "[--resume DIR] [--quiet]"
+    "[--backend auto|local|vectorized|ray|optuna] [--workers N] [--ray-address ADDR] [--out DIR] "
+    "[--resume DIR] [--quiet] [--scheduler asha] [--retries N] [--trials N] [--sampler NAME] [--pruner NAME]"
 )
 
 
@@ -31,8 +31,9 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "local", "vectorized", "ray"],
-        help="auto (default): vectorized when the variants share an architecture, else local",
+        choices=["auto", "local", "vectorized", "ray", "optuna"],
+        help="auto (default): vectorized when the variants share an architecture, else local; "
+        "optuna: search the ranges (key=log:A:B is continuous)",
     )
     p.add_argument("--workers", type=int, default=None, help="worker processes / Ray CPUs (default: one per core)")
     p.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray instance)")
@@ -40,7 +41,20 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default="sweeps", help="parent of the sweep folders (default: sweeps)")
     p.add_argument("--resume", default=None, metavar="DIR", help="finish the unfinished trials of this sweep")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_search_options(p)
     return p
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    ray = p.add_argument_group("ray backend")
+    ray.add_argument("--scheduler", default=None, help="asha: stop trials that fall behind (needs --select)")
+    ray.add_argument(
+        "--retries", type=int, default=None, help="reruns of a trial whose worker or node died (default: 0)"
+    )
+    search = p.add_argument_group("optuna backend")
+    search.add_argument("--trials", type=int, default=None, help="configurations to try (required)")
+    search.add_argument("--sampler", default=None, help="tpe (default), random or cmaes")
+    search.add_argument("--pruner", default=None, help="median (default), sha, hyperband or none")
 
 
 def _fmt(item: dict[str, Any] | None, knobs: list[str], metric_keys: list[str]) -> str:
@@ -71,11 +85,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         resume=args.resume,
         quiet=args.quiet,
         command=["reglab", *sys.argv[1:]],
+        trials=args.trials,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        scheduler=args.scheduler,
+        retries=args.retries,
     )
     report = result.report
     knobs = result.knobs
     keys = [f"val_{report['metric']}", f"test_{report['metric']}"]
-    counts = {s: sum(r.get("status") == s for r in result.rows) for s in ("complete", "diverged", "failed")}
+    counts = {s: sum(r.get("status") == s for r in result.rows) for s in ("complete", "diverged", "failed", "stopped")}
     print(
         f"{len(result.rows)} trials on the {result.backend} backend: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -83,5 +102,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"selected:     {_fmt(report.get('selected'), knobs, keys)}")
     print(f"  why:        {report['reason']}")
     print(f"test-optimal: {_fmt(report.get('test_optimal'), knobs, keys)}")
+    stops = result.search.get("scheduler")
+    if stops and stops.get("name"):
+        saved = (
+            "" if stops["epochs_saved"] is None else f": {stops['epochs_saved']} of {stops['epochs_full']} epochs saved"
+        )
+        print(f"early stops:  {stops['name']} stopped {stops['stopped']} trial(s){saved}")
     print(f"sweep directory: {result.path}")
     return 0 if counts["complete"] else 1

@@ -11,6 +11,8 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
   :class:`EpochTable`, :class:`ApplyConstraint`;
 - :mod:`.early_stopping`: :class:`EarlyStopping`;
 - :mod:`.checkpoint`: :class:`Checkpoint` (save a ``fit`` every N epochs, resume it exactly);
+- :mod:`.schedules`: the strength schedules (:class:`LinearWarmup`,
+  :class:`CurriculumDropout`...) and the :class:`RegularizationSchedule` callback;
 - :mod:`.losses`: :func:`get_loss` (cross-entropy with label smoothing, MSE);
 - :mod:`.seeding`: :func:`seed_everything`, :func:`make_generator`,
   :func:`stream_seed`; :mod:`.devices`: :func:`resolve_device`.
@@ -22,6 +24,16 @@ from .devices import resolve_device
 from .early_stopping import EarlyStopping
 from .loop import evaluate, fit, train_epoch
 from .losses import get_loss
+from .schedules import (
+    ConstantSchedule,
+    CosineSchedule,
+    CurriculumDropout,
+    DropBlockRamp,
+    LinearWarmup,
+    RegularizationSchedule,
+    Schedule,
+    StepSchedule,
+)
 from .seeding import make_generator, seed_everything, stream_seed
 from .state import History, TrainState
 
@@ -37,6 +49,14 @@ __all__ = [
     "ApplyConstraint",
     "EarlyStopping",
     "Checkpoint",
+    "RegularizationSchedule",
+    "Schedule",
+    "ConstantSchedule",
+    "LinearWarmup",
+    "StepSchedule",
+    "CosineSchedule",
+    "CurriculumDropout",
+    "DropBlockRamp",
     "get_loss",
     "seed_everything",
     "make_generator",

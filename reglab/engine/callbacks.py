@@ -45,6 +45,11 @@ class Callback:
     def on_step_end(self, state: TrainState) -> None:
         pass
 
+    def epoch_metrics(self, state: TrainState) -> dict[str, float]:
+        """Columns this callback adds to the epoch's row (e.g. a scheduled strength),
+        after the evaluation and before any ``on_epoch_end`` sees the row."""
+        return {}
+
     def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
         pass
 

@@ -7,7 +7,9 @@ row of metrics. Metrics are summed on the device and read back once per epoch
 (a single host synchronisation), so the loop never waits on the GPU.
 
 A row holds ``epoch``, ``train_loss``, ``train_acc``, then ``<name>_loss`` and
-``<name>_acc`` for each evaluation set (e.g. ``test``), then ``seconds``.
+``<name>_acc`` for each evaluation set (e.g. ``test``), then the columns the
+callbacks add (:meth:`~reglab.engine.callbacks.Callback.epoch_metrics`, e.g. a
+scheduled dropout rate), then ``seconds``.
 Accuracies are present for classification (integer targets, one score per
 class along the last dimension). Losses are sample means.
 
@@ -217,6 +219,7 @@ def fit(
         callbacks=callbacks,
         data={"train": train, **eval_sets},
     )
+    state.steps_per_epoch = len(train) if isinstance(train, Sized) else None
     step_callbacks = [cb for cb in callbacks if _overrides(cb, "on_step_end")]
 
     def on_step() -> None:
@@ -263,6 +266,8 @@ def fit(
                 )
             for name, batches in eval_sets.items():
                 row.update(evaluate(model, batches, loss_fn, device=device, prefix=name))
+            for cb in callbacks:
+                row.update(cb.epoch_metrics(state))
             row["seconds"] = time.perf_counter() - start
             history.rows.append(row)
             for cb in callbacks:

@@ -75,6 +75,7 @@ class TrainState:
     stop_reason: str | None = None
     callbacks: Sequence[Any] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
+    steps_per_epoch: int | None = None  # the training batches' len(), when they have one
 
     def request_stop(self, reason: str) -> None:
         """Stop after the current epoch, recording ``reason``."""

@@ -4,7 +4,8 @@ A sweep is the grid (see :mod:`reglab.sweeps.grid`) times the seeds times the
 validation folds. Every trial's config is built and validated before the
 sweep folder is created, so a bad value fails at once. Trials then run on a
 backend (``local`` processes, one ``vectorized`` stacked model, or ``ray``);
-each finished row is stored atomically. At the end (also after Ctrl-C)
+each finished row is stored atomically. ``optuna`` searches ranges instead of
+a grid (:mod:`reglab.sweeps.space`, :mod:`.backends.optuna_search`). At the end (also after Ctrl-C)
 ``summary.json`` gets the per-configuration means and spreads, the selected
 configuration and why, and the test-optimal one, one plot per knob is drawn
 and ``report.html`` is written.
@@ -30,13 +31,16 @@ from .backends.local import default_workers, run_local
 from .backends.vectorized import run_vectorized, vectorizable
 from .grid import Grid, parse_grid, point_overrides
 from .knob_figures import knob_figure, plottable_knobs
+from .options import SearchOptions
+from .reporting import EPOCHS_RUN, configured_epochs, scheduler_summary
 from .selection import aggregate, parse_select, select, split_overrides
+from .space import SearchSpace, parse_space, single_point_grid
 from .store import SweepStore
 from .trial import Trial, trial_from_json
 
 __all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "get_spec", "BACKENDS"]
 
-BACKENDS = ("auto", "local", "vectorized", "ray")
+BACKENDS = ("auto", "local", "vectorized", "ray", "optuna")
 
 
 @dataclass
@@ -50,6 +54,7 @@ class SweepResult:
     configurations: list[dict[str, Any]]
     report: dict[str, Any]
     status: str = "complete"
+    search: dict[str, Any] = dataclasses.field(default_factory=dict)  # summary's "scheduler", "optuna"
 
 
 def get_spec(experiment: str) -> SweepSpec:
@@ -111,7 +116,8 @@ def _execute(
         backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
     if backend == "vectorized" and spec.vectorized_trainer() is None:
         raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
-    bar = _progress(len(trials), quiet)
+    search = SearchOptions.from_json(manifest.get("search"))
+    bar = _progress(len(trials) if backend != "optuna" else 0, quiet)
     try:
         if backend == "vectorized":
             run_vectorized(
@@ -129,6 +135,23 @@ def _execute(
                 device=device,
                 storage=store.path / "ray",
                 progress=bar,
+                spec=spec,
+                scheduler=search.scheduler,
+                retries=search.retries or 0,
+            )
+        elif backend == "optuna":
+            from .backends.optuna_search import run_optuna
+
+            seeds, selection = _seeds(experiment, manifest["seeds"]), parse_select(manifest["select"])
+            run_optuna(
+                experiment,
+                store,
+                SearchSpace.from_json(manifest["grid"]),
+                lambda point: make_trials(experiment, single_point_grid(point), spec, seeds, selection),
+                search,
+                spec=spec,
+                device=device,
+                progress=bar,
             )
         else:
             run_local(experiment, trials, store.record, workers=workers, device=device, progress=bar)
@@ -145,8 +168,9 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
     rows = store.rows
     configs = aggregate(rows, knobs, spec)
     report = select(configs, knobs, spec, parse_select(manifest["select"]))
-    counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed")}
-    counts["missing"] = len(manifest["trials"]) - len(rows)
+    counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed", "stopped")}
+    counts["missing"] = max(0, len(manifest["trials"]) - len(rows))
+    search = _search_summary(store, manifest, backend, rows)
     store.write_json(
         "summary.json",
         {
@@ -157,6 +181,7 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
             "trials": counts,
             **report,
             "configurations": configs,
+            **search,
             "versions": versions(),
         },
     )
@@ -168,7 +193,26 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
         store.run_dir.save_figure(f"{knob}.png", fig)
         plt.close(fig)
     _write_report(store.path)
-    return SweepResult(store.path, backend, list(knobs), rows, configs, report, status)
+    return SweepResult(store.path, backend, list(knobs), rows, configs, report, status, search)
+
+
+def _search_summary(
+    store: SweepStore, manifest: dict[str, Any], backend: str, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """``scheduler``: epochs saved by stopping trials early; ``optuna``: the study."""
+    experiment = make_ref(manifest["experiment"], manifest.get("source"))
+    search = SearchOptions.from_json(manifest.get("search"))
+    out: dict[str, Any] = {}
+    if any(EPOCHS_RUN in r for r in rows):
+        pruner = search.pruner if backend == "optuna" and search.pruner != "none" else None
+        name = search.scheduler or (f"{pruner} pruner" if pruner else None)
+        full = configured_epochs(experiment, get_spec(experiment), manifest["knobs"], rows)
+        out["scheduler"] = {"name": name, **scheduler_summary(rows, full)}
+    if backend == "optuna":
+        from .backends.optuna_search import study_summary
+
+        out["optuna"] = study_summary(store.path, get_spec(experiment), search)
+    return out
 
 
 def _write_report(path: Path) -> None:
@@ -204,6 +248,11 @@ def run_sweep(
     resume: str | Path | None = None,
     quiet: bool = False,
     command: list[str] | None = None,
+    trials: int | None = None,
+    sampler: str | None = None,
+    pruner: str | None = None,
+    scheduler: str | None = None,
+    retries: int | None = None,
 ) -> SweepResult:
     """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
 
@@ -214,7 +263,8 @@ def run_sweep(
         grid: axes such as ``"p1=0.1,0.5"`` or ``"lr=log:0.01:1:5"``.
         seeds: seeds per configuration (the experiment's default seed, +1, +2...).
         select: ``"val=FRACTION"``, ``"kfold=K"`` or None (no selection).
-        backend: ``auto`` (vectorized when possible, else local), ``local``, ``vectorized``, ``ray``.
+        backend: ``auto`` (vectorized when possible, else local), ``local``, ``vectorized``, ``ray``,
+            ``optuna`` (a search of the axes' ranges, see :mod:`reglab.sweeps.space`).
         workers: processes (local) or CPUs (ray); None: one per core.
         ray_address: an existing Ray cluster (``ray`` backend); None starts a local one.
         device: where trials train.
@@ -222,6 +272,9 @@ def run_sweep(
         resume: a sweep folder to finish instead (then the other settings come from it).
         quiet: no progress bar.
         command: the command line recorded in ``sweep.json``.
+        trials, sampler, pruner: ``optuna``'s budget (configurations), sampler and pruner.
+        scheduler, retries: ``ray``'s Tune scheduler (``"asha"``) and retries of lost trials.
+        (See :mod:`reglab.sweeps.options`.)
 
     Returns:
         A :class:`SweepResult`.
@@ -235,9 +288,18 @@ def run_sweep(
     found = get_experiment(experiment)
     experiment = found.ref  # NAME or SOURCE:NAME with an absolute path: what every worker can load
     spec = get_spec(experiment)
-    parsed = parse_grid(grid, get_experiment(experiment).config_type, spec)
     selection = parse_select(select)
-    trials = make_trials(experiment, parsed, spec, _seeds(experiment, seeds), selection)
+    search = SearchOptions(trials, sampler, pruner, scheduler, retries).checked(backend, selection, workers)
+    config_type, seed_list = get_experiment(experiment).config_type, _seeds(experiment, seeds)
+    parsed: Grid | SearchSpace
+    if backend == "optuna":
+        parsed = parse_space(grid, config_type, spec)
+        for corner in parsed.corners():  # every range's ends must make valid configs
+            make_trials(experiment, single_point_grid(corner), spec, seed_list, selection)
+        todo: list[Trial] = []
+    else:
+        parsed = parse_grid(grid, config_type, spec)
+        todo = make_trials(experiment, parsed, spec, seed_list, selection)
     manifest = {
         "experiment": found.name,
         "source": found.source,
@@ -249,10 +311,26 @@ def run_sweep(
         "device": device,
         "workers": workers or default_workers(),
         "command": command if command is not None else sys.argv,
-        "trials": [dataclasses.asdict(t) for t in trials],
+        "search": search.to_json(),
+        "trials": [dataclasses.asdict(t) for t in todo],
     }
     store = SweepStore.create(out, found.name, manifest, parsed.keys)
-    return _run(store, manifest, trials, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    return _run(store, manifest, todo, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+
+
+def _resume_backend(manifest: dict[str, Any], backend: str) -> str:
+    """A search resumes on its own backend; a grid on any but ``optuna``. Ray's
+    scheduler and retries apply only if it resumes on ``ray``."""
+    was = manifest.get("backend")
+    if was == "optuna" and backend not in ("auto", "optuna"):
+        raise ConfigError(f"--resume: this sweep is an Optuna search; it resumes on --backend optuna, not {backend}")
+    if was != "optuna" and backend == "optuna":
+        raise ConfigError("--resume: this sweep is a grid; --backend optuna searches ranges in a new sweep")
+    if was == "optuna":
+        return "optuna"
+    if was == "ray" and backend == "auto" and manifest.get("search", {}).get("scheduler"):
+        return "ray"  # its scheduler runs on Ray only
+    return backend
 
 
 def resume_sweep(
@@ -263,9 +341,11 @@ def resume_sweep(
     ray_address: str | None = None,
     quiet: bool = False,
 ) -> SweepResult:
-    """Run the unfinished trials of the sweep in ``path`` (complete and diverged ones are kept)."""
+    """Run the unfinished trials of the sweep in ``path`` (complete, diverged and stopped
+    ones are kept); an Optuna search continues its study up to its budget."""
     check_choice("backend", backend, BACKENDS)
     store, manifest = SweepStore.open(path)
+    backend = _resume_backend(manifest, backend)
     done = store.finished()
     trials = [trial_from_json(t) for t in manifest["trials"]]
     todo = [t for t in trials if t.index not in done]
