@@ -14,7 +14,7 @@ run:
 	$(PY) -m reglab run dropout $(ARGS)
 
 test:
-	VENV=$(VENV) scripts/setup.sh dev,ray,optuna,lightning,timm,tensorboard,mlflow,notebook
+	VENV=$(VENV) scripts/setup.sh dev,ray,stats,optuna,lightning,timm,tensorboard,mlflow,notebook
 	$(PY) -m ruff check reglab tests benchmarks
 	$(PY) -m ruff format --check reglab tests benchmarks
 	$(PY) -m pytest $(ARGS)

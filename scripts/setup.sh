@@ -9,7 +9,10 @@
 # 3. with the ray extra, makes sure `ip` (iproute2) is there for the Ray tests;
 # 4. makes sure Fashion-MNIST is available: Debian's dataset-fashion-mnist
 #    package where apt is present and we are root, else reglab's checked
-#    download into the user cache; then verifies the files' SHA-256.
+#    download into the user cache; then verifies the files' SHA-256;
+# 4. with the test tools (the dev extra), installs Debian's chromium for the
+#    HTML report tests where apt is present and we are root (elsewhere those
+#    tests skip and say why).
 # Steps 1-2 are skipped when nothing changed since the last successful run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,3 +81,15 @@ if ! "$PY" -m reglab data where >/dev/null 2>&1; then
 fi
 # Finds the files (downloading them if still missing) and verifies their SHA-256.
 "$PY" -m reglab data verify
+
+# Headless Chromium for tests/reports/ (the reports are opened in a real browser).
+if [[ ",$EXTRAS," == *",dev,"* ]] && ! command -v chromium >/dev/null; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        say "installing Debian's chromium for the browser tests"
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+            say "apt could not install chromium; the browser tests will be skipped"
+        fi
+    else
+        say "chromium is not installed (Debian: apt-get install chromium); the browser tests will be skipped"
+    fi
+fi

@@ -86,3 +86,21 @@ def user_experiments(monkeypatch):
     for name in set(sys.modules) - modules:
         if not name.startswith(("reglab", "torch", "numpy", "ray", "matplotlib")):
             del sys.modules[name]
+
+
+# --- headless Chromium for the HTML report tests ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    """A real headless Chromium (Debian's ``chromium``), shared by the tests of one process;
+    the tests that use it skip, with the reason, where it or websocket-client is missing."""
+    from tests.reports.chromium import Chromium, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("Chromium is not installed (Debian's chromium package; scripts/setup.sh installs it as root)")
+    pytest.importorskip("websocket", reason="websocket-client (the dev extra) is not installed")
+    browser = Chromium(executable, tmp_path_factory.mktemp("chromium") / "profile")
+    yield browser
+    browser.close()

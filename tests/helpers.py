@@ -18,6 +18,7 @@ constants:
   ridge experiment ``SgdRidgeConfig``, ``sgd_ridge_run``;
 - loggers, read back through the tools' own readers: ``read_tensorboard``
   (TensorBoard's ``EventAccumulator``), ``mlflow_runs`` (``MlflowClient``).
+- run folders written by hand, with chosen numbers: ``write_run_folder``.
 """
 
 from __future__ import annotations
@@ -444,3 +445,28 @@ def mlflow_runs(uri: str, experiment: str) -> dict[str, Any]:
     found = client.get_experiment_by_name(experiment)
     assert found is not None, f"no MLflow experiment {experiment!r}"
     return {run.info.run_name: run for run in client.search_runs([found.experiment_id])}
+
+
+# --- run folders with chosen numbers ----------------------------------------------------
+
+
+def write_run_folder(
+    folder: Path,
+    *,
+    config: dict[str, Any],
+    seed: int,
+    summary: dict[str, Any] | None,
+    curve: list[dict[str, float]] = (),
+    experiment: str = "dropout",
+) -> Path:
+    """A run folder as ``reglab run`` leaves it (``config.json``, ``summary.json`` unless
+    ``summary`` is None, ``metrics.csv`` when ``curve`` has rows), with the given numbers.
+    ``summary`` without a ``status`` is a complete run."""
+    run = RunDir(folder)
+    folder.mkdir(parents=True)
+    run.write_json("config.json", {"experiment": experiment, "config": {**config, "seed": seed}, "device": "cpu"})
+    if summary is not None:
+        run.write_json("summary.json", {"experiment": experiment, "status": "complete", **summary, "seed": seed})
+    if curve:
+        run.write_csv("metrics.csv", list(curve))
+    return folder

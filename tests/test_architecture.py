@@ -36,11 +36,12 @@ ALLOWED: dict[str, set[str]] = {
     "loggers": {"core", "regularizers", "engine"},
     "runs": {"core", "regularizers", "engine", "loggers"},
     "experiments": {"core", "regularizers", "data", "engine", "loggers", "runs"},
+    "reports": {"core", "regularizers", "engine", "loggers", "runs"},
     "conformance": {"core"},
     "d2l": {"core", "regularizers", "data", "engine"},
-    "sweeps": {"core", "regularizers", "data", "engine", "loggers", "runs"},
+    "sweeps": {"core", "regularizers", "data", "engine", "loggers", "runs", "reports"},
     "integrations": {"core", "regularizers", "engine"},
-    "cli": {"core", "regularizers", "data", "engine", "loggers", "runs", "sweeps", "conformance"},
+    "cli": {"core", "regularizers", "data", "engine", "loggers", "runs", "reports", "sweeps", "conformance"},
 }
 #: Files at the top of the package that are not a layer's: the facade, ``python -m reglab``, the old paths.
 TOP_FILES = {"__init__.py", "__main__.py", "_legacy_paths.py", "py.typed"}

@@ -10,6 +10,8 @@
     reglab sweep EXPERIMENT --help      (its knobs, types, defaults, aliases and metric)
     reglab data {where,verify,download}
     reglab check MODULE:CALLABLE [--kind dropout|penalty] [--device D] [--seed N]
+    reglab compare RUN_DIR... [--metric test_acc] [--out DIR]
+    reglab report DIR...
 
 This is the top layer: it may import every package, and nothing imports it.
 """
@@ -24,7 +26,9 @@ from collections.abc import Sequence
 from ..core.errors import ConfigError, DataError, InvalidArgumentError, MissingExtraError
 from .check import add_check_parser, cmd_check
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, error
+from .compare import add_compare_parser, cmd_compare
 from .data import add_data_parser, cmd_data
+from .report import add_report_parser, cmd_report
 from .run import add_list_parser, add_run_parser, cmd_list, cmd_run
 from .sweep import add_sweep_parser, cmd_sweep
 
@@ -43,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
     add_data_parser(sub)
     add_check_parser(sub)
+    add_compare_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
@@ -86,6 +92,10 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             return cmd_check(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        if args.command == "report":
+            return cmd_report(args)
         parser.print_help()
         return EXIT_USAGE
     except (ConfigError, InvalidArgumentError, MissingExtraError) as exc:

@@ -33,6 +33,7 @@ from ._training import (
     Accumulator,
     SanityCheckError,
     Timer,
+    TrainCh3Result,
     accuracy,
     evaluate_accuracy,
     evaluate_loss,
@@ -128,6 +129,7 @@ __all__ = [
     "Animator",
     # training
     "SanityCheckError",
+    "TrainCh3Result",
     "Timer",
     "Accumulator",
     "accuracy",

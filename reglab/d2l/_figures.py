@@ -10,8 +10,9 @@ figure is written to a PNG under ``$REGLAB_D2L_FIGURES`` (default
 
 from __future__ import annotations
 
-import atexit
+import gc
 import itertools
+import json
 import os
 import sys
 import time
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 FIGURES_ENV = "REGLAB_D2L_FIGURES"
-_SAVE_EVERY_S = 2.0  # terminal Animators rewrite their PNG at most this often (and at exit)
+_SAVE_EVERY_S = 2.0  # terminal Animators rewrite their PNG at most this often while points come
 _counter = itertools.count(1)
 
 
@@ -75,7 +76,8 @@ def _publish(fig: Any, stem: str) -> Path | None:
         display.display(fig)
         return None
     path = _new_png_path(stem)
-    fig.savefig(path, dpi=100)
+    # "tight" grows the image to every artist: two-line titles above a row of images are not cut off.
+    fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.1)
     print(f"reglab.d2l: figure written to {path}")
     return path
 
@@ -193,23 +195,72 @@ def show_images(imgs, num_rows, num_cols, titles=None, scale=1.5):
     return axes
 
 
-_live: weakref.WeakSet[Animator] = weakref.WeakSet()
+class _Canvas:
+    """What a terminal Animator draws and where, kept apart from the Animator itself, so
+    that its finalizer can still draw and save the figure once the Animator is gone."""
 
+    def __init__(self, fig: Any, axes: Any, fmts: Any, config_axes: Any) -> None:
+        self.fig, self.axes, self.fmts, self.config_axes = fig, axes, fmts, config_axes
+        self.X: list[list[float]] | None = None
+        self.Y: list[list[float]] | None = None
+        self.path: Path | None = None
+        self.dirty = False
+        self.last_save = 0.0
+        self.save_cost = 0.0
 
-@atexit.register
-def _flush_animators() -> None:
-    for animator in list(_live):
-        animator.save()
+    def draw(self) -> None:
+        self.axes[0].cla()
+        for xs, ys, fmt in zip(self.X or [], self.Y or [], self.fmts):
+            self.axes[0].plot(xs, ys, fmt)
+        self.config_axes()
+
+    def save(self) -> Path | None:
+        """Draw and write the PNG if points came since the last write; returns the path."""
+        if self.path is None or not self.dirty:
+            return self.path
+        start = time.monotonic()
+        self.draw()
+        # The PNG says which data it shows, so a reader (or a test) can tell it is complete.
+        shown = {
+            "points": [len(xs) for xs in self.X or []],
+            "last": [[xs[-1], ys[-1]] if xs else None for xs, ys in zip(self.X or [], self.Y or [])],
+        }
+        self.fig.savefig(
+            self.path,
+            dpi=100,
+            bbox_inches="tight",
+            pad_inches=0.1,
+            metadata={"Description": "reglab.d2l Animator " + json.dumps(shown)},
+        )
+        # Drawing log-scale tick labels parses mathtext, whose pyparsing exceptions leave
+        # reference cycles through this call stack's frames, and so through the caller's
+        # Animator: collect them now, so that the Animator is freed (and its last points
+        # written) when the caller drops it, not whenever the collector next runs. (Only a
+        # full collection frees them: some of the cycle is promoted during the drawing.)
+        gc.collect()
+        self.dirty = False
+        self.last_save = time.monotonic()
+        self.save_cost = self.last_save - start
+        return self.path
+
+    def release(self) -> None:
+        """The Animator is gone (or the program ends): write the last points, free the figure."""
+        self.save()
+        plt.close(self.fig)
 
 
 class Animator:
     """Plot data incrementally, as d2l's ``Animator``.
 
     In a notebook the figure is redrawn inline on every :meth:`add`. Elsewhere
-    :meth:`add` only records the point; the figure is drawn into one PNG file
-    per animator (path printed at the first add), rewritten when at least
-    ``max(2 s, 5 x the last write's duration)`` have passed, and a last time
-    on :meth:`save` or at exit, so plotting costs a program little.
+    the figure is drawn into one PNG file per animator, whose path is printed
+    at the first :meth:`add`, which also writes the file; later adds rewrite it
+    when at least ``max(2 s, 5 x the last write's duration)`` have passed, so
+    plotting costs a program little. The last points always reach the file:
+    it is written again when the Animator is garbage-collected (the book's
+    ``train`` helpers create one and drop it on return) and at interpreter
+    exit, by a ``weakref.finalize`` that holds the figure, not the Animator.
+    :meth:`save` writes it at once.
 
     Attributes:
         X, Y: the data added so far, one list per curve (``None`` before the first add).
@@ -236,15 +287,33 @@ class Animator:
         self.fig, self.axes = plt.subplots(nrows, ncols, figsize=figsize)
         if nrows * ncols == 1:
             self.axes = [self.axes]
-        self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
-        self.X: list[list[float]] | None = None
-        self.Y: list[list[float]] | None = None
+        first = self.axes[0]  # not self: the canvas (and its finalizer) must not keep the Animator alive
+        self.config_axes = lambda: set_axes(first, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
         self.fmts = fmts
-        self.path: Path | None = None
-        self._dirty = False
-        self._last_save = 0.0
-        self._save_cost = 0.0
+        self._canvas = _Canvas(self.fig, self.axes, fmts, self.config_axes)
         self._notebook = in_notebook()
+        if not self._notebook:
+            weakref.finalize(self, self._canvas.release)
+
+    @property
+    def X(self) -> list[list[float]] | None:
+        return self._canvas.X
+
+    @X.setter
+    def X(self, value: list[list[float]] | None) -> None:
+        self._canvas.X = value
+
+    @property
+    def Y(self) -> list[list[float]] | None:
+        return self._canvas.Y
+
+    @Y.setter
+    def Y(self, value: list[list[float]] | None) -> None:
+        self._canvas.Y = value
+
+    @property
+    def path(self) -> Path | None:
+        return self._canvas.path
 
     def add(self, x: Any, y: Any) -> None:
         """Append one point per curve: ``y`` a value or a sequence (``None`` skips a curve)."""
@@ -264,33 +333,24 @@ class Animator:
         if self._notebook:
             from IPython import display
 
-            self._draw()
+            self._canvas.draw()
             display.display(self.fig)
             display.clear_output(wait=True)
             return
-        self._dirty = True
-        _live.add(self)
-        if self.path is None:
-            self.path = _new_png_path("animator")
-            self._last_save = time.monotonic()
-            print(f"reglab.d2l: Animator figure -> {self.path}")
-        elif time.monotonic() - self._last_save >= max(_SAVE_EVERY_S, 5 * self._save_cost):
-            self.save()
+        canvas = self._canvas
+        canvas.dirty = True
+        if canvas.path is None:
+            canvas.path = _new_png_path("animator")
+            print(f"reglab.d2l: Animator figure -> {canvas.path}")
+            canvas.save()
+        elif time.monotonic() - canvas.last_save >= max(_SAVE_EVERY_S, 5 * canvas.save_cost):
+            canvas.save()
 
     def _draw(self) -> None:
-        self.axes[0].cla()
-        for xs, ys, fmt in zip(self.X or [], self.Y or [], self.fmts):
-            self.axes[0].plot(xs, ys, fmt)
-        self.config_axes()
+        self._canvas.draw()
 
     def save(self) -> Path | None:
         """Draw and write the figure to its PNG now (terminal runs); returns the path."""
-        if self._notebook or not self._dirty:
+        if self._notebook:
             return self.path
-        start = time.monotonic()
-        self._draw()
-        self.fig.savefig(self.path, dpi=100)
-        self._dirty = False
-        self._last_save = time.monotonic()
-        self._save_cost = self._last_save - start
-        return self.path
+        return self._canvas.save()

@@ -4,8 +4,9 @@ Same signatures and return values as d2l 2.0.0, with three deliberate
 differences (see docs/d2l.md): evaluation (``evaluate_accuracy``,
 ``evaluate_loss``, ``predict_ch3``) runs in eval mode without gradients and
 restores each sub-module's previous mode; batches are moved to the network's
-device when they are elsewhere; ``train_ch3`` returns its final metrics and
-reports failed sanity checks with :class:`SanityCheckError` instead of a bare
+device when they are elsewhere; ``train_ch3`` returns its final metrics as a
+:class:`TrainCh3Result` (a tuple that a notebook does not print) and reports
+failed sanity checks with :class:`SanityCheckError` instead of a bare
 ``assert``.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from ._data import get_fashion_mnist_labels
 from ._figures import Animator, show_images
 
 __all__ = [
+    "TrainCh3Result",
     "SanityCheckError",
     "Timer",
     "Accumulator",
@@ -40,14 +42,28 @@ __all__ = [
 ]
 
 
+class TrainCh3Result(NamedTuple):
+    """``train_ch3``'s numbers after the last epoch: a tuple (``loss, train_acc, test_acc =
+    d2l.train_ch3(...)``) with named fields, whose notebook display is empty, so that a
+    cell ending in ``d2l.train_ch3(...)`` shows the plot alone, as with d2l (which returns
+    None). Outside a notebook it prints as any named tuple."""
+
+    train_loss: float
+    train_acc: float
+    test_acc: float
+
+    def _ipython_display_(self) -> None:
+        """IPython calls this instead of printing the value: show nothing."""
+
+
 class SanityCheckError(ReglabError, AssertionError):
     """``train_ch3``'s final checks failed (also an ``AssertionError``, like d2l's asserts).
 
     Attributes:
-        metrics: ``(train_loss, train_acc, test_acc)`` after the last epoch.
+        metrics: the :class:`TrainCh3Result` after the last epoch.
     """
 
-    def __init__(self, message: str, metrics: tuple[float, float, float]) -> None:
+    def __init__(self, message: str, metrics: TrainCh3Result) -> None:
         super().__init__(message)
         self.metrics = metrics
 
@@ -196,11 +212,12 @@ def train_epoch_ch3(net, train_iter: Iterable[Any], loss, updater) -> tuple[floa
 
 def train_ch3(
     net, train_iter: Iterable[Any], test_iter: Iterable[Any], loss, num_epochs: int, updater
-) -> tuple[float, float, float]:
+) -> TrainCh3Result:
     """Train for ``num_epochs`` and plot the curves, as d2l's ``train_ch3``.
 
     Returns:
-        ``(train_loss, train_acc, test_acc)`` of the last epoch.
+        A :class:`TrainCh3Result` ``(train_loss, train_acc, test_acc)`` of the last
+        epoch: unpack it or read its fields; a notebook does not print it.
 
     Raises:
         SanityCheckError: d2l's final checks fail (train_loss < 0.5,
@@ -216,7 +233,7 @@ def train_ch3(
         animator.add(epoch + 1, train_metrics + (test_acc,))
     animator.save()
     train_loss, train_acc = train_metrics
-    metrics = (train_loss, train_acc, test_acc)
+    metrics = TrainCh3Result(train_loss, train_acc, test_acc)
     failed = []
     if not train_loss < 0.5:
         failed.append(f"train_loss={train_loss:.4f} (expected < 0.5)")

@@ -12,6 +12,7 @@ readable, and ``summary.json`` records ``status`` (``complete``,
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
@@ -26,7 +27,7 @@ import torch
 from ..core.files import atomic_write_bytes, atomic_write_text
 from ..engine.callbacks import Callback
 
-__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "rows_to_csv", "MetricsWriter"]
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "rows_to_csv", "read_csv_rows", "MetricsWriter"]
 
 
 def _json_default(value: Any) -> Any:
@@ -64,6 +65,35 @@ def rows_to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = 
     for row in rows:
         writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+def _parse_cell(text: str) -> Any:
+    if text == "":
+        return ""
+    try:
+        return ast.literal_eval(text)  # numbers, tuples, None, quoted strings
+    except (ValueError, SyntaxError):
+        pass
+    try:
+        return float(text)  # nan, inf
+    except ValueError:
+        return text
+
+
+def read_csv_rows(path: str | Path, *, text_columns: Sequence[str] = ("status", "error")) -> list[dict[str, Any]]:
+    """The rows of a CSV file written by :func:`rows_to_csv`: each cell parsed back as the
+    Python literal it was (a number, a tuple, None; ``nan`` and ``inf`` as floats), else kept
+    as text, an empty cell as ``""``; ``text_columns`` are always kept as text. A missing
+    file has no rows."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    # (a row longer than the header has its extra cells under the key None: dropped)
+    return [
+        {k: (v if k in text_columns else _parse_cell(v or "")) for k, v in row.items() if k is not None} for row in rows
+    ]
 
 
 class RunDir:

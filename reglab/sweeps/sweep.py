@@ -7,7 +7,8 @@ backend (``local`` processes, one ``vectorized`` stacked model, or ``ray``);
 each finished row is stored atomically. ``optuna`` searches ranges instead of
 a grid (:mod:`reglab.sweeps.space`, :mod:`.backends.optuna_search`). At the end (also after Ctrl-C)
 ``summary.json`` gets the per-configuration means and spreads, the selected
-configuration and why, and the test-optimal one, and one plot per knob is drawn.
+configuration and why, and the test-optimal one, one plot per knob is drawn
+and ``report.html`` is written.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..core.checks import check_choice, check_int
 from ..core.errors import ConfigError
 from ..engine.display import progress_bar, show_progress
 from ..loggers import LoggerSpec
+from ..reports import write_report
 from ..runs.experiment import get_experiment
 from ..runs.provenance import git_state
 from ..runs.runner import make_config, versions
@@ -206,6 +208,7 @@ def _finish(
         plt.close(fig)
     if logging is not None:
         logging.close(report, status)
+    _write_report(store.path)
     return SweepResult(store.path, backend, list(knobs), rows, configs, report, status, search)
 
 
@@ -226,6 +229,14 @@ def _search_summary(
 
         out["optuna"] = study_summary(store.path, get_spec(experiment), search)
     return out
+
+
+def _write_report(path: Path) -> None:
+    """``report.html`` (see :mod:`reglab.reports`), last: if it fails, the sweep's files are all there."""
+    try:
+        write_report(path)
+    except Exception as exc:  # the report is a view; never lose or hide the results over it
+        print(f"reglab: could not write {path / 'report.html'} ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def _run(

@@ -88,7 +88,7 @@ def test_sweep_folder_files_and_plot(tiny_experiment, tmp_path):
         tiny_experiment, ["lr=log:0.001:1:4"], seeds=2, backend="local", workers=1, out=tmp_path, quiet=True
     )
     files = sorted(p.name for p in result.path.iterdir())
-    assert files == ["lr.png", "results.csv", "summary.json", "sweep.json", "trials.jsonl"]
+    assert files == ["lr.png", "report.html", "results.csv", "summary.json", "sweep.json", "trials.jsonl"]
     assert (result.path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((result.path / "summary.json").read_text())
     assert len(summary["configurations"]) == 4 and all(c["seeds"] == 2 for c in summary["configurations"])
