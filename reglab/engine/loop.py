@@ -11,9 +11,14 @@ A row holds ``epoch``, ``train_loss``, ``train_acc``, then ``<name>_loss`` and
 Accuracies are present for classification (integer targets, one score per
 class along the last dimension). Losses are sample means.
 
-If an epoch's training loss is not finite, ``fit`` raises
+The bookkeeping around the epochs is :func:`reglab.engine.epochs.run_epochs`,
+which hand-written training loops share: if an epoch's mean training loss or
+mean penalty is not finite, ``fit`` raises
 :class:`~reglab.core.errors.DivergenceError` naming the epoch, instead of training
-on NaNs; the epochs finished before are attached to the error.
+on NaNs (the epochs finished before are attached to the error); each row goes to
+the callbacks the moment its epoch ends; Ctrl-C reaches every callback's
+``on_fit_end``. An epoch (or an evaluation) that sees no batch at all is refused
+with the one argument sentence, instead of reporting a loss of 0.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ import torch
 from torch import nn
 
 from ..core.checks import check_int, invalid_argument
-from ..core.errors import DivergenceError
 from .callbacks import Callback
 from .devices import resolve_device
+from .epochs import EpochResult, run_epochs
 from .state import History, TrainState
 
 __all__ = ["fit", "evaluate", "train_epoch"]
@@ -60,17 +65,23 @@ class _Sums:
         dtype = _accumulator_dtype(device)
         self.loss = torch.zeros((), dtype=dtype, device=device)
         self.correct = torch.zeros((), dtype=dtype, device=device)
+        self.penalty = torch.zeros((), dtype=dtype, device=device)
         self.samples = 0
+        self.batches = 0
         self.classification: bool | None = None
 
     def add(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
         n = target.shape[0]
         self.samples += n
+        self.batches += 1
         self.loss += loss.detach() * n
         if self.classification is None:
             self.classification = _is_classification(output, target)
         if self.classification:
             self.correct += (output.detach().argmax(dim=-1) == target).sum()
+
+    def add_penalty(self, value: torch.Tensor | float) -> None:
+        self.penalty += value.detach() if isinstance(value, torch.Tensor) else float(value)
 
     def read(self, prefix: str) -> dict[str, float]:
         """The means, with a single device-to-host copy."""
@@ -80,6 +91,30 @@ class _Sums:
         if self.classification:
             out[f"{prefix}_acc"] = correct / n
         return out
+
+    def mean_penalty(self) -> float:
+        """The mean penalty per batch (one more host copy; only called when there is a penalty)."""
+        return float(self.penalty.item()) / max(self.batches, 1)
+
+
+class _Described:
+    """Stands for an argument in the error sentence (``train=<generator ...>``) without printing it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_SOME_BATCH = (
+    "re-iterable batches that yield at least one (input, target) pair each pass "
+    "(e.g. a BatchIterator or a DataLoader, not a one-shot generator or an empty set)"
+)
+
+
+def _no_batch(argument: str, batches: Batches, when: str) -> Exception:
+    return invalid_argument(argument, _SOME_BATCH, _Described(f"<{type(batches).__name__} with no batch {when}>"))
 
 
 def _to(device: torch.device, batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,7 +140,23 @@ def evaluate(
     Returns:
         ``{"<prefix>_loss": ..., "<prefix>_acc": ...}`` (accuracy only for
         classification).
+
+    Raises:
+        InvalidArgumentError: ``batches`` yielded no batch (or only empty ones).
     """
+    return _evaluate(model, batches, loss_fn, device=device, prefix=prefix, argument="batches")
+
+
+def _evaluate(
+    model: nn.Module,
+    batches: Batches,
+    loss_fn: LossFn,
+    *,
+    device: torch.device | str | None,
+    prefix: str,
+    argument: str,
+    when: str = "",
+) -> dict[str, float]:
     device = resolve_device(device) if device is not None else _model_device(model)
     was_training = model.training
     model.eval()
@@ -118,6 +169,8 @@ def evaluate(
                 sums.add(_mean_loss(loss_fn, output, y), output, y)
     finally:
         model.train(was_training)
+    if sums.samples == 0:
+        raise _no_batch(argument, batches, when or "to evaluate")
     return sums.read(prefix)
 
 
@@ -149,7 +202,11 @@ def train_epoch(
         x, y = _to(device, batch)
         output = model(x)
         loss = _mean_loss(loss_fn, output, y)
-        objective = loss + penalty(model) if penalty is not None else loss
+        objective = loss
+        if penalty is not None:
+            term = penalty(model)
+            objective = loss + term
+            sums.add_penalty(term)
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         optimizer.step()
@@ -195,7 +252,8 @@ def fit(
         A :class:`History`; ``stop_reason`` says why it stopped early, if it did.
 
     Raises:
-        DivergenceError: an epoch's training loss was not finite.
+        DivergenceError: an epoch's training loss or penalty was not finite.
+        InvalidArgumentError: an epoch, or an evaluation, saw no batch.
     """
     epochs = check_int("epochs", epochs, low=1)
     device = resolve_device(device)
@@ -204,8 +262,7 @@ def fit(
     for name in eval_sets:
         if name == "train" or not name.isidentifier():
             raise invalid_argument("eval_sets", "names that are identifiers other than 'train'", name)
-    history = History()
-    state = TrainState(model=model, optimizer=optimizer, epochs=epochs, device=device, history=history)
+    state = TrainState(model=model, optimizer=optimizer, epochs=epochs, device=device, history=History())
     step_callbacks = [cb for cb in callbacks if _overrides(cb, "on_step_end")]
 
     def on_step() -> None:
@@ -214,66 +271,53 @@ def fit(
             cb.on_step_end(state)
 
     show = sys.stderr.isatty() if progress is None else progress
-    for cb in callbacks:
-        cb.on_fit_start(state)
-    try:
-        for epoch in range(1, epochs + 1):
-            state.epoch = epoch
-            for cb in callbacks:
-                cb.on_epoch_start(state)
-            start = time.perf_counter()
-            bar = _progress_bar(train, epoch, epochs) if show else None
-            try:
-                sums = train_epoch(
+
+    def one_epoch(state: TrainState) -> EpochResult:
+        epoch = state.epoch
+        start = time.perf_counter()
+        bar = _progress_bar(train, epoch, epochs) if show else None
+        try:
+            sums = train_epoch(
+                model,
+                train,
+                loss_fn,
+                optimizer,
+                device=device,
+                penalty=penalty,
+                on_step=on_step if step_callbacks else None,
+                progress=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        if sums.samples == 0:
+            raise _no_batch("train", train, f"in epoch {epoch}")
+        row: dict[str, float] = sums.read("train")
+        result = EpochResult(row["train_loss"], sums.mean_penalty() if penalty is not None else None, row)
+        if not _finite(result):
+            return result  # run_epochs raises the divergence before anything is evaluated
+        for name, batches in eval_sets.items():
+            row.update(
+                _evaluate(
                     model,
-                    train,
+                    batches,
                     loss_fn,
-                    optimizer,
                     device=device,
-                    penalty=penalty,
-                    on_step=on_step if step_callbacks else None,
-                    progress=bar,
+                    prefix=name,
+                    argument=f"eval_sets[{name!r}]",
+                    when=f"after epoch {epoch}",
                 )
-            finally:
-                if bar is not None:
-                    bar.close()
-            row: dict[str, float] = {"epoch": epoch}
-            row.update(sums.read("train"))
-            if not math.isfinite(row["train_loss"]):
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch}: the mean training loss is {row['train_loss']}; "
-                    "stopped instead of training on non-finite values (try a lower learning rate)",
-                    epoch=epoch,
-                    value=row["train_loss"],
-                    history=history,
-                )
-            for name, batches in eval_sets.items():
-                row.update(evaluate(model, batches, loss_fn, device=device, prefix=name))
-            row["seconds"] = time.perf_counter() - start
-            history.rows.append(row)
-            for cb in callbacks:
-                cb.on_epoch_end(state, row)
-            if state.stop_reason is not None:
-                break
-    except BaseException as exc:
-        # Let callbacks close files and record why, then re-raise.
-        state.stop_reason = _reason(exc)
-        history.stop_reason = state.stop_reason
-        for cb in callbacks:
-            cb.on_fit_end(state)
-        raise
-    history.stop_reason = state.stop_reason
-    for cb in callbacks:
-        cb.on_fit_end(state)
-    return history
+            )
+        row["seconds"] = time.perf_counter() - start
+        return result
+
+    return run_epochs(
+        one_epoch, model=model, optimizer=optimizer, epochs=epochs, device=device, callbacks=callbacks, state=state
+    )
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(exc, DivergenceError):
-        return "diverged"
-    return f"error: {type(exc).__name__}"
+def _finite(result: EpochResult) -> bool:
+    return all(v is None or math.isfinite(v) for v in (result.train_loss, result.penalty))
 
 
 def _progress_bar(train: Batches, epoch: int, epochs: int) -> Any:

@@ -49,10 +49,14 @@ class History:
 
 @dataclass
 class TrainState:
-    """What callbacks see. They may call :meth:`request_stop`; nothing else is theirs to change."""
+    """What callbacks see. They may call :meth:`request_stop`; nothing else is theirs to change.
+
+    ``optimizer`` is None in a hand-written loop that updates its tensors itself
+    (see :func:`reglab.engine.epochs.run_epochs`); ``model`` is always a module.
+    """
 
     model: nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None
     epochs: int
     device: torch.device
     history: History

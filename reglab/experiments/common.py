@@ -17,7 +17,7 @@ its own order, because inherited fields would come first and reorder
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from typing import Any, TypeVar
 
@@ -230,6 +230,7 @@ def train_fashion(
     loss_fn: LossFn | None = None,
     callbacks: Sequence[Callback] = (),
     metrics: bool = True,
+    tags: Mapping[str, Any] | None = None,
 ) -> History:
     """:func:`reglab.fit` ``model`` on ``batches.train`` for ``config.epochs`` epochs,
     evaluated on ``batches.eval_sets`` after each, on the context's device.
@@ -239,6 +240,8 @@ def train_fashion(
         callbacks: run before the context's own (:meth:`RunContext.callbacks`:
             the epoch table unless quiet, ``metrics.csv`` with a run folder).
         metrics: False leaves ``metrics.csv`` to the experiment.
+        tags: written in front of this training's rows (see :meth:`RunContext.callbacks`),
+            for a run that trains several models.
 
     Returns:
         The per-epoch :class:`~reglab.engine.state.History`; a progress bar per
@@ -252,7 +255,7 @@ def train_fashion(
         epochs=config.epochs,
         eval_sets=batches.eval_sets,
         device=ctx.device,
-        callbacks=[*callbacks, *ctx.callbacks(metrics=metrics)],
+        callbacks=[*callbacks, *ctx.callbacks(metrics=metrics, tags=tags)],
         progress=ctx.show_progress,
     )
 

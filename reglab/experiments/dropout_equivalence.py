@@ -233,7 +233,7 @@ def _train(
         eval_sets=batches.eval_sets,
         device=ctx.device,
         callbacks=callbacks,
-        progress=ctx.show_progress if callbacks else False,
+        progress=ctx.show_progress,
     )
     return history.rows
 
@@ -325,6 +325,7 @@ def _keep_rate_figure(rows: list[dict[str, float]]) -> Any:
         "table_ps": (0.2, 0.5),
         "mask_elements": 10000,
     },
+    diverge={"lr": 1e9},
 )
 def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -> Result:
     """Vanilla dropout (cs231n: keep with probability 1-p unscaled, multiply by
@@ -341,7 +342,7 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
     mean is scaled by (1-Phi(p))/(1-p) (0.62 at p=0.5) instead of staying
     unbiased. Writes equivalence.png (test logits of the vanilla nets against the
     inverted one), keep_rate.png (keep rate and mean bias against p, measured and
-    exact), keep_rate.csv, metrics.csv (the inverted net's epochs) and a table.
+    exact), keep_rate.csv, metrics.csv (every net's epochs, by net) and a table.
     """
     p, device = config.p, ctx.device
     batches = begin_fashion_run(config, device, test_subset=config.test_subset)
@@ -370,7 +371,7 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
             optimizer = torch.optim.SGD(groups, lr=config.lr)
         else:
             optimizer = torch.optim.SGD(net.parameters(), lr=config.lr)
-        rows[name] = _train(net, optimizer, batches, config, ctx, ctx.callbacks() if name == "inverted" else [])
+        rows[name] = _train(net, optimizer, batches, config, ctx, ctx.callbacks(tags={"net": name}))
 
     Xt = batches.test.tensors[0]
     test_out = {name: _outputs(net, Xt) for name, net in nets.items()}

@@ -128,8 +128,9 @@ def _train_one(
     model = init_normal_(dropout_mlp((784, hidden, hidden, 10), (p1, p2), Dropout), config.init_std).to(ctx.device)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
-    # metrics.csv holds every setting's epochs: run_dropout_grid writes it.
-    history = train_fashion(config, ctx, model, batches, optimizer, loss_fn=loss_fn, metrics=False)
+    # metrics.csv holds every setting's epochs, each row tagged with its setting.
+    tags = {"hidden": hidden, "p1": p1, "p2": p2}
+    history = train_fashion(config, ctx, model, batches, optimizer, loss_fn=loss_fn, tags=tags)
     # The training set once more, in eval mode (dropout off), for the overfitting gap.
     train_eval = evaluate(
         model,
@@ -206,6 +207,7 @@ _FLAT = (
     summary="d2l dropout MLP over hidden sizes x dropout pairs: train/test accuracy and gap (seed 000)",
     config_type=DropoutGridConfig,
     quick={"hiddens": (32,), "pairs": ((0.2, 0.5), (0.0, 0.0)), "epochs": 1, "train_subset": 1024, "test_subset": 1024},
+    diverge={"lr": 1e9},
 )
 def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
     """The seed-000 variations of d2l's dropout MLP on Fashion-MNIST: for every hidden
@@ -227,7 +229,6 @@ def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
             row, per_epoch = _train_one(config, ctx, hidden, p1, p2)
             rows.append(row)
             epoch_rows.extend(per_epoch)
-            ctx.write_csv("metrics.csv", epoch_rows)
             ctx.write_csv("grid.csv", rows)
     if ctx.run_dir is not None:
         ctx.save_figure(

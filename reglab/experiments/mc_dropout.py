@@ -162,6 +162,7 @@ def _entropy_figure(entropies: dict[str, torch.Tensor], threshold: float, title:
     summary="MC-dropout predictive entropy: Fashion-MNIST test images vs noise, inverted and shuffled inputs",
     config_type=MCDropoutConfig,
     quick={"epochs": 1, "train_subset": 2048, "test_subset": 256, "samples": 4},
+    diverge={"lr": 1e9},
 )
 def run_mc_dropout(config: MCDropoutConfig, ctx: RunContext) -> Result:
     """MC dropout as an uncertainty estimate (Gal and Ghahramani, 2016): d2l's

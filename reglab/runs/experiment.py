@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..core.registry import Registry
-from ..engine.callbacks import Callback, EpochTable
+from ..engine.callbacks import Callback, EpochTable, TaggedRows
 from .run_dir import MetricsWriter, RunDir
 from .sweep_spec import SweepSpec
 
@@ -80,18 +80,39 @@ class RunContext:
     quiet: bool = False
     progress: bool | None = None
     extra_callbacks: list[Callback] = field(default_factory=list)
+    _metrics: MetricsWriter | None = field(default=None, init=False, repr=False, compare=False)
 
-    def callbacks(self, *, metrics: bool = True) -> list[Callback]:
-        """The engine callbacks every epoch-based experiment passes to ``fit``: the
-        per-epoch table (unless quiet), ``metrics.csv`` (with a run dir) and the
-        caller's :attr:`extra_callbacks`."""
+    def callbacks(self, *, metrics: bool = True, tags: Mapping[str, Any] | None = None) -> list[Callback]:
+        """The engine callbacks every epoch-based experiment passes to its training
+        (``fit``, or :func:`reglab.engine.epochs.run_epochs` for a hand-written loop):
+        the per-epoch table (unless quiet), ``metrics.csv`` (with a run dir) and the
+        caller's :attr:`extra_callbacks`.
+
+        Every call shares one ``metrics.csv`` writer, so a run that trains several
+        models records all their epochs in one table, each row written the moment
+        its epoch ends; ``tags`` (e.g. ``{"lambda": 3.0, "seed": 0}``) go in front
+        of this training's rows in the table and in ``metrics.csv``. The extra
+        callbacks get the rows as training makes them."""
         out: list[Callback] = []
         if not self.quiet:
-            out.append(EpochTable())
+            out.append(_tagged(EpochTable(), tags))
         if metrics and self.run_dir is not None:
-            out.append(MetricsWriter(self.run_dir))
+            out.append(_tagged(self.metrics_writer(), tags))
         out.extend(self.extra_callbacks)
         return out
+
+    def metrics_writer(self) -> MetricsWriter:
+        """The run's one ``metrics.csv`` writer (a run directory is needed)."""
+        if self.run_dir is None:
+            raise ValueError("this run has no run directory to write metrics.csv into")
+        if self._metrics is None:
+            self._metrics = MetricsWriter(self.run_dir)
+        return self._metrics
+
+    @property
+    def metrics_rows(self) -> int:
+        """How many rows ``metrics.csv`` holds so far."""
+        return len(self._metrics.rows) if self._metrics is not None else 0
 
     @property
     def show_progress(self) -> bool | None:
@@ -114,6 +135,10 @@ class RunContext:
             print(message, flush=True)
 
 
+def _tagged(callback: Callback, tags: Mapping[str, Any] | None) -> Callback:
+    return TaggedRows(callback, tags) if tags else callback
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A registered experiment.
@@ -127,6 +152,12 @@ class Experiment:
         description: a paragraph for ``reglab run NAME --help``.
         sweep: how ``reglab sweep`` treats it (the default: plain config fields
             as knobs, the loss minimised).
+        diverge: overrides (on top of ``quick``) that make its training diverge,
+            e.g. ``{"lr": 1e9}``: the test suite runs every epoch-based
+            experiment with them and with an interrupt, and checks the status,
+            the exit code and the ``metrics.csv`` rows kept.
+        epoch_based: False for an experiment that does not train by epochs (it
+            computes, e.g. statistics at initialisation); it then has no ``diverge``.
     """
 
     name: str
@@ -136,6 +167,8 @@ class Experiment:
     quick: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     sweep: SweepSpec = field(default_factory=SweepSpec)
+    diverge: Mapping[str, Any] = field(default_factory=dict)
+    epoch_based: bool = True
 
     def default_config(self) -> Any:
         return self.config_type()
@@ -152,6 +185,8 @@ def register(
     quick: Mapping[str, Any] | None = None,
     description: str = "",
     sweep: SweepSpec | None = None,
+    diverge: Mapping[str, Any] | None = None,
+    epoch_based: bool = True,
 ) -> Callable[[Callable[[Any, RunContext], Result]], Callable[[Any, RunContext], Result]]:
     """Decorator registering a run function as experiment ``name``.
 
@@ -162,6 +197,8 @@ def register(
         quick: overrides for ``--dry-run``.
         description: a paragraph for ``--help`` (default: the run function's docstring).
         sweep: how to sweep it; None for the default :class:`SweepSpec`.
+        diverge: overrides that make training diverge (see :class:`Experiment`).
+        epoch_based: False when it does not train by epochs.
     """
 
     def decorate(run: Callable[[Any, RunContext], Result]) -> Callable[[Any, RunContext], Result]:
@@ -175,6 +212,8 @@ def register(
                 dict(quick or {}),
                 description or inspect.cleandoc(run.__doc__ or ""),
                 sweep or SweepSpec(),
+                dict(diverge or {}),
+                epoch_based,
             ),
         )
         return run
