@@ -172,7 +172,7 @@ def inference_figure(rows: list[dict[str, Any]], *, title: str) -> Figure:
     summary="requires_grad_(False) freezing during training vs torch.no_grad() inference: memory and time (seed 004)",
     config_type=FreezeConfig,
     quick={"hidden": 32, "epochs": 1, "train_subset": 1024, "test_subset": 512, "infer_batch": 128, "repeats": 2},
-    diverge={"lr": 1e9},
+    diverge={"lr": 1e20},
 )
 def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     """Freezing versus no_grad (seed 004). A small MLP is trained on a Fashion-MNIST
