@@ -6,14 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from .common import Subparsers
+from ..core.signals import signal_name
+from .common import EXIT_INTERRUPTED, Subparsers
 
 __all__ = ["add_sweep_parser", "cmd_sweep"]
 
 USAGE = (
     "reglab sweep EXPERIMENT key=v1,v2,... [key=log:A:B:N ...] [--seeds N] [--select val=F|kfold=K] "
     "[--backend auto|local|vectorized|ray] [--workers N] [--ray-address ADDR] [--out DIR] "
-    "[--resume DIR] [--quiet]"
+    "[--max-trials N] [--resume DIR] [--quiet]"
 )
 
 
@@ -26,7 +27,7 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
         description="Sweep EXPERIMENT over a grid; see docs/sweeps.md.",
     )
     p.add_argument("experiment", nargs="?", metavar="EXPERIMENT")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (default: 1)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: 1)")
     p.add_argument("--select", default=None, help="val=FRACTION or kfold=K (default: no selection)")
     p.add_argument(
         "--backend",
@@ -36,9 +37,20 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=None, help="worker processes / Ray CPUs (default: one per core)")
     p.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray instance)")
-    p.add_argument("--device", default="cpu", help="where trials train (default: cpu)")
-    p.add_argument("--out", default="sweeps", help="parent of the sweep folders (default: sweeps)")
-    p.add_argument("--resume", default=None, metavar="DIR", help="finish the unfinished trials of this sweep")
+    p.add_argument("--device", default=None, help="where trials train (default: cpu)")
+    p.add_argument("--out", default=None, help="parent of the sweep folders (default: sweeps)")
+    p.add_argument(
+        "--max-trials",
+        type=int,
+        default=None,
+        help="refuse a sweep of more trials than this, before building any (default: 10000)",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="finish the unfinished trials of this sweep (its settings come from DIR/sweep.json)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -59,7 +71,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("usage: " + USAGE, file=sys.stderr)
         return 2
     result = run_sweep(
-        args.experiment or "",
+        args.experiment,
         args.overrides,
         seeds=args.seeds,
         select=args.select,
@@ -71,7 +83,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         resume=args.resume,
         quiet=args.quiet,
         command=["reglab", *sys.argv[1:]],
+        max_trials=args.max_trials,
+        reraise_interrupt=False,
     )
+    if result.status == "interrupted":
+        how = f" ({signal_name(result.signum)})" if result.signum is not None else ""
+        finished = sum(r.get("status") in ("complete", "diverged") for r in result.rows)
+        print(f"interrupted{how}: {finished} finished trials are kept in {result.path}", file=sys.stderr)
+        print(f"resume with: reglab sweep --resume {result.path}", file=sys.stderr)
+        print(f"sweep directory: {result.path}")
+        return EXIT_INTERRUPTED if result.signum is None else 128 + result.signum
     report = result.report
     knobs = result.knobs
     keys = [f"val_{report['metric']}", f"test_{report['metric']}"]

@@ -17,6 +17,7 @@ __all__ = [
     "CorruptDataError",
     "ChecksumError",
     "DivergenceError",
+    "OutputError",
 ]
 
 
@@ -67,3 +68,9 @@ class DivergenceError(ReglabError, FloatingPointError):
         self.epoch = epoch
         self.value = value
         self.history = history
+
+
+class OutputError(ReglabError, OSError):
+    """A run's or a sweep's files cannot be written: the output path is a file or
+    the null device, a folder is not writable, or the disk is full. The message
+    names the path and the reason in one sentence."""

@@ -172,7 +172,9 @@ def train_curve_net(
             model.train()
         return EpochResult(loss.item(), row=row)
 
-    history = run_epochs(step, model=model, optimizer=optimizer, epochs=config.steps, device=device, callbacks=callbacks)
+    history = run_epochs(
+        step, model=model, optimizer=optimizer, epochs=config.steps, device=device, callbacks=callbacks
+    )
     out: dict[str, Any] = {name + "_loss": _mse(model, pair) for name, pair in data.items()}
     out.update(curve=[(int(r["epoch"]), r["test_loss"]) for r in history.rows], snapshots=snapshots)
     return out

@@ -191,10 +191,17 @@ def train_penalized(
                     soft_threshold(w, config.lr * lam)
             losses.add(data_loss, idx.numel())
         recorded = state.epoch % config.eval_every == 0 or state.epoch == config.epochs
-        return EpochResult(losses.mean(), penalties.mean() if penalties.count else None, measure() if recorded else None)
+        return EpochResult(
+            losses.mean(), penalties.mean() if penalties.count else None, measure() if recorded else None
+        )
 
     curve = run_epochs(
-        epoch, model=tensor_module(w=w, b=b), optimizer=optimizer, epochs=config.epochs, device=device, callbacks=callbacks
+        epoch,
+        model=tensor_module(w=w, b=b),
+        optimizer=optimizer,
+        epochs=config.epochs,
+        device=device,
+        callbacks=callbacks,
     ).rows
     final = {k: v for k, v in curve[-1].items() if k != "epoch"}
     return {

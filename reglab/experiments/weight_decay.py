@@ -243,7 +243,12 @@ def train_one(
         )
 
     curve = run_epochs(
-        epoch, model=tensor_module(w=w, b=b), optimizer=optimizer, epochs=config.epochs, device=device, callbacks=callbacks
+        epoch,
+        model=tensor_module(w=w, b=b),
+        optimizer=optimizer,
+        epochs=config.epochs,
+        device=device,
+        callbacks=callbacks,
     ).rows
     final = dict(curve[-1])
     del final["epoch"]

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.errors import ConfigError, DivergenceError
+from ..core.errors import ConfigError, DivergenceError, OutputError
+from ..core.files import output_error
+from ..core.signals import Interrupted, deliver_held, handle_signals, protected, signal_name
 from ..core.version import __version__
 from ..engine.devices import resolve_device
 from .config import apply_overrides, config_to_dict
@@ -89,54 +91,92 @@ def run_experiment(
     """Run experiment ``name`` and write its run directory under ``out``.
 
     Bad settings raise before anything is created. With ``out=None`` nothing is
-    written. ``KeyboardInterrupt`` is re-raised after ``summary.json`` records
-    the interruption (returned as status ``interrupted`` with
-    ``reraise_interrupt=False``); other errors are returned in the outcome (status
-    ``diverged`` or ``failed``) after being recorded.
+    written. Ctrl-C and SIGTERM (on the main thread) interrupt the run: the
+    ``KeyboardInterrupt`` (a :class:`~reglab.core.signals.Interrupted` for a
+    signal) is re-raised after ``summary.json`` records the interruption
+    (returned as status ``interrupted`` with ``reraise_interrupt=False``); more
+    signals while the final files are written are held, so those files are
+    never cut. Other errors are returned in the outcome (status ``diverged`` or
+    ``failed``) after being recorded; a ``model.pt`` that cannot be saved makes
+    the status ``failed`` with the reason.
+
+    Raises:
+        ConfigError, InvalidArgumentError: a bad setting, before anything is created.
+        OutputError: the run folder, ``config.json`` or ``summary.json`` cannot be
+            written (a file or the null device as ``out``, a full disk...).
     """
     experiment = get_experiment(name)
     config = make_config(name, overrides, seed=seed, dry_run=dry_run)
     torch_device = resolve_device(device)
-    run_dir = RunDir.create(out, name) if out is not None else None
-    if run_dir is not None:
+    with handle_signals():
+        with protected(deliver=False):  # a Ctrl-C now interrupts the run below, with its folder recorded
+            run_dir = _new_run_dir(out, name, config, torch_device, dry_run, command) if out is not None else None
+        ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress)
+        start = time.perf_counter()
+        result: Result | None = None
+        error: BaseException | None = None
+        status = "failed"
+        try:
+            deliver_held()
+            result = experiment.run(config, ctx)
+            status = "complete"
+        except DivergenceError as exc:
+            status, error = "diverged", exc
+        except KeyboardInterrupt as exc:
+            status, error = "interrupted", exc
+        except Exception as exc:  # recorded, then reported by the caller
+            status, error = "failed", exc
+        with protected(deliver=False):  # a burst of Ctrl-C cannot cut the final files
+            summary: dict[str, Any] = {"experiment": name, "status": status}
+            if result is not None:
+                summary.update(result.summary)
+            summary["seed"] = getattr(config, "seed", None)
+            summary["seconds"] = time.perf_counter() - start
+            summary["device"] = str(torch_device)
+            summary["versions"] = versions()
+            if isinstance(error, Interrupted):
+                summary["signal"] = signal_name(error.signum)
+            if run_dir is not None:
+                summary["metrics_rows"] = ctx.metrics_rows
+                if result is not None and result.model is not None:
+                    try:
+                        run_dir.save_state_dict("model.pt", result.model)
+                    except OSError as exc:  # e.g. the disk is full: the summary still says what happened
+                        status, error = "failed", output_error(run_dir.file("model.pt"), exc)
+                        summary["status"] = status
+            if error is not None and not isinstance(error, KeyboardInterrupt):
+                summary["error"] = f"{type(error).__name__}: {error}"
+            if run_dir is not None:
+                try:
+                    run_dir.write_json("summary.json", summary)
+                except OSError as exc:
+                    ended = f"{status}: {error}" if error is not None and status != "interrupted" else status
+                    raise OutputError(
+                        f"{output_error(run_dir.file('summary.json'), exc)} (the run ended {ended}; "
+                        f"its finished epochs are in {run_dir.file('metrics.csv')})"
+                    ) from exc
+    if isinstance(error, KeyboardInterrupt) and reraise_interrupt:
+        raise error
+    return RunOutcome(name, config, status, run_dir, result, summary, error)
+
+
+def _new_run_dir(
+    out: str | Path, name: str, config: Any, device: torch.device, dry_run: bool, command: list[str] | None
+) -> RunDir:
+    """A new run folder with its ``config.json``; nothing is left behind if that cannot be written."""
+    run_dir = RunDir.create(out, name)
+    try:
         run_dir.write_json(
             "config.json",
             {
                 "experiment": name,
                 "config": config_to_dict(config),
-                "device": str(torch_device),
+                "device": str(device),
                 "dry_run": dry_run,
                 "command": command if command is not None else sys.argv,
             },
         )
-    ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress)
-    start = time.perf_counter()
-    result: Result | None = None
-    error: BaseException | None = None
-    status = "failed"
-    try:
-        result = experiment.run(config, ctx)
-        status = "complete"
-    except DivergenceError as exc:
-        status, error = "diverged", exc
-    except KeyboardInterrupt as exc:
-        status, error = "interrupted", exc
-    except Exception as exc:  # recorded, then reported by the caller
-        status, error = "failed", exc
-    finally:
-        summary: dict[str, Any] = {"experiment": name, "status": status}
-        if result is not None:
-            summary.update(result.summary)
-        if error is not None and not isinstance(error, KeyboardInterrupt):
-            summary["error"] = f"{type(error).__name__}: {error}"
-        summary["seed"] = getattr(config, "seed", None)
-        summary["seconds"] = time.perf_counter() - start
-        summary["device"] = str(torch_device)
-        summary["versions"] = versions()
-        if run_dir is not None:
-            if result is not None and result.model is not None:
-                run_dir.save_state_dict("model.pt", result.model)
-            run_dir.write_json("summary.json", summary)
-    if isinstance(error, KeyboardInterrupt) and reraise_interrupt:
-        raise error
-    return RunOutcome(name, config, status, run_dir, result, summary, error)
+    except BaseException:
+        run_dir.discard_if_empty()
+        raise
+    return run_dir

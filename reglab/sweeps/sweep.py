@@ -1,8 +1,9 @@
 """``run_sweep`` and ``resume_sweep``: the engine behind ``reglab sweep``.
 
 A sweep is the grid (see :mod:`reglab.sweeps.grid`) times the seeds times the
-validation folds. Every trial's config is built and validated before the
-sweep folder is created, so a bad value fails at once. Trials then run on a
+validation folds. Every trial's config, the device, the backend and the size
+of the grid (at most ``max_trials``) are checked before the sweep folder is
+created, so a bad value fails at once. Ctrl-C and SIGTERM stop it the same way. Trials then run on a
 backend (``local`` processes, one ``vectorized`` stacked model, or ``ray``);
 each finished row is stored atomically. At the end (also after Ctrl-C)
 ``summary.json`` gets the per-configuration means and spreads, the selected
@@ -11,6 +12,7 @@ configuration and why, and the test-optimal one, and one plot per knob is drawn.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.checks import check_choice, check_int
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, OutputError
+from ..core.signals import handle_signals, protected
+from ..engine.devices import resolve_device
 from ..runs.experiment import get_experiment
 from ..runs.runner import make_config, versions
 from ..runs.sweep_spec import Selection, SweepSpec
@@ -28,7 +32,8 @@ from .backends.vectorized import run_vectorized, vectorizable
 from .grid import Grid, parse_grid, point_overrides
 from .knob_figures import knob_figure, plottable_knobs
 from .selection import aggregate, parse_select, select, split_overrides
-from .store import SweepStore
+from .sessions import MAX_TRIALS, check_resume_arguments, check_size, session_summary, sessions_so_far
+from .store import SweepStore, check_manifest
 from .trial import Trial, trial_from_json
 
 __all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "get_spec", "BACKENDS"]
@@ -47,6 +52,7 @@ class SweepResult:
     configurations: list[dict[str, Any]]
     report: dict[str, Any]
     status: str = "complete"
+    signum: int | None = None  # the signal that interrupted it (Ctrl-C: SIGINT), if one did
 
 
 def get_spec(experiment: str) -> SweepSpec:
@@ -105,8 +111,6 @@ def _execute(
     experiment, spec, device = manifest["experiment"], get_spec(manifest["experiment"]), manifest["device"]
     if backend == "auto":
         backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
-    if backend == "vectorized" and spec.vectorized_trainer() is None:
-        raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
     bar = _progress(len(trials), quiet)
     try:
         if backend == "vectorized":
@@ -135,7 +139,13 @@ def _execute(
     return backend
 
 
-def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: str, seconds: float) -> SweepResult:
+def _finish(
+    store: SweepStore,
+    manifest: dict[str, Any],
+    sessions: list[dict[str, Any]],
+    status: str,
+    signum: int | None = None,
+) -> SweepResult:
     spec = get_spec(manifest["experiment"])
     knobs = manifest["knobs"]
     rows = store.rows
@@ -143,19 +153,19 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
     report = select(configs, knobs, spec, parse_select(manifest["select"]))
     counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed")}
     counts["missing"] = len(manifest["trials"]) - len(rows)
-    store.write_json(
-        "summary.json",
-        {
-            "experiment": manifest["experiment"],
-            "status": status,
-            "backend": backend,
-            "seconds": seconds,
-            "trials": counts,
-            **report,
-            "configurations": configs,
-            "versions": versions(),
-        },
-    )
+    with protected(deliver=False):  # a burst of Ctrl-C cannot cut the summary
+        store.write_json(
+            "summary.json",
+            {
+                "experiment": manifest["experiment"],
+                "status": status,
+                **session_summary(sessions),
+                "trials": counts,
+                **report,
+                "configurations": configs,
+                "versions": versions(),
+            },
+        )
     anchor = report.get("selected") or report.get("test_optimal")
     for knob in plottable_knobs(configs, knobs):
         import matplotlib.pyplot as plt
@@ -163,64 +173,115 @@ def _finish(store: SweepStore, manifest: dict[str, Any], backend: str, status: s
         fig = knob_figure(configs, knobs, knob, anchor, spec, manifest["experiment"])
         store.run_dir.save_figure(f"{knob}.png", fig)
         plt.close(fig)
-    return SweepResult(store.path, backend, list(knobs), rows, configs, report, status)
+    return SweepResult(store.path, sessions[-1]["backend"], list(knobs), rows, configs, report, status, signum)
 
 
-def _run(store: SweepStore, manifest: dict[str, Any], trials: list[Trial], **options: Any) -> SweepResult:
+def _run(
+    store: SweepStore,
+    manifest: dict[str, Any],
+    trials: list[Trial],
+    *,
+    resumed: bool,
+    reraise_interrupt: bool,
+    **options: Any,
+) -> SweepResult:
+    sessions = sessions_so_far(store.path, manifest, resumed)
+    session: dict[str, Any] = {"backend": options["backend"], "seconds": None, "trials": len(trials)}
     start = time.perf_counter()
-    backend = options["backend"]
-    try:
-        backend = _execute(store, manifest, trials, **options)
-    except KeyboardInterrupt:
-        _finish(store, manifest, backend, "interrupted", time.perf_counter() - start)
-        raise
-    return _finish(store, manifest, backend, "complete", time.perf_counter() - start)
+
+    def ended(status: str) -> list[dict[str, Any]]:
+        session.update(seconds=time.perf_counter() - start, status=status)
+        return [*sessions, session]
+
+    with handle_signals():
+        try:
+            session["backend"] = _execute(store, manifest, trials, **options)
+        except KeyboardInterrupt as exc:
+            result = _finish(store, manifest, ended("interrupted"), "interrupted", getattr(exc, "signum", None))
+            if reraise_interrupt:
+                raise
+            return result
+        except OutputError as exc:  # e.g. the disk filled up: say where the finished trials are
+            with contextlib.suppress(OSError):
+                _finish(store, manifest, ended("failed"), "failed")
+            raise OutputError(
+                f"{exc}; the finished trials are kept in {store.path}: finish them with --resume"
+            ) from exc
+        return _finish(store, manifest, ended("complete"), "complete")
 
 
 def run_sweep(
     experiment: str,
     grid: list[str] | tuple[str, ...] = (),
     *,
-    seeds: int = 1,
+    seeds: int | None = None,
     select: str | Selection | None = None,
     backend: str = "auto",
     workers: int | None = None,
     ray_address: str | None = None,
-    device: str = "cpu",
-    out: str | Path = "sweeps",
+    device: str | None = None,
+    out: str | Path | None = None,
     resume: str | Path | None = None,
     quiet: bool = False,
     command: list[str] | None = None,
+    max_trials: int | None = None,
+    reraise_interrupt: bool = True,
 ) -> SweepResult:
     """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
 
     Args:
         experiment: a registered experiment name.
         grid: axes such as ``"p1=0.1,0.5"`` or ``"lr=log:0.01:1:5"``.
-        seeds: seeds per configuration (the experiment's default seed, +1, +2...).
+        seeds: seeds per configuration (the experiment's default seed, +1, +2...); None: 1.
         select: ``"val=FRACTION"``, ``"kfold=K"`` or None (no selection).
         backend: ``auto`` (vectorized when possible, else local), ``local``, ``vectorized``, ``ray``.
         workers: processes (local) or CPUs (ray); None: one per core.
         ray_address: an existing Ray cluster (``ray`` backend); None starts a local one.
-        device: where trials train.
-        out: the parent of sweep folders.
-        resume: a sweep folder to finish instead (then the other settings come from it).
+        device: where trials train; None: ``cpu``.
+        out: the parent of sweep folders; None: ``sweeps``.
+        resume: a sweep folder to finish instead; every setting then comes from its
+            ``sweep.json``, and giving an experiment, grid, seeds, select, device or out is refused.
         quiet: no progress bar.
         command: the command line recorded in ``sweep.json``.
+        max_trials: the most trials allowed; None: :data:`~reglab.sweeps.sessions.MAX_TRIALS` (10000).
+        reraise_interrupt: False returns an interrupted sweep's result (``status`` ``interrupted``)
+            instead of re-raising Ctrl-C or SIGTERM after the summary is written.
+
+    Everything is checked before the folder is made: the settings of every trial, the
+    device, the backend, the size of the grid.
 
     Returns:
         A :class:`SweepResult`.
     """
+    max_trials = MAX_TRIALS if max_trials is None else check_int("max_trials", max_trials, low=1)
     if resume is not None:
-        return resume_sweep(resume, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+        check_resume_arguments(
+            experiment=experiment, grid=list(grid), seeds=seeds, select=select, device=device, out=out
+        )
+        return resume_sweep(
+            resume,
+            backend=backend,
+            workers=workers,
+            ray_address=ray_address,
+            quiet=quiet,
+            reraise_interrupt=reraise_interrupt,
+        )
     check_choice("backend", backend, BACKENDS)
     if workers is not None:
         check_int("workers", workers, low=1)
+    device = "cpu" if device is None else device
+    resolve_device(device)  # a bad device is refused for every backend, before the folder exists
     get_experiment(experiment)  # unknown names fail here, listing the valid ones
     spec = get_spec(experiment)
-    parsed = parse_grid(grid, get_experiment(experiment).config_type, spec)
+    _check_backend(experiment, spec, backend)
+    seeds = 1 if seeds is None else seeds
+    parsed = parse_grid(grid, get_experiment(experiment).config_type, spec, max_values=max_trials)
     selection = parse_select(select)
-    trials = make_trials(experiment, parsed, spec, _seeds(experiment, seeds), selection)
+    seed_list = _seeds(experiment, seeds)
+    check_size(
+        len(parsed), len(seed_list), int(selection.value) if selection and selection.kind == "kfold" else 1, max_trials
+    )
+    trials = make_trials(experiment, parsed, spec, seed_list, selection)
     manifest = {
         "experiment": experiment,
         "grid": parsed.to_json(),
@@ -233,8 +294,24 @@ def run_sweep(
         "command": command if command is not None else sys.argv,
         "trials": [dataclasses.asdict(t) for t in trials],
     }
-    store = SweepStore.create(out, experiment, manifest, parsed.keys)
-    return _run(store, manifest, trials, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    with protected():  # the folder and its sweep.json appear together
+        store = SweepStore.create("sweeps" if out is None else out, experiment, manifest, parsed.keys)
+    return _run(
+        store,
+        manifest,
+        trials,
+        resumed=False,
+        reraise_interrupt=reraise_interrupt,
+        backend=backend,
+        workers=workers,
+        ray_address=ray_address,
+        quiet=quiet,
+    )
+
+
+def _check_backend(experiment: str, spec: SweepSpec, backend: str) -> None:
+    if backend == "vectorized" and spec.vectorized_trainer() is None:
+        raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
 
 
 def resume_sweep(
@@ -244,11 +321,37 @@ def resume_sweep(
     workers: int | None = None,
     ray_address: str | None = None,
     quiet: bool = False,
+    reraise_interrupt: bool = True,
 ) -> SweepResult:
-    """Run the unfinished trials of the sweep in ``path`` (complete and diverged ones are kept)."""
+    """Run the unfinished trials of the sweep in ``path`` (complete and diverged ones are kept).
+
+    A journal line cut by a crash is removed first; a malformed folder is refused in one
+    sentence naming the file. ``summary.json`` keeps the earlier sessions and adds this one.
+    """
     check_choice("backend", backend, BACKENDS)
-    store, manifest = SweepStore.open(path)
+    if workers is not None:
+        check_int("workers", workers, low=1)
+    _, manifest = SweepStore.open(path)  # read-only first: nothing is repaired for a refused resume
+    manifest = check_manifest(path, manifest)
+    try:
+        trials = [trial_from_json(t) for t in manifest["trials"]]
+        get_experiment(manifest["experiment"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"--resume: {Path(path) / 'sweep.json'} is not a readable sweep manifest ({exc})") from None
+    resolve_device(manifest["device"])
+    _check_backend(manifest["experiment"], get_spec(manifest["experiment"]), backend)
+    store, manifest = SweepStore.open(path, repair=True)
+    manifest = check_manifest(path, manifest)
     done = store.finished()
-    trials = [trial_from_json(t) for t in manifest["trials"]]
     todo = [t for t in trials if t.index not in done]
-    return _run(store, manifest, todo, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    return _run(
+        store,
+        manifest,
+        todo,
+        resumed=True,
+        reraise_interrupt=reraise_interrupt,
+        backend=backend,
+        workers=workers,
+        ray_address=ray_address,
+        quiet=quiet,
+    )
