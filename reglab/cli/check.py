@@ -13,7 +13,11 @@ def add_check_parser(sub: Subparsers) -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="put a dropout or penalty implementation through reglab's contract",
-        description="Exit status: 0 all properties pass, 1 some fail, 2 usage or import error.",
+        description=(
+            "Exit status: 0 all properties pass, 1 some fail (or the target ends the program), "
+            "2 usage or import error. The target's module is imported, which runs its top-level "
+            "code; a module name is looked for in the current directory first, then on sys.path."
+        ),
     )
     check.add_argument("target", metavar="MODULE:CALLABLE", help="e.g. torch.nn.functional:dropout, mine.py:Dropout")
     check.add_argument(
@@ -29,19 +33,22 @@ def add_check_parser(sub: Subparsers) -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Load the target, run the contract, print the report; return the exit code."""
-    from ..conformance import TargetImportError, check_dropout, check_penalty, load_target
+    from ..conformance import TargetExitError, TargetImportError, check_dropout, check_penalty, load_target
     from ..engine.devices import resolve_device
 
     kinds = {"dropout": None, "penalty": "l2", "l2": "l2", "l1": "l1"}
+    device = resolve_device(args.device)
     try:
         target = load_target(args.target)
     except TargetImportError as exc:
         return error(str(exc))
-    device = resolve_device(args.device)
     kind = kinds[args.kind]
-    if kind is None:
-        report = check_dropout(target, seed=args.seed, device=device, name=args.target)
-    else:
-        report = check_penalty(target, kind=kind, seed=args.seed, device=device, name=args.target)
+    try:
+        if kind is None:
+            report = check_dropout(target, seed=args.seed, device=device, name=args.target)
+        else:
+            report = check_penalty(target, kind=kind, seed=args.seed, device=device, name=args.target)
+    except TargetExitError as exc:
+        return error(str(exc), EXIT_FAILED)
     print(report.format())
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -7,7 +7,7 @@ command-line form. See ``docs/conformance.md``.
 """
 
 from ._report import CheckResult, ConformanceReport, Verdict
-from ._target import TargetImportError, load_target
+from ._target import TargetExitError, TargetImportError, load_target
 from .dropout import DROPOUT_PROPERTIES, check_dropout
 from .penalty import PENALTY_PROPERTIES, check_penalty
 
@@ -16,6 +16,7 @@ __all__ = [
     "ConformanceReport",
     "Verdict",
     "TargetImportError",
+    "TargetExitError",
     "load_target",
     "DROPOUT_PROPERTIES",
     "check_dropout",

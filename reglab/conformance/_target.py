@@ -40,7 +40,15 @@ from torch import nn
 from ..core.checks import invalid_argument
 from ..core.errors import ReglabError
 
-__all__ = ["TargetImportError", "load_target", "describe_target", "DropoutTarget", "PenaltyTarget"]
+__all__ = [
+    "TargetImportError",
+    "TargetExitError",
+    "load_target",
+    "describe_target",
+    "exit_refused",
+    "DropoutTarget",
+    "PenaltyTarget",
+]
 
 _TRAINING_NAMES = ("training", "train", "is_training")
 _P_NAMES = ("p", "rate", "drop_prob", "drop_rate", "prob")
@@ -49,6 +57,29 @@ _LAMBDA_NAMES = ("lam", "lmbda", "lambda_", "lamb", "weight_decay", "wd", "alpha
 
 class TargetImportError(ReglabError, ImportError):
     """A ``module.path:callable`` target cannot be imported, found or called."""
+
+
+class TargetExitError(ReglabError):
+    """The target called ``sys.exit`` (raised ``SystemExit``) while it was being checked."""
+
+
+_GUARD_HINT = (
+    "reglab check imports the module and runs its top-level code; "
+    'keep a script\'s own code under `if __name__ == "__main__":`'
+)
+
+
+@contextlib.contextmanager
+def exit_refused(name: str) -> Iterator[None]:
+    """Turn a ``SystemExit`` raised by the target ``name`` inside the block into
+    :class:`TargetExitError`: a check must never end the program, nor pass as an exit status 0."""
+    try:
+        yield
+    except SystemExit as exc:
+        raise TargetExitError(
+            f"`{name}` called sys.exit({exc.code!r}) while being checked; "
+            "a dropout or penalty must return its result, not end the program"
+        ) from None
 
 
 def load_target(spec: str) -> Callable[..., Any]:
@@ -99,6 +130,8 @@ def _import(module_name: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
+        except SystemExit as exc:
+            raise TargetImportError(f"importing `{module_name}` called sys.exit({exc.code!r}): {_GUARD_HINT}") from None
         except Exception as exc:
             raise TargetImportError(f"importing `{module_name}` failed: {type(exc).__name__}: {exc}") from exc
         return module
@@ -107,6 +140,8 @@ def _import(module_name: str) -> Any:
             return importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             raise TargetImportError(f"cannot import module `{module_name}`: {exc}") from exc
+        except SystemExit as exc:
+            raise TargetImportError(f"importing `{module_name}` called sys.exit({exc.code!r}): {_GUARD_HINT}") from None
         except Exception as exc:
             raise TargetImportError(f"importing module `{module_name}` failed: {type(exc).__name__}: {exc}") from exc
 

@@ -65,6 +65,7 @@ from .common import (
     FashionTrainingSettings,
     SplitSettings,
     begin_fashion_run,
+    check_test_subset,
     epoch_summary,
     setting_batch_size,
     setting_fold,
@@ -114,7 +115,7 @@ class DropoutEquivalenceConfig(FashionTrainingSettings, SplitSettings):
         check_probability("p", self.p, allow_one=False)
         check_int("hidden", self.hidden, low=1)
         check_float("init_std", self.init_std, low=0.0)
-        check_int("test_subset", self.test_subset, low=0)
+        check_test_subset(self.test_subset)
         check_int("mask_samples", self.mask_samples, low=2)
         check_int("probes", self.probes, low=1)
         if not isinstance(self.table_ps, tuple) or not self.table_ps:

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from torch import nn
 
-from ..core.checks import check_float, check_int, check_int_tuple, invalid_argument
+from ..core.checks import check_float, check_int_tuple, invalid_argument
 from ..data import BatchIterator
 from ..engine.loop import evaluate
 from ..regularizers.inverted_dropout import Dropout
@@ -39,6 +39,7 @@ from .common import (
     FashionTrainingSettings,
     SplitSettings,
     begin_fashion_run,
+    check_test_subset,
     dropout_mlp,
     init_normal_,
     setting_batch_size,
@@ -112,7 +113,7 @@ class DropoutGridConfig(FashionTrainingSettings, SplitSettings):
         check_int_tuple("hiddens", self.hiddens)
         check_pairs("pairs", self.pairs)
         check_float("init_std", self.init_std, low=0.0, low_open=True)
-        check_int("test_subset", self.test_subset, low=0)
+        check_test_subset(self.test_subset)
         super().__post_init__()
 
 

@@ -42,6 +42,7 @@ from .common import (
     FashionTrainingSettings,
     SplitSettings,
     begin_fashion_run,
+    check_test_subset,
     setting_batch_size,
     setting_fold,
     setting_kfold,
@@ -74,7 +75,7 @@ class EarlyStoppingConfig(FashionTrainingSettings, SplitSettings):
 
     def __post_init__(self) -> None:
         check_int("hidden", self.hidden, low=1)
-        check_int("test_subset", self.test_subset, low=0)
+        check_test_subset(self.test_subset)
         check_int("patience", self.patience, low=0)
         check_float("min_delta", self.min_delta, low=0.0)
         super().__post_init__()

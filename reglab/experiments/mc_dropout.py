@@ -44,6 +44,7 @@ from .common import (
     FashionTrainingSettings,
     SplitSettings,
     begin_fashion_run,
+    check_test_subset,
     dropout_mlp,
     epoch_summary,
     init_normal_,
@@ -87,7 +88,7 @@ class MCDropoutConfig(FashionTrainingSettings, SplitSettings):
         check_probability("p1", self.p1, allow_one=False)
         check_probability("p2", self.p2, allow_one=False)
         check_float("init_std", self.init_std, low=0.0, low_open=True)
-        check_int("test_subset", self.test_subset, low=0)
+        check_test_subset(self.test_subset)
         check_int("samples", self.samples, low=2)
         super().__post_init__()
 
