@@ -3,6 +3,12 @@
 A callback sees the :class:`~reglab.engine.state.TrainState` (model, optimizer,
 epoch, history) and may call ``state.request_stop(reason)``; it never reaches
 into the loop's internals.
+
+Callbacks that carry state across epochs (early stopping's counters, a
+schedule's position) implement :meth:`Callback.state_dict` and
+:meth:`Callback.load_state_dict`, so that a checkpoint can save them and a
+resumed run continues with the same decisions; stateless ones keep the default
+(``state_dict()`` returns None and nothing is saved).
 """
 
 from __future__ import annotations
@@ -42,6 +48,19 @@ class Callback:
     def on_fit_end(self, state: TrainState) -> None:
         """Called once at the end, also when training stops on an error or Ctrl-C
         (``state.stop_reason`` then says so)."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a checkpoint must save to resume this callback exactly, or None
+        (the default) for a stateless callback. The dict holds plain data and
+        tensors (what ``torch.save`` writes and ``torch.load(weights_only=True)``
+        reads back)."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s output. Only called on callbacks whose
+        ``state_dict`` returned a dict; the default refuses, since a callback
+        without state has nothing to load."""
+        raise invalid_argument("state", f"None: {type(self).__name__} keeps no state", type(state).__name__)
 
 
 class LambdaCallback(Callback):
