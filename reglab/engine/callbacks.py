@@ -113,6 +113,12 @@ class TaggedRows(Callback):
     def on_fit_end(self, state: TrainState) -> None:
         self.callback.on_fit_end(state)
 
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.callback.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.callback.load_state_dict(state)
+
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
