@@ -66,3 +66,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def restore_signal_handlers():
+    """Commands run in process (``reglab.cli.main``) handle SIGINT and SIGTERM, and a command
+    that received a signal ignores the rest of a burst on its way out: give every test the
+    handlers it started with."""
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)

@@ -67,6 +67,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume) the sweep; print the selection and the folder. Returns the exit code."""
     from ..sweeps import run_sweep
 
+    if args.experiment is not None and "=" in args.experiment:  # `--resume DIR lr=0.1`: an axis, not a name
+        args.overrides = [args.experiment, *args.overrides]
+        args.experiment = None
     if args.experiment is None and args.resume is None:
         print("usage: " + USAGE, file=sys.stderr)
         return 2

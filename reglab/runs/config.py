@@ -18,6 +18,7 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..core.checks import shown_value
 from ..core.errors import ConfigError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -64,7 +65,9 @@ def coerce_value(key: str, value: Any, default: Any) -> Any:
     """Check ``value`` against the type of ``default`` and convert int->float, list->tuple."""
 
     def fail() -> ConfigError:
-        return ConfigError(f"setting `{key}` expects a {type_name(default)} (default {default!r}); received {value!r}")
+        return ConfigError(
+            f"setting `{key}` expects a {type_name(default)} (default {default!r}); received {shown_value(value)}"
+        )
 
     if default is None:
         return value
@@ -122,15 +125,22 @@ def shown_literal(raw: str) -> str:
     return text if len(text) <= 80 else f"{text[:40]}...{text[-20:]} ({len(raw)} characters)"
 
 
+def _shown_key(key: str) -> str:
+    """A key for an error sentence: `lr`, or its shortened repr when it is long or not printable."""
+    return f"`{key}`" if len(key) <= 60 and key.isprintable() else shown_literal(key)
+
+
 def parse_override(text: str, defaults: Mapping[str, Any]) -> tuple[str, Any]:
     """Parse one ``key=value`` string against the defaults; return ``(key, value)``."""
     if not isinstance(text, str) or "=" not in text:
-        raise ConfigError(f"override {text!r} is not of the form key=value")
+        raise ConfigError(
+            f"override {shown_literal(text) if isinstance(text, str) else repr(text)} is not of the form key=value"
+        )
     key, raw = text.split("=", 1)
     key = key.strip()
     if key not in defaults:
         valid = ", ".join(defaults)
-        raise ConfigError(f"unknown setting `{key}`; valid settings are: {valid}")
+        raise ConfigError(f"unknown setting {_shown_key(key)}; valid settings are: {valid}")
     default = defaults[key]
     raw = raw.strip()
     try:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.checks import shown_value
 from ..core.errors import ConfigError
 from ..runs.config import coerce_value, parse_literal, shown_literal
 from ..runs.sweep_spec import SweepSpec
@@ -77,23 +78,25 @@ def _range(key: str, raw: str, example: Any, max_values: int | None) -> list[Any
             f"range for `{key}` must be {kind}:START:STOP:COUNT with numbers; received {shown_literal(raw)}"
         ) from None
     if not (math.isfinite(start) and math.isfinite(stop)):
-        raise ConfigError(f"range for `{key}` needs finite START and STOP; received {raw!r}")
+        raise ConfigError(f"range for `{key}` needs finite START and STOP; received {shown_literal(raw)}")
     if count < 1:
-        raise ConfigError(f"range for `{key}` needs COUNT >= 1; received {raw!r}")
+        raise ConfigError(f"range for `{key}` needs COUNT >= 1; received {shown_literal(raw)}")
     if max_values is not None and count > max_values:
         raise ConfigError(
             f"range for `{key}` asks for {count} values, more than the sweep's limit of {max_values} trials "
-            f"({raw!r}); check COUNT, or raise --max-trials to run it knowingly"
+            f"({shown_literal(raw)}); check COUNT, or raise --max-trials to run it knowingly"
         )
     if kind == "log":
         if start <= 0 or stop <= 0:
-            raise ConfigError(f"log range for `{key}` needs START and STOP > 0; received {raw!r}")
+            raise ConfigError(f"log range for `{key}` needs START and STOP > 0; received {shown_literal(raw)}")
         values = np.logspace(math.log10(start), math.log10(stop), count).tolist()
     else:
         values = np.linspace(start, stop, count).tolist()
     if isinstance(example, int) and not isinstance(example, bool):
         if any(abs(v - round(v)) > 1e-9 * max(1.0, abs(v)) for v in values):
-            raise ConfigError(f"setting `{key}` expects integers; range {raw!r} gives {values}")
+            raise ConfigError(
+                f"setting `{key}` expects integers; range {shown_literal(raw)} gives {shown_value(values)}"
+            )
         return [round(v) for v in values]
     # Print-friendly floats: 0.30000000000000004 -> 0.3.
     return [float(f"{v:.12g}") for v in values]
@@ -144,7 +147,7 @@ def parse_axis(
         raise ConfigError(f"`{key}` has no values: give at least one, e.g. {key}={example!r}")
     coerced = tuple(coerce_value(key, v, example) for v in values)
     if len(set(map(repr, coerced))) != len(coerced):
-        raise ConfigError(f"`{key}` lists a value twice: {list(coerced)}")
+        raise ConfigError(f"`{key}` lists a value twice: {shown_value(list(coerced))}")
     return key, coerced
 
 

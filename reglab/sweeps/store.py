@@ -175,8 +175,14 @@ class SweepStore:
     def create(cls, out: str | Path, experiment: str, manifest: dict[str, Any], knobs: Sequence[str]) -> SweepStore:
         """A new sweep folder with its ``sweep.json``."""
         store = cls(RunDir.create(out, experiment), knobs)
-        store.run_dir.write_json(SWEEP, manifest)
-        store.run_dir.write_text(RESULTS, "")
+        try:
+            store.run_dir.write_json(SWEEP, manifest)
+            store.run_dir.write_text(RESULTS, "")
+        except BaseException:
+            (store.path / RESULTS).unlink(missing_ok=True)
+            (store.path / SWEEP).unlink(missing_ok=True)
+            store.run_dir.discard_if_empty()
+            raise
         return store
 
     @classmethod
@@ -207,6 +213,8 @@ class SweepStore:
                 repair_journal(path / JOURNAL)
             # A later row of a trial (a failed trial rerun) replaces the earlier one.
             rows = read_journal(path / JOURNAL) if (path / JOURNAL).exists() else read_results(path / RESULTS)
+        except ConfigError:  # the journal's own sentence, naming the line
+            raise
         except OSError as exc:
             raise ConfigError(
                 f"--resume: the journal in {path} cannot be read or repaired ({os_reason(exc)})"

@@ -135,6 +135,7 @@ class WorkerPool:
                         continue
                 if worker.process.sentinel in ready or not worker.process.is_alive():
                     key, worker.task = worker.task, None
+                    worker.process.join(timeout=5)  # reaped, so its exit code is known
                     code = worker.process.exitcode
                     self._replace(worker)
                     yield key, WorkerDied(_death(code))
