@@ -211,7 +211,7 @@ def _run(
 
 
 def run_sweep(
-    experiment: str,
+    experiment: str | None,
     grid: list[str] | tuple[str, ...] = (),
     *,
     seeds: int | None = None,
@@ -230,7 +230,7 @@ def run_sweep(
     """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
 
     Args:
-        experiment: a registered experiment name.
+        experiment: a registered experiment name (None or empty with ``resume``).
         grid: axes such as ``"p1=0.1,0.5"`` or ``"lr=log:0.01:1:5"``.
         seeds: seeds per configuration (the experiment's default seed, +1, +2...); None: 1.
         select: ``"val=FRACTION"``, ``"kfold=K"`` or None (no selection).
@@ -266,6 +266,8 @@ def run_sweep(
             quiet=quiet,
             reraise_interrupt=reraise_interrupt,
         )
+    if not experiment:
+        raise ConfigError("reglab sweep needs an experiment (or --resume DIR)")
     check_choice("backend", backend, BACKENDS)
     if workers is not None:
         check_int("workers", workers, low=1)

@@ -13,6 +13,7 @@ import os
 import signal
 import time
 import types
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +37,7 @@ def _gone(pid: int, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
-            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             return True
         if state in ("Z", "X"):
