@@ -1,8 +1,11 @@
 """Fault injection: ``reglab run`` and ``reglab sweep`` killed at seeded random points.
 
 Each test kills real processes (forked by :mod:`tests.fault_server`, which has
-reglab imported already) at 12 seeded random moments, cycling through SIGINT,
-SIGTERM and SIGKILL, and checks what the README promises:
+reglab imported already) at 12 seeded random points, cycling through SIGINT,
+SIGTERM and SIGKILL. A point is a moment of progress, not of the clock (so a
+loaded machine moves nothing): after k epochs of a run (k = 0..6, 6 being its
+final writes) or k journalled trials of a sweep (k = 0..7), plus a random part
+of an epoch or a trial. Then it checks what the README promises:
 
 - a run keeps every finished epoch readable in ``metrics.csv`` (at least every
   epoch that had finished when the signal came, as the experiment logged it),
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,20 +156,34 @@ def _trial_metrics(rows: list[dict]) -> dict[int, tuple]:
     return final
 
 
+def _wait_for(count: Callable[[], int], at_least: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while count() < at_least and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except OSError:
+        return 0
+
+
 def test_a_run_killed_anywhere_keeps_every_finished_epoch(server, tmp_path):
+    # A kill point is a moment of the run's progress, drawn with a seed: after k of its 6
+    # epochs (0 to 6: 6 is the final writes), plus a random part of an epoch's pause.
     rng = random.Random(2026)
-    code, duration = server.run(["run", "faulty", "--out", str(tmp_path / "reference"), "--quiet"], tmp_path / "ref")
-    assert code == 0
     tried, kept, lost, interrupted = 0, 0, 0, 0
     for i in range(KILL_POINTS):
-        sig = SIGNALS[i % 3]
+        sig, after, within = SIGNALS[i % 3], rng.randint(0, 6), rng.uniform(0.0, 0.03)
         out, log = tmp_path / f"kill{i}", tmp_path / f"kill{i}.log"
         child = server.start(["run", "faulty", "--out", str(out), "--quiet"], out, env={"REGLAB_FAULT_LOG": str(log)})
-        time.sleep(rng.uniform(0.0, 0.9 * duration))
+        _wait_for(lambda log=log: _lines(log), after)
+        time.sleep(within)
         _kill(child.pid, sig)
         code = server.wait(child)
         tried += 1
-        finished = len(log.read_text().split()) if log.exists() else 0
+        finished = _lines(log)
         runs = sorted((out / "faulty").glob("*")) if (out / "faulty").exists() else []
         assert len(runs) <= 1
         if not runs:
@@ -181,7 +199,7 @@ def test_a_run_killed_anywhere_keeps_every_finished_epoch(server, tmp_path):
         if code == 0:  # the signal came after the run had ended
             assert json.loads(summary_path.read_text())["status"] == "complete"
         elif sig == signal.SIGKILL:
-            assert code == -signal.SIGKILL and not summary_path.exists()
+            assert code == -signal.SIGKILL and (not summary_path.exists() or after == 6)
         else:
             interrupted += 1
             summary = json.loads(summary_path.read_text())
@@ -189,7 +207,7 @@ def test_a_run_killed_anywhere_keeps_every_finished_epoch(server, tmp_path):
             assert summary["status"] == "interrupted" and summary["signal"] == signal.Signals(sig).name
             assert summary["metrics_rows"] == len(rows)
             assert "interrupted" in child.err.read_text() and "Traceback" not in child.err.read_text()
-    assert interrupted >= 4  # most SIGINT/SIGTERM points landed inside training
+    assert interrupted >= 4
     print(f"\nruns: {tried} kill points tried, {kept} finished epochs kept, epochs lost: {lost}")
     assert lost == 0
 
@@ -197,7 +215,7 @@ def test_a_run_killed_anywhere_keeps_every_finished_epoch(server, tmp_path):
 def test_a_sweep_killed_anywhere_loses_no_trial_and_resumes_to_the_same_numbers(server, tmp_path):
     rng = random.Random(2027)
     args = ["sweep", "faulty", *SWEEP_GRID, "--backend", "local", "--workers", "2", "--quiet"]
-    code, duration = server.run([*args, "--out", str(tmp_path / "reference")], tmp_path / "ref")
+    code, _ = server.run([*args, "--out", str(tmp_path / "reference")], tmp_path / "ref")
     assert code == 0
     (reference,) = (tmp_path / "reference" / "faulty").glob("*")
     expected = _trial_metrics(read_journal(reference / "trials.jsonl"))
@@ -205,13 +223,21 @@ def test_a_sweep_killed_anywhere_loses_no_trial_and_resumes_to_the_same_numbers(
 
     tried, lost, resumed, orphans, killed_with_workers = 0, 0, 0, 0, 0
     for i in range(KILL_POINTS):
-        sig = SIGNALS[i % 3]
+        # A kill point: after k of the 8 trials are journalled (0 to 7), plus part of a trial's time.
+        sig, after, within = SIGNALS[i % 3], rng.randint(0, 7), rng.uniform(0.0, 0.1)
         out = tmp_path / f"kill{i}"
         child = server.start([*args, "--out", str(out)], out)
-        deadline = child.started + rng.uniform(0.05, 0.9 * duration)
         workers: set[int] = set()
+
+        def progress(out=out, child=child, workers=workers) -> int:
+            workers.update(_children(child.pid))
+            journals = list(out.glob("faulty/*/trials.jsonl"))
+            return _lines(journals[0]) if journals else 0
+
+        _wait_for(progress, after)
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            workers |= _children(child.pid)
+            progress()
             time.sleep(0.005)
         workers |= _children(child.pid)
         _kill(child.pid, sig)

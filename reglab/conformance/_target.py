@@ -85,8 +85,10 @@ def exit_refused(name: str) -> Iterator[None]:
 def load_target(spec: str) -> Callable[..., Any]:
     """Import ``"module.path:callable"`` (or ``"path/to/file.py:callable"``) and return the callable.
 
-    The attribute may be dotted (``"pkg.mod:Class.method"``). The current
-    directory is searched too, as ``python -m`` would.
+    The attribute may be dotted (``"pkg.mod:Class.method"``). A module is looked
+    for in the current directory first, as ``python -m`` would, then on
+    ``sys.path``. Importing runs the module's top-level code; a ``sys.exit`` there
+    is a :class:`TargetImportError`, not an exit.
 
     Args:
         spec: ``MODULE:CALLABLE``.
@@ -148,16 +150,16 @@ def _import(module_name: str) -> Any:
 
 @contextlib.contextmanager
 def _cwd_on_path() -> Iterator[None]:
+    """The current directory first on ``sys.path`` for the import, as ``python -m`` has it."""
     cwd = os.getcwd()
-    added = cwd not in sys.path and "" not in sys.path
+    added = not sys.path or sys.path[0] not in ("", cwd)
     if added:
         sys.path.insert(0, cwd)
     try:
         yield
     finally:
-        if added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(cwd)
+        if added and sys.path and sys.path[0] == cwd:
+            sys.path.pop(0)
 
 
 def describe_target(target: Any) -> str:

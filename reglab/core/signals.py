@@ -9,7 +9,9 @@ Only the first signal is raised. Signals that come after it (a user pressing
 Ctrl-C several times, a scheduler repeating SIGTERM) are held, so the code that
 records the interruption runs to its end; and inside :func:`protected` even the
 first one is held until the block is over, so that a file written there (a
-run's ``summary.json``) is never cut halfway. SIGKILL cannot be caught: what
+run's ``summary.json``) is never cut halfway. The runner and the sweep hold
+signals from start to end and let them through only around the work itself
+(:func:`interruptible`), so an interruption always lands where it is recorded. SIGKILL cannot be caught: what
 survives it is what was already written (atomically, see :mod:`reglab.core.files`).
 
 Python delivers signals to the main thread only: elsewhere these context
@@ -31,6 +33,7 @@ __all__ = [
     "SignalLog",
     "handle_signals",
     "protected",
+    "interruptible",
     "deliver_held",
     "held_signal",
     "ignore_signals",
@@ -153,6 +156,24 @@ def protected(*, deliver: bool = True) -> Iterator[None]:
             _state.protected -= 1
         if deliver:
             deliver_held()
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Inside a :func:`protected` block, let signals interrupt again for the duration of this
+    block (a held one is raised as it starts). Whatever interrupts it surfaces inside the
+    block's ``with`` statement, so a ``try`` around it always catches it, and once the block
+    is over signals are held again: there is no moment between the work and the code that
+    records its end where a signal could escape."""
+    if not _on_main_thread() or not _state.installed:
+        yield
+        return
+    saved, _state.protected = _state.protected, 0
+    try:
+        deliver_held()
+        yield
+    finally:
+        _state.protected = saved
 
 
 def held_signal() -> int | None:

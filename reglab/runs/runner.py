@@ -23,7 +23,7 @@ import torch
 
 from ..core.errors import ConfigError, DivergenceError, OutputError
 from ..core.files import output_error
-from ..core.signals import Interrupted, deliver_held, handle_signals, protected, signal_name
+from ..core.signals import Interrupted, handle_signals, interruptible, protected, signal_name
 from ..core.version import __version__
 from ..engine.devices import resolve_device
 from .config import apply_overrides, config_to_dict
@@ -108,17 +108,18 @@ def run_experiment(
     experiment = get_experiment(name)
     config = make_config(name, overrides, seed=seed, dry_run=dry_run)
     torch_device = resolve_device(device)
-    with handle_signals():
-        with protected(deliver=False):  # a Ctrl-C now interrupts the run below, with its folder recorded
-            run_dir = _new_run_dir(out, name, config, torch_device, dry_run, command) if out is not None else None
+    # Signals are held from here on (a burst of Ctrl-C cannot cut a file) and let through
+    # only while the experiment runs, where the interruption is recorded.
+    with handle_signals(), protected(deliver=False):
+        run_dir = _new_run_dir(out, name, config, torch_device, dry_run, command) if out is not None else None
         ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress)
         start = time.perf_counter()
         result: Result | None = None
         error: BaseException | None = None
         status = "failed"
         try:
-            deliver_held()
-            result = experiment.run(config, ctx)
+            with interruptible():
+                result = experiment.run(config, ctx)
             status = "complete"
         except DivergenceError as exc:
             status, error = "diverged", exc
@@ -126,35 +127,35 @@ def run_experiment(
             status, error = "interrupted", exc
         except Exception as exc:  # recorded, then reported by the caller
             status, error = "failed", exc
-        with protected(deliver=False):  # a burst of Ctrl-C cannot cut the final files
-            summary: dict[str, Any] = {"experiment": name, "status": status}
-            if result is not None:
-                summary.update(result.summary)
-            summary["seed"] = getattr(config, "seed", None)
-            summary["seconds"] = time.perf_counter() - start
-            summary["device"] = str(torch_device)
-            summary["versions"] = versions()
-            if isinstance(error, Interrupted):
-                summary["signal"] = signal_name(error.signum)
-            if run_dir is not None:
-                summary["metrics_rows"] = ctx.metrics_rows
-                if result is not None and result.model is not None:
-                    try:
-                        run_dir.save_state_dict("model.pt", result.model)
-                    except OSError as exc:  # e.g. the disk is full: the summary still says what happened
-                        status, error = "failed", output_error(run_dir.file("model.pt"), exc)
-                        summary["status"] = status
-            if error is not None and not isinstance(error, KeyboardInterrupt):
-                summary["error"] = f"{type(error).__name__}: {error}"
-            if run_dir is not None:
+        # The final files (signals are held: nothing can cut them).
+        summary: dict[str, Any] = {"experiment": name, "status": status}
+        if result is not None:
+            summary.update(result.summary)
+        summary["seed"] = getattr(config, "seed", None)
+        summary["seconds"] = time.perf_counter() - start
+        summary["device"] = str(torch_device)
+        summary["versions"] = versions()
+        if isinstance(error, Interrupted):
+            summary["signal"] = signal_name(error.signum)
+        if run_dir is not None:
+            summary["metrics_rows"] = ctx.metrics_rows
+            if result is not None and result.model is not None:
                 try:
-                    run_dir.write_json("summary.json", summary)
-                except OSError as exc:
-                    ended = f"{status}: {error}" if error is not None and status != "interrupted" else status
-                    raise OutputError(
-                        f"{output_error(run_dir.file('summary.json'), exc)} (the run ended {ended}; "
-                        f"its finished epochs are in {run_dir.file('metrics.csv')})"
-                    ) from exc
+                    run_dir.save_state_dict("model.pt", result.model)
+                except OSError as exc:  # e.g. the disk is full: the summary still says what happened
+                    status, error = "failed", output_error(run_dir.file("model.pt"), exc)
+                    summary["status"] = status
+        if error is not None and not isinstance(error, KeyboardInterrupt):
+            summary["error"] = f"{type(error).__name__}: {error}"
+        if run_dir is not None:
+            try:
+                run_dir.write_json("summary.json", summary)
+            except OSError as exc:
+                ended = f"{status}: {error}" if error is not None and status != "interrupted" else status
+                raise OutputError(
+                    f"{output_error(run_dir.file('summary.json'), exc)} (the run ended {ended}; "
+                    f"its finished epochs are in {run_dir.file('metrics.csv')})"
+                ) from exc
     if isinstance(error, KeyboardInterrupt) and reraise_interrupt:
         raise error
     return RunOutcome(name, config, status, run_dir, result, summary, error)

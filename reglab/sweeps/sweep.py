@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core.checks import check_choice, check_int
 from ..core.errors import ConfigError, OutputError
-from ..core.signals import handle_signals, protected
+from ..core.signals import handle_signals, interruptible, protected
 from ..engine.devices import resolve_device
 from ..runs.experiment import get_experiment
 from ..runs.runner import make_config, versions
@@ -153,19 +153,18 @@ def _finish(
     report = select(configs, knobs, spec, parse_select(manifest["select"]))
     counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed")}
     counts["missing"] = len(manifest["trials"]) - len(rows)
-    with protected(deliver=False):  # a burst of Ctrl-C cannot cut the summary
-        store.write_json(
-            "summary.json",
-            {
-                "experiment": manifest["experiment"],
-                "status": status,
-                **session_summary(sessions),
-                "trials": counts,
-                **report,
-                "configurations": configs,
-                "versions": versions(),
-            },
-        )
+    store.write_json(  # called with signals held (see _run): a burst of Ctrl-C cannot cut it
+        "summary.json",
+        {
+            "experiment": manifest["experiment"],
+            "status": status,
+            **session_summary(sessions),
+            "trials": counts,
+            **report,
+            "configurations": configs,
+            "versions": versions(),
+        },
+    )
     anchor = report.get("selected") or report.get("test_optimal")
     for knob in plottable_knobs(configs, knobs):
         import matplotlib.pyplot as plt
@@ -193,9 +192,10 @@ def _run(
         session.update(seconds=time.perf_counter() - start, status=status)
         return [*sessions, session]
 
-    with handle_signals():
+    with handle_signals(), protected(deliver=False):  # signals reach only the trials (see core/signals.py)
         try:
-            session["backend"] = _execute(store, manifest, trials, **options)
+            with interruptible():
+                session["backend"] = _execute(store, manifest, trials, **options)
         except KeyboardInterrupt as exc:
             result = _finish(store, manifest, ended("interrupted"), "interrupted", getattr(exc, "signum", None))
             if reraise_interrupt:
@@ -296,19 +296,20 @@ def run_sweep(
         "command": command if command is not None else sys.argv,
         "trials": [dataclasses.asdict(t) for t in trials],
     }
-    with protected():  # the folder and its sweep.json appear together
+    # From the folder's creation on, a signal is held until the trials run (where it is recorded).
+    with handle_signals(), protected(deliver=False):
         store = SweepStore.create("sweeps" if out is None else out, experiment, manifest, parsed.keys)
-    return _run(
-        store,
-        manifest,
-        trials,
-        resumed=False,
-        reraise_interrupt=reraise_interrupt,
-        backend=backend,
-        workers=workers,
-        ray_address=ray_address,
-        quiet=quiet,
-    )
+        return _run(
+            store,
+            manifest,
+            trials,
+            resumed=False,
+            reraise_interrupt=reraise_interrupt,
+            backend=backend,
+            workers=workers,
+            ray_address=ray_address,
+            quiet=quiet,
+        )
 
 
 def _check_backend(experiment: str, spec: SweepSpec, backend: str) -> None:
@@ -342,18 +343,19 @@ def resume_sweep(
         raise ConfigError(f"--resume: {Path(path) / 'sweep.json'} is not a readable sweep manifest ({exc})") from None
     resolve_device(manifest["device"])
     _check_backend(manifest["experiment"], get_spec(manifest["experiment"]), backend)
-    store, manifest = SweepStore.open(path, repair=True)
-    manifest = check_manifest(path, manifest)
-    done = store.finished()
-    todo = [t for t in trials if t.index not in done]
-    return _run(
-        store,
-        manifest,
-        todo,
-        resumed=True,
-        reraise_interrupt=reraise_interrupt,
-        backend=backend,
-        workers=workers,
-        ray_address=ray_address,
-        quiet=quiet,
-    )
+    with handle_signals(), protected(deliver=False):
+        store, manifest = SweepStore.open(path, repair=True)
+        manifest = check_manifest(path, manifest)
+        done = store.finished()
+        todo = [t for t in trials if t.index not in done]
+        return _run(
+            store,
+            manifest,
+            todo,
+            resumed=True,
+            reraise_interrupt=reraise_interrupt,
+            backend=backend,
+            workers=workers,
+            ray_address=ray_address,
+            quiet=quiet,
+        )

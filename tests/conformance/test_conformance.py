@@ -4,6 +4,7 @@ each defective one (tests/conformance/conformance_fixtures.py) on exactly the ri
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import pytest
@@ -365,3 +366,15 @@ def test_a_target_that_calls_sys_exit_fails_in_one_sentence_never_exit_0(tmp_pat
     assert main(["check", f"{target}:f"]) == code
     captured = capsys.readouterr()
     assert captured.err == message.format(file=target) and captured.out == ""
+
+
+def test_a_module_is_looked_for_in_the_current_directory_first(tmp_path, monkeypatch):
+    elsewhere, here = tmp_path / "elsewhere", tmp_path / "here"
+    for folder, answer in ((elsewhere, "installed"), (here, "current directory")):
+        folder.mkdir()
+        (folder / "reglab_shadow_probe.py").write_text(f"def f(x, p):\n    return {answer!r}\n")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    monkeypatch.chdir(here)
+    monkeypatch.delitem(sys.modules, "reglab_shadow_probe", raising=False)
+    assert load_target("reglab_shadow_probe:f")(None, 0.5) == "current directory"
+    monkeypatch.delitem(sys.modules, "reglab_shadow_probe", raising=False)
