@@ -220,3 +220,18 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_finished_epochs(faulty, tiny_dis
     )
     assert [r["epoch"] for r in _rows(run)] == ["1", "2"]  # the last complete version of the file
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "metrics.csv"]  # no half-written file
+
+
+def test_a_signal_while_the_run_folder_is_made_is_recorded_not_lost(faulty, tmp_path, capsys, monkeypatch):
+    original = RunDir.create
+
+    def create(*args, **kwargs):
+        _send(signal.SIGTERM)  # held: the folder and its config.json are made whole first
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(RunDir, "create", create)
+    code, _, err = _run(capsys, "run", faulty, "--quiet", "--out", str(tmp_path))
+    run = _only_run(tmp_path)
+    assert code == 143 and "interrupted (SIGTERM)" in err
+    assert json.loads((run / "config.json").read_text())["experiment"] == "faulty"
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"

@@ -147,3 +147,27 @@ def test_the_library_refuses_resume_with_other_settings(tiny_experiment, tmp_pat
     result = _sweep(tiny_experiment, tmp_path)
     with pytest.raises(ConfigError, match="drop seeds, select"):
         run_sweep("", seeds=2, select="val=0.5", resume=result.path)
+
+
+def test_a_signal_while_the_sweep_folder_is_made_is_recorded_with_the_folder_to_resume(
+    tiny_experiment, tmp_path, capsys, monkeypatch
+):
+    import os
+    import signal
+    import time
+
+    from reglab.sweeps import store as store_module
+
+    original = store_module.RunDir.create
+
+    def create(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # held: the folder and its sweep.json are made whole first
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(store_module.RunDir, "create", create)
+    code = main(["sweep", tiny_experiment, "lr=0.1,0.2", "--workers", "1", "--quiet", "--out", str(tmp_path)])
+    (path,) = (tmp_path / tiny_experiment).iterdir()
+    assert code == 143
+    assert f"resume with: reglab sweep --resume {path}" in capsys.readouterr().err
+    assert json.loads((path / "summary.json").read_text())["status"] == "interrupted"
