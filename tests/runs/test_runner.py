@@ -27,6 +27,7 @@ from reglab.engine.callbacks import LambdaCallback
 from reglab.runs.experiment import EXPERIMENTS, RunContext
 from reglab.runs.run_dir import RunDir
 from tests.fault_server import register_faulty
+from tests.helpers import fill_disk
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -167,40 +168,8 @@ def test_an_unwritable_folder_is_one_sentence(tmp_path):
     assert list(locked.iterdir()) == []
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 1 MiB tmpfs (skipped where mounting is not allowed), unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here to fill up: {mounted.stderr.strip() or 'mount failed'}")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def _fill(disk: Path) -> Path:
-    """Fill ``disk`` to the last byte; returns the filler file (delete it to make room)."""
-    filler = disk / "filler"
-    with filler.open("wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    for k in range(10_000):  # the last few pages too
-        try:
-            (disk / f"dust{k}").write_bytes(b"\0" * 512)
-        except OSError:
-            break
-    return filler
-
-
 def test_a_full_disk_at_the_start_is_one_sentence_and_leaves_no_folder(faulty, tiny_disk, capsys):
-    _fill(tiny_disk)
+    fill_disk(tiny_disk)
     code, _, err = _run(capsys, "run", faulty, "pause=0.0", "--quiet", "--out", str(tiny_disk / "runs"))
     assert code == 1
     assert err.startswith("reglab: error: cannot ") and "No space left on device" in err
@@ -210,7 +179,7 @@ def test_a_full_disk_at_the_start_is_one_sentence_and_leaves_no_folder(faulty, t
 
 
 def test_a_disk_that_fills_up_mid_run_keeps_the_finished_epochs(faulty, tiny_disk, capsys, monkeypatch):
-    _at_epoch(monkeypatch, 2, lambda: _fill(tiny_disk))
+    _at_epoch(monkeypatch, 2, lambda: fill_disk(tiny_disk))
     code, _, err = _run(capsys, "run", faulty, "pause=0.0", "--quiet", "--out", str(tiny_disk / "runs"))
     run = _only_run(tiny_disk / "runs")
     assert code == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -171,3 +172,34 @@ def test_a_signal_while_the_sweep_folder_is_made_is_recorded_with_the_folder_to_
     assert code == 143
     assert f"resume with: reglab sweep --resume {path}" in capsys.readouterr().err
     assert json.loads((path / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_a_disk_that_fills_up_mid_sweep_names_the_file_and_the_resume_finishes(
+    tiny_experiment, tiny_disk, capsys, monkeypatch
+):
+    from tests.helpers import fill_disk
+
+    original = SweepStore.record_many
+    filled: list = []
+
+    def record_many(self, rows):
+        original(self, rows)
+        if not filled:  # the disk is full once the first trial is journalled
+            filled.append(fill_disk(tiny_disk))
+
+    monkeypatch.setattr(SweepStore, "record_many", record_many)
+    out = tiny_disk / "sweeps"
+    code = main(["sweep", tiny_experiment, "lr=0.05,0.1,0.2", "--workers", "1", "--quiet", "--out", str(out)])
+    (path,) = (out / tiny_experiment).iterdir()
+    err = capsys.readouterr().err
+    assert code == 1
+    # The journal's last page may still hold a row; the next whole file cannot be written.
+    assert re.fullmatch(
+        rf"reglab: error: cannot (append to|write) {re.escape(str(path))}/(trials\.jsonl|results\.csv): "
+        rf"No space left on device; the finished trials are kept in {re.escape(str(path))}: finish them with --resume\n",
+        err,
+    ), err
+    assert [r["trial"] for r in read_journal(path / "trials.jsonl")][:1] == [0]
+    filled[0].unlink()  # room again
+    assert main(["sweep", "--resume", str(path), "--quiet"]) == 0
+    assert [r["status"] for r in read_journal(path / "trials.jsonl")] == ["complete"] * 3
