@@ -3,11 +3,13 @@
 A sweep is the grid (see :mod:`reglab.sweeps.grid`) times the seeds times the
 validation folds. Every trial's config, the device, the backend and the size
 of the grid (at most ``max_trials``) are checked before the sweep folder is
-created, so a bad value fails at once. Ctrl-C and SIGTERM stop it the same way. Trials then run on a
-backend (``local`` processes, one ``vectorized`` stacked model, or ``ray``);
-each finished row is stored atomically. At the end (also after Ctrl-C)
-``summary.json`` gets the per-configuration means and spreads, the selected
-configuration and why, and the test-optimal one, and one plot per knob is drawn.
+created, so a bad value fails at once. Trials then run on a backend
+(``local`` processes, one ``vectorized`` stacked model, or ``ray``); each
+finished row is stored atomically. Ctrl-C and SIGTERM stop a sweep the same
+way (signals reach only the trials, see :mod:`reglab.core.signals`). At the
+end (also after an interruption) ``summary.json`` gets the per-configuration
+means and spreads, the selected configuration and why, the test-optimal one
+and the sessions (the run and each resume), and one plot per knob is drawn.
 """
 
 from __future__ import annotations
@@ -107,10 +109,9 @@ def _execute(
     workers: int | None,
     ray_address: str | None,
     quiet: bool,
-) -> str:
+) -> None:
+    """Run ``trials`` on ``backend`` (already resolved from ``auto``), storing rows as they finish."""
     experiment, spec, device = manifest["experiment"], get_spec(manifest["experiment"]), manifest["device"]
-    if backend == "auto":
-        backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
     bar = _progress(len(trials), quiet)
     try:
         if backend == "vectorized":
@@ -136,7 +137,6 @@ def _execute(
         store.flush()  # results.csv holds every finished row, also after Ctrl-C or an error
         if bar is not None:
             bar.close()
-    return backend
 
 
 def _finish(
@@ -185,6 +185,9 @@ def _run(
     **options: Any,
 ) -> SweepResult:
     sessions = sessions_so_far(store.path, manifest, resumed)
+    if options["backend"] == "auto":
+        spec = get_spec(manifest["experiment"])
+        options["backend"] = "vectorized" if vectorizable(spec, manifest["experiment"], trials) else "local"
     session: dict[str, Any] = {"backend": options["backend"], "seconds": None, "trials": len(trials)}
     start = time.perf_counter()
 
@@ -195,7 +198,7 @@ def _run(
     with handle_signals(), protected(deliver=False):  # signals reach only the trials (see core/signals.py)
         try:
             with interruptible():
-                session["backend"] = _execute(store, manifest, trials, **options)
+                _execute(store, manifest, trials, **options)
         except KeyboardInterrupt as exc:
             result = _finish(store, manifest, ended("interrupted"), "interrupted", getattr(exc, "signum", None))
             if reraise_interrupt:
