@@ -14,7 +14,7 @@ run:
 	$(PY) -m reglab run dropout $(ARGS)
 
 test:
-	VENV=$(VENV) scripts/setup.sh dev,ray
+	VENV=$(VENV) scripts/setup.sh dev,ray,optuna,lightning,timm
 	$(PY) -m ruff check reglab tests benchmarks
 	$(PY) -m ruff format --check reglab tests benchmarks
 	$(PY) -m pytest $(ARGS)

@@ -68,6 +68,26 @@ def one_torch_thread():
     torch.set_num_threads(old)
 
 
+@pytest.fixture
+def user_experiments(monkeypatch):
+    """Experiments registered from users' files, modules and entry points during one test
+    are forgotten after it: the registry, the loader's memory, sys.path and the modules."""
+    import sys
+
+    from reglab.experiments import EXPERIMENTS
+    from reglab.runs import sources
+
+    monkeypatch.setattr(EXPERIMENTS, "_entries", dict(EXPERIMENTS._entries))
+    for name in ("_file_modules", "_loaded", "_entry_points_loaded", "_entry_point_errors"):
+        monkeypatch.setattr(sources, name, type(getattr(sources, name))(getattr(sources, name)))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    modules = set(sys.modules)
+    yield
+    for name in set(sys.modules) - modules:
+        if not name.startswith(("reglab", "torch", "numpy", "ray", "matplotlib")):
+            del sys.modules[name]
+
+
 @pytest.fixture(autouse=True)
 def restore_signal_handlers():
     """Commands run in process (``reglab.cli.main``) handle SIGINT and SIGTERM, and a command

@@ -10,14 +10,22 @@ constants:
 - faults: ``fill_disk`` (with the ``tiny_disk`` fixture, a 1 MiB tmpfs);
 - experiments: ``run_dry``, ``assert_run_files``, ``assert_figure_labelled``,
   and the tiny synthetic experiment (``TinyConfig``, ``tiny_run``) that the
-  ``tiny_experiment`` fixture registers.
+  ``tiny_experiment`` fixture registers;
+- users' experiments: ``write_user_experiment`` (a file registering a tiny
+  experiment outside reglab; the ``user_experiments`` fixture forgets it after the test).
+- timm: ``timm_drop_file``, ``timm_drop`` (timm's own DropPath / DropBlock code);
+- a loopback-only network namespace for the Ray tests: ``in_loopback_namespace``,
+  ``loopback_namespace_refusal``, ``run_in_loopback_namespace``; the searched
+  ridge experiment ``SgdRidgeConfig``, ``sgd_ridge_run``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +52,43 @@ K = 5.0
 def gen(seed: int = 0, device: str = "cpu") -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
     return torch.Generator(device=device).manual_seed(seed)
+
+
+# --- timm ----------------------------------------------------------------------------
+
+
+def timm_drop_file() -> Path | None:
+    """The installed ``timm/layers/drop.py`` (timm's DropPath, DropBlock2d and
+    calculate_drop_path_rates), found without importing timm; None without timm."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "layers" / "drop.py"
+    return path if path.is_file() else None
+
+
+@functools.cache
+def timm_drop() -> Any:
+    """timm's ``layers/drop.py`` module, the real code, or a pytest skip without timm.
+
+    ``import timm`` needs torchvision, which has no build for the CPU torch the
+    tests run on; ``drop.py`` imports only torch, so where ``timm.layers`` cannot
+    be imported the file is loaded on its own (as ``reglab check path/to/drop.py:DropPath``
+    would load it).
+    """
+    try:
+        import timm.layers.drop as drop
+
+        return drop
+    except Exception:
+        path = timm_drop_file()
+        if path is None:
+            pytest.skip("timm is not installed (scripts/setup.sh installs it with the timm extra)")
+        spec = importlib.util.spec_from_file_location("_timm_layers_drop", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
 
 # --- devices ------------------------------------------------------------------------
@@ -223,6 +268,157 @@ def tiny_run(config: TinyConfig, ctx):
         eval_sets={"test": BatchIterator(X, y, batch_size=64, shuffle=False)},
         device=ctx.device,
         callbacks=[*ctx.callbacks(), LambdaCallback(on_epoch_end=after)],
+        progress=False,
+    )
+    return Result(summary=dict(history.last), rows=history.rows, model=model)
+
+
+USER_EXPERIMENT = """
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from reglab import BatchIterator, fit, seed_everything
+from reglab.experiments import Result, register, setting_help
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    epochs: int = field(default=3, metadata=setting_help("training epochs"))
+    lr: float = 0.1
+    val_fraction: float = 0.0
+    seed: int = 0
+
+
+@register({name!r}, summary="a user's linear classifier", config_type=UserConfig, quick={{"epochs": 1}})
+def run_user(config, ctx):
+    seed_everything(config.seed)
+    g = torch.Generator().manual_seed(config.seed)
+    X = torch.randn(160, 5, generator=g)
+    y = (X[:, 0] - X[:, 1] > 0).long()
+    n_val = round(config.val_fraction * 128)
+    model = nn.Linear(5, 2)
+    eval_sets = {{"test": BatchIterator(X[128:], y[128:], batch_size=64, shuffle=False)}}
+    if n_val:
+        eval_sets = {{"val": BatchIterator(X[:n_val], y[:n_val], batch_size=64, shuffle=False), **eval_sets}}
+    history = fit(
+        model,
+        BatchIterator(X[n_val:128], y[n_val:128], batch_size=16, seed=config.seed),
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr),
+        epochs=config.epochs,
+        eval_sets=eval_sets,
+        device=ctx.device,
+        callbacks=ctx.callbacks(),
+        progress=False,
+    )
+    return Result(summary=dict(history.last), rows=history.rows, model=model)
+"""
+
+
+def write_user_experiment(path: Path, name: str = "user-linear", extra: str = "") -> Path:
+    """Write a Python file registering experiment ``name`` (a linear classifier on synthetic
+    data, with a ``val_fraction`` setting for ``--select val=F``), plus ``extra`` code."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(USER_EXPERIMENT.format(name=name) + extra)
+    return path
+
+
+# --- a loopback-only network namespace (the Ray tests) -----------------------------
+
+# Set inside the namespace that run_in_loopback_namespace makes.
+IN_NAMESPACE_ENV = "REGLAB_TEST_LOOPBACK_NAMESPACE"
+# A network namespace with only loopback (up), in a PID namespace of its own with
+# /proc remounted: when its first process ends, the kernel ends every process in
+# it, and tools that list processes (`ray stop`) see only the namespace's.
+_UNSHARE = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+
+
+def in_loopback_namespace() -> bool:
+    import os
+
+    return os.environ.get(IN_NAMESPACE_ENV) == "1"
+
+
+def loopback_namespace_refusal() -> str | None:
+    """Why no loopback-only namespace can be made here, or None when one can."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return f"network namespaces are Linux's ({sys.platform})"
+    for tool in ("unshare", "ip"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (util-linux, iproute2)"
+    proc = subprocess.run([*_UNSHARE, "ip", "link", "set", "lo", "up"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        return f"`unshare --net --pid` is not allowed here: {proc.stderr.strip() or proc.returncode}"
+    return None
+
+
+def run_in_loopback_namespace(argv: list[str], env: dict[str, str], timeout: float) -> Any:
+    """Run ``argv`` in a new loopback-only network namespace (see ``_UNSHARE``);
+    return the ``subprocess.CompletedProcess`` (stdout and stderr together)."""
+    import subprocess
+
+    command = [*_UNSHARE, "sh", "-c", 'ip link set lo up && "$@"', "sh", *argv]
+    return subprocess.run(
+        command,
+        env={**env, IN_NAMESPACE_ENV: "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# --- a small experiment to search (validation split, reports every epoch) ----------
+
+
+@dataclasses.dataclass(frozen=True)
+class SgdRidgeConfig:
+    """The settings of the ridge search experiment (see ``sgd_ridge_run``)."""
+
+    lr: float = 0.05
+    wd: float = 0.0
+    epochs: int = 8
+    seed: int = 0
+    val_fraction: float = 0.0
+    kfold: int = 0
+    fold: int = 0
+    test_shift: float = 0.0  # the test targets' true weights move by this much
+
+
+def sgd_ridge_run(config: SgdRidgeConfig, ctx):
+    """Linear regression by SGD with weight decay ``wd`` on 96 noisy points of 8
+    features (a validation split as configured), through ``fit`` with the context's
+    callbacks, so that a sweep sees every epoch; the test set has its own draws."""
+    from reglab import BatchIterator, fit, seed_everything
+    from reglab.data import validation_split
+    from reglab.experiments import Result
+
+    seed_everything(config.seed)
+    g = torch.Generator().manual_seed(config.seed)
+    w = torch.randn(8, 1, generator=g)
+    X, Xt = torch.randn(96, 8, generator=g), torch.randn(256, 8, generator=g)
+    y = X @ w + 0.5 * torch.randn(96, 1, generator=g)
+    yt = Xt @ (w + config.test_shift) + 0.5 * torch.randn(256, 1, generator=g)
+    train, val = validation_split(96, val_fraction=config.val_fraction, kfold=config.kfold, fold=config.fold)
+    evals = {"test": BatchIterator(Xt, yt, batch_size=256, shuffle=False)}
+    if val is not None:
+        evals = {"val": BatchIterator(X[val], y[val], batch_size=256, shuffle=False), **evals}
+    model = nn.Linear(8, 1)
+    history = fit(
+        model,
+        BatchIterator(X[train], y[train], batch_size=16, seed=config.seed),
+        loss_fn=nn.MSELoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=config.lr, weight_decay=config.wd),
+        epochs=config.epochs,
+        eval_sets=evals,
+        device=ctx.device,
+        callbacks=ctx.callbacks(),
         progress=False,
     )
     return Result(summary=dict(history.last), rows=history.rows, model=model)

@@ -55,7 +55,7 @@ PUBLIC = [
     "dropout1d", "dropout2d", "dropout3d", "Dropout1d", "Dropout2d", "Dropout3d",
     "locked_dropout", "LockedDropout", "gaussian_dropout", "GaussianDropout", "gaussian_noise", "GaussianNoise",
     "alpha_dropout", "AlphaDropout", "feature_alpha_dropout", "FeatureAlphaDropout",
-    "drop_path", "DropPath", "drop_block_2d", "DropBlock2d", "drop_block_gamma",
+    "drop_path", "DropPath", "drop_path_rates", "drop_block_2d", "DropBlock2d", "drop_block_gamma",
     "drop_connect_weight", "DropConnect", "embedding_dropout_weight", "EmbeddingDropout",
     "MCPrediction", "mc_mode", "mc_predict", "predictive_entropy",
     "l1_penalty", "l2_penalty", "elastic_net_penalty", "L1", "L2", "ElasticNet", "param_groups", "split_parameters",
@@ -63,7 +63,10 @@ PUBLIC = [
     "activation_regularization", "temporal_activation_regularization",
     "Constraint", "MaxNorm", "UnitNorm", "NonNeg",
     "fit", "evaluate", "History", "TrainState", "Callback", "LambdaCallback", "EpochTable", "ApplyConstraint",
-    "EarlyStopping", "get_loss", "seed_everything", "make_generator", "resolve_device",
+    "EarlyStopping", "Checkpoint",
+    "RegularizationSchedule", "Schedule", "ConstantSchedule", "LinearWarmup", "StepSchedule", "CosineSchedule",
+    "CurriculumDropout", "DropBlockRamp",
+    "get_loss", "seed_everything", "make_generator", "resolve_device",
 ]  # fmt: skip
 
 #: reglab 0.1's top-level names (85 of them); each still imports from `reglab`.

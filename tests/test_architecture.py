@@ -38,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "conformance": {"core"},
     "d2l": {"core", "regularizers", "data", "engine"},
     "sweeps": {"core", "regularizers", "data", "engine", "runs"},
+    "integrations": {"core", "regularizers", "engine"},
     "cli": {"core", "regularizers", "data", "engine", "runs", "sweeps", "conformance"},
 }
 #: Files at the top of the package that are not a layer's: the facade, ``python -m reglab``, the old paths.
@@ -68,6 +69,13 @@ def test_importing_a_package_loads_only_the_layers_below_it(package):
     loaded = _loaded_by(package)
     packages = {name.split(".")[1] for name in loaded} - {package}
     assert packages <= ALLOWED[package], f"reglab.{package} pulled in {sorted(packages - ALLOWED[package])}"
+
+
+def test_the_lightning_integration_loads_only_the_layers_below_it():
+    # reglab.integrations itself imports nothing; its lightning module imports Lightning and the engine.
+    pytest.importorskip("lightning", reason="the lightning extra is not installed")
+    packages = {name.split(".")[1] for name in _loaded_by("integrations.lightning")} - {"integrations"}
+    assert packages <= ALLOWED["integrations"], f"pulled in {sorted(packages - ALLOWED['integrations'])}"
 
 
 def test_regularizers_need_only_the_argument_checks_and_errors_of_core():

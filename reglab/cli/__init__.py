@@ -1,8 +1,11 @@
 """The ``reglab`` command line: one module per subcommand.
 
-    reglab list
+    reglab list [--from FILE_OR_MODULE]
     reglab run EXPERIMENT [key=value ...] [--seed N] [--device D] [--out DIR] [--quiet] [--dry-run]
+               [--checkpoint-every N]    (EXPERIMENT: NAME, path/to/file.py:NAME or package.module:NAME)
     reglab run EXPERIMENT --help        (the experiment's settings and defaults)
+    reglab run --resume RUN_DIR [key=value ...]
+    reglab run --from RUN_DIR/config.json [key=value ...]
     reglab sweep EXPERIMENT key=v1,v2,... [--seeds N] [--select val=F|kfold=K] [--backend B] ...
     reglab data {where,verify,download}
     reglab check MODULE:CALLABLE [--kind dropout|penalty] [--device D] [--seed N]
@@ -79,7 +82,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     args = _split_overrides(parser, argv)
     try:
         if args.command == "list":
-            return cmd_list()
+            return cmd_list(args)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "data":

@@ -13,8 +13,9 @@ __all__ = ["add_sweep_parser", "cmd_sweep"]
 
 USAGE = (
     "reglab sweep EXPERIMENT key=v1,v2,... [key=log:A:B:N ...] [--seeds N] [--select val=F|kfold=K] "
-    "[--backend auto|local|vectorized|ray] [--workers N] [--ray-address ADDR] [--out DIR] "
-    "[--max-trials N] [--resume DIR] [--quiet]"
+    "[--backend auto|local|vectorized|ray|optuna] [--workers N] [--ray-address ADDR] [--out DIR] "
+    "[--max-trials N] [--resume DIR] [--quiet] [--scheduler asha] [--retries N] [--trials N] [--sampler NAME] "
+    "[--pruner NAME]"
 )
 
 
@@ -32,8 +33,9 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--backend",
         default="auto",
-        choices=["auto", "local", "vectorized", "ray"],
-        help="auto (default): vectorized when the variants share an architecture, else local",
+        choices=["auto", "local", "vectorized", "ray", "optuna"],
+        help="auto (default): vectorized when the variants share an architecture, else local; "
+        "optuna: search the ranges (key=log:A:B is continuous)",
     )
     p.add_argument("--workers", type=int, default=None, help="worker processes / Ray CPUs (default: one per core)")
     p.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray instance)")
@@ -52,7 +54,20 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
         help="finish the unfinished trials of this sweep (its settings come from DIR/sweep.json)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_search_options(p)
     return p
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    ray = p.add_argument_group("ray backend")
+    ray.add_argument("--scheduler", default=None, help="asha: stop trials that fall behind (needs --select)")
+    ray.add_argument(
+        "--retries", type=int, default=None, help="reruns of a trial whose worker or node died (default: 0)"
+    )
+    search = p.add_argument_group("optuna backend")
+    search.add_argument("--trials", type=int, default=None, help="configurations to try (required)")
+    search.add_argument("--sampler", default=None, help="tpe (default), random or cmaes")
+    search.add_argument("--pruner", default=None, help="median (default), sha, hyperband or none")
 
 
 def _fmt(item: dict[str, Any] | None, knobs: list[str], metric_keys: list[str]) -> str:
@@ -86,12 +101,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         resume=args.resume,
         quiet=args.quiet,
         command=["reglab", *sys.argv[1:]],
+        trials=args.trials,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        scheduler=args.scheduler,
+        retries=args.retries,
         max_trials=args.max_trials,
         reraise_interrupt=False,
     )
     if result.status == "interrupted":
         how = f" ({signal_name(result.signum)})" if result.signum is not None else ""
-        finished = sum(r.get("status") in ("complete", "diverged") for r in result.rows)
+        finished = sum(r.get("status") in ("complete", "diverged", "stopped") for r in result.rows)
         print(f"interrupted{how}: {finished} finished trials are kept in {result.path}", file=sys.stderr)
         print(f"resume with: reglab sweep --resume {result.path}", file=sys.stderr)
         print(f"sweep directory: {result.path}")
@@ -99,7 +119,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     report = result.report
     knobs = result.knobs
     keys = [f"val_{report['metric']}", f"test_{report['metric']}"]
-    counts = {s: sum(r.get("status") == s for r in result.rows) for s in ("complete", "diverged", "failed")}
+    counts = {s: sum(r.get("status") == s for r in result.rows) for s in ("complete", "diverged", "failed", "stopped")}
     print(
         f"{len(result.rows)} trials on the {result.backend} backend: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -107,5 +127,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"selected:     {_fmt(report.get('selected'), knobs, keys)}")
     print(f"  why:        {report['reason']}")
     print(f"test-optimal: {_fmt(report.get('test_optimal'), knobs, keys)}")
+    stops = result.search.get("scheduler")
+    if stops and stops.get("name"):
+        saved = (
+            "" if stops["epochs_saved"] is None else f": {stops['epochs_saved']} of {stops['epochs_full']} epochs saved"
+        )
+        print(f"early stops:  {stops['name']} stopped {stops['stopped']} trial(s){saved}")
     print(f"sweep directory: {result.path}")
     return 0 if counts["complete"] else 1

@@ -25,12 +25,25 @@ def fmt(values: Sequence[float], spec: str = ".4f") -> str:
 
 
 class Session:
-    """Runs the target on fixed inputs and memoizes the training-mode outputs per (p, dtype)."""
+    """Runs the target on fixed inputs and memoizes the training-mode outputs per (p, dtype).
 
-    def __init__(self, target: DropoutTarget, p_values: tuple[float, ...], n: int, device: torch.device) -> None:
+    The inputs are ``(n // COLUMNS, COLUMNS)`` by default, or of ``shape``.
+    """
+
+    def __init__(
+        self,
+        target: DropoutTarget,
+        p_values: tuple[float, ...],
+        n: int,
+        device: torch.device,
+        *,
+        shape: tuple[int, ...] | None = None,
+    ) -> None:
         self.target, self.p_values, self.device = target, p_values, device
-        rows = max(2, n // COLUMNS)
-        self.x64 = 1.0 + torch.rand(rows, COLUMNS, dtype=torch.float64, device=device)
+        # Values in [1, 2): an output is zero exactly where the input was dropped.
+        if shape is None:
+            shape = (max(2, n // COLUMNS), COLUMNS)
+        self.x64 = 1.0 + torch.rand(shape, dtype=torch.float64, device=device)
         self.n = self.x64.numel()
         self._bound: dict[float, Call] = {}
         self._outputs: dict[tuple[float, torch.dtype], torch.Tensor] = {}

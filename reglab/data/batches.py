@@ -74,6 +74,22 @@ class BatchIterator:
     def device(self) -> torch.device:
         return self.tensors[0].device
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The shuffling state: the generator's state (empty without a generator of its
+        own, when the order comes from the global RNG, or without shuffling). A
+        checkpoint saves it so that a resumed run draws the same epoch orders."""
+        if not self.shuffle or self.generator is None:
+            return {}
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue with the orders :meth:`state_dict`'s iterator would have drawn next."""
+        if not isinstance(state, dict) or set(state) != set(self.state_dict()):
+            received = f"keys {sorted(state)}" if isinstance(state, dict) else type(state).__name__
+            raise invalid_argument("state", "a dict from this BatchIterator's state_dict()", received)
+        if self.generator is not None and "generator" in state:
+            self.generator.set_state(state["generator"])
+
     def __len__(self) -> int:
         if self.drop_last:
             return self.num_samples // self.batch_size

@@ -13,17 +13,31 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
 - :mod:`.callbacks`: the :class:`Callback` hooks, :class:`LambdaCallback`,
   :class:`EpochTable`, :class:`ApplyConstraint`;
 - :mod:`.early_stopping`: :class:`EarlyStopping`;
+- :mod:`.checkpoint`: :class:`Checkpoint` (save a ``fit`` every N epochs, resume it exactly);
+- :mod:`.schedules`: the strength schedules (:class:`LinearWarmup`,
+  :class:`CurriculumDropout`...) and the :class:`RegularizationSchedule` callback;
 - :mod:`.losses`: :func:`get_loss` (cross-entropy with label smoothing, MSE);
 - :mod:`.seeding`: :func:`seed_everything`, :func:`make_generator`,
   :func:`stream_seed`; :mod:`.devices`: :func:`resolve_device`.
 """
 
 from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback
+from .checkpoint import Checkpoint
 from .devices import resolve_device
 from .early_stopping import EarlyStopping
 from .epochs import EpochResult, RunningMean, run_epochs, tensor_module
 from .loop import evaluate, fit, train_epoch
 from .losses import get_loss
+from .schedules import (
+    ConstantSchedule,
+    CosineSchedule,
+    CurriculumDropout,
+    DropBlockRamp,
+    LinearWarmup,
+    RegularizationSchedule,
+    Schedule,
+    StepSchedule,
+)
 from .seeding import make_generator, seed_everything, stream_seed
 from .state import History, TrainState
 
@@ -42,6 +56,15 @@ __all__ = [
     "EpochTable",
     "ApplyConstraint",
     "EarlyStopping",
+    "Checkpoint",
+    "RegularizationSchedule",
+    "Schedule",
+    "ConstantSchedule",
+    "LinearWarmup",
+    "StepSchedule",
+    "CosineSchedule",
+    "CurriculumDropout",
+    "DropBlockRamp",
     "get_loss",
     "seed_everything",
     "make_generator",

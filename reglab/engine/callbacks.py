@@ -31,7 +31,10 @@ __all__ = ["Callback", "EpochTable", "LambdaCallback", "TaggedRows", "ApplyConst
 class Callback:
     """Base class; override the hooks you need. ``on_step_end`` runs after
     every optimizer step (e.g. to apply weight constraints) and is only called
-    when overridden."""
+    when overridden. ``fit`` calls callbacks in the order given, except those
+    with ``runs_last = True`` (a checkpoint), which come after the others."""
+
+    runs_last: bool = False
 
     def on_fit_start(self, state: TrainState) -> None:
         pass
@@ -41,6 +44,11 @@ class Callback:
 
     def on_step_end(self, state: TrainState) -> None:
         pass
+
+    def epoch_metrics(self, state: TrainState) -> dict[str, float]:
+        """Columns this callback adds to the epoch's row (e.g. a scheduled strength),
+        after the evaluation and before any ``on_epoch_end`` sees the row."""
+        return {}
 
     def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
         pass

@@ -13,7 +13,11 @@ bookkeeping every epoch-based experiment needs, whoever wrote the inner loop:
 - stops and interrupts: ``state.request_stop(reason)`` ends training after the
   epoch; on Ctrl-C, a divergence or any error, every callback's ``on_fit_end``
   sees ``state.stop_reason`` (``interrupted``, ``diverged``, ``error: ...``)
-  before the exception propagates.
+  before the exception propagates;
+- checkpoints: callbacks run in order, those marked ``runs_last`` (a checkpoint)
+  after the others, each row gets the callbacks' ``epoch_metrics``, and a
+  checkpoint that restores a run in ``on_fit_start`` (``state.resume_at``) makes
+  the loop continue after its epoch.
 
 A hand-written loop returns an :class:`EpochResult` per epoch: the epoch's mean
 training (data) loss, its mean penalty if the objective had one, and the row to
@@ -36,7 +40,15 @@ from ..core.errors import DivergenceError
 from .callbacks import Callback
 from .state import History, TrainState
 
-__all__ = ["EpochResult", "RunningMean", "run_epochs", "check_finite", "tensor_module", "stop_reason_of"]
+__all__ = [
+    "EpochResult",
+    "RunningMean",
+    "run_epochs",
+    "call_order",
+    "check_finite",
+    "tensor_module",
+    "stop_reason_of",
+]
 
 
 @dataclass
@@ -46,13 +58,15 @@ class EpochResult:
     Attributes:
         train_loss: the epoch's mean training (data) loss; checked for finiteness.
         penalty: the epoch's mean penalty term, when the objective had one; checked too.
-        row: the metrics to record for this epoch (``epoch`` is added in front),
-            or None when this epoch records nothing.
+        row: the metrics to record for this epoch (``epoch`` is added in front,
+            the callbacks' ``epoch_metrics`` after), or None when this epoch records nothing.
+        seconds: the epoch's duration, recorded last in the row when given.
     """
 
     train_loss: float
     penalty: float | None = None
     row: dict[str, float] | None = None
+    seconds: float | None = None
 
 
 class RunningMean:
@@ -109,6 +123,13 @@ def check_finite(epoch: int, result: EpochResult, history: History | None = None
             )
 
 
+def call_order(callbacks: Sequence[Callback]) -> tuple[Callback, ...]:
+    """The callbacks in the order given, except that those marked ``runs_last``
+    (checkpoints) come after the others, as Lightning orders its ModelCheckpoint:
+    what they save at an epoch's end includes every other callback's update."""
+    return tuple(sorted(callbacks, key=lambda cb: bool(getattr(cb, "runs_last", False))))
+
+
 def stop_reason_of(exc: BaseException) -> str:
     """``interrupted`` (Ctrl-C, SIGTERM), ``diverged``, or ``error: TypeName``."""
     if isinstance(exc, KeyboardInterrupt):
@@ -148,11 +169,18 @@ def run_epochs(
     Raises:
         DivergenceError: an epoch's training loss or penalty was not finite.
     """
+    callbacks = call_order(callbacks)
     history = state.history if state is not None else History()
     if state is None:
-        state = TrainState(model=model, optimizer=optimizer, epochs=epochs, device=device, history=history)
+        state = TrainState(
+            model=model, optimizer=optimizer, epochs=epochs, device=device, history=history, callbacks=callbacks
+        )
 
-    def record(row: dict[str, float]) -> None:
+    def record(row: dict[str, float], seconds: float | None = None) -> None:
+        for cb in callbacks:
+            row.update(cb.epoch_metrics(state))
+        if seconds is not None:
+            row["seconds"] = seconds
         history.rows.append(row)
         for cb in callbacks:
             cb.on_epoch_end(state, row)
@@ -160,16 +188,19 @@ def run_epochs(
     for cb in callbacks:
         cb.on_fit_start(state)
     try:
-        if initial is not None:
+        if initial is not None and state.epoch == 0:
             record({"epoch": 0, **initial})
-        for epoch in range(1, epochs + 1):
+        # A checkpoint restoring a run has moved state.epoch on in on_fit_start.
+        for epoch in range(state.epoch + 1, epochs + 1):
+            if state.stop_reason is not None:
+                break
             state.epoch = epoch
             for cb in callbacks:
                 cb.on_epoch_start(state)
             result = train_epoch(state)
             check_finite(epoch, result, history)
             if result.row is not None:
-                record({"epoch": epoch, **result.row})
+                record({"epoch": epoch, **result.row}, result.seconds)
             if state.stop_reason is not None:
                 break
     except BaseException as exc:

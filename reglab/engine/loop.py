@@ -7,7 +7,9 @@ row of metrics. Metrics are summed on the device and read back once per epoch
 (a single host synchronisation), so the loop never waits on the GPU.
 
 A row holds ``epoch``, ``train_loss``, ``train_acc``, then ``<name>_loss`` and
-``<name>_acc`` for each evaluation set (e.g. ``test``), then ``seconds``.
+``<name>_acc`` for each evaluation set (e.g. ``test``), then the columns the
+callbacks add (:meth:`~reglab.engine.callbacks.Callback.epoch_metrics`, e.g. a
+scheduled dropout rate), then ``seconds``.
 Accuracies are present for classification (integer targets, one score per
 class along the last dimension). Losses are sample means.
 
@@ -35,7 +37,7 @@ from torch import nn
 from ..core.checks import check_int, invalid_argument
 from .callbacks import Callback
 from .devices import resolve_device
-from .epochs import EpochResult, run_epochs
+from .epochs import EpochResult, call_order, run_epochs
 from .state import History, TrainState
 
 __all__ = ["fit", "evaluate", "train_epoch"]
@@ -245,7 +247,9 @@ def fit(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         penalty: ``penalty(model)`` added to the loss before backward (e.g. an
             L2 penalty); the recorded ``train_loss`` is the data loss alone.
-        callbacks: :class:`~reglab.engine.callbacks.Callback` objects.
+        callbacks: :class:`~reglab.engine.callbacks.Callback` objects, called in
+            this order (those marked ``runs_last``, e.g. a
+            :class:`~reglab.engine.checkpoint.Checkpoint`, after the others).
         progress: show a tqdm bar per epoch; None means only on a terminal.
 
     Returns:
@@ -262,8 +266,17 @@ def fit(
     for name in eval_sets:
         if name == "train" or not name.isidentifier():
             raise invalid_argument("eval_sets", "names that are identifiers other than 'train'", name)
-    state = TrainState(model=model, optimizer=optimizer, epochs=epochs, device=device, history=History())
-    step_callbacks = [cb for cb in callbacks if _overrides(cb, "on_step_end")]
+    state = TrainState(
+        model=model,
+        optimizer=optimizer,
+        epochs=epochs,
+        device=device,
+        history=History(),
+        callbacks=call_order(callbacks),
+        data={"train": train, **eval_sets},
+    )
+    state.steps_per_epoch = len(train) if isinstance(train, Sized) else None
+    step_callbacks = [cb for cb in state.callbacks if _overrides(cb, "on_step_end")]
 
     def on_step() -> None:
         state.step += 1
@@ -308,11 +321,17 @@ def fit(
                     when=f"after epoch {epoch}",
                 )
             )
-        row["seconds"] = time.perf_counter() - start
+        result.seconds = time.perf_counter() - start
         return result
 
     return run_epochs(
-        one_epoch, model=model, optimizer=optimizer, epochs=epochs, device=device, callbacks=callbacks, state=state
+        one_epoch,
+        model=model,
+        optimizer=optimizer,
+        epochs=epochs,
+        device=device,
+        callbacks=state.callbacks,
+        state=state,
     )
 
 

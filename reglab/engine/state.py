@@ -8,8 +8,9 @@ the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,10 +50,21 @@ class History:
 
 @dataclass
 class TrainState:
-    """What callbacks see. They may call :meth:`request_stop`; nothing else is theirs to change.
+    """What callbacks see. They may call :meth:`request_stop`; nothing else is theirs
+    to change, except that a checkpoint may :meth:`resume_at` an epoch in ``on_fit_start``.
 
-    ``optimizer`` is None in a hand-written loop that updates its tensors itself
-    (see :func:`reglab.engine.epochs.run_epochs`); ``model`` is always a module.
+    Attributes:
+        model, optimizer, epochs, device: as given to ``fit``; ``optimizer`` is None in
+            a hand-written loop that updates its tensors itself (see
+            :func:`reglab.engine.epochs.run_epochs`), ``model`` is always a module.
+        history: the rows so far (the object ``fit`` returns).
+        epoch: the current epoch (1-based; 0 before the first).
+        step: optimizer steps taken (counted only when a callback has ``on_step_end``).
+        stop_reason: why training stops early, once a callback asked.
+        callbacks: every callback of this ``fit``, in the order they are called
+            (a checkpoint saves the state of those that keep some).
+        data: the batches, ``{"train": ..., **eval_sets}`` (a checkpoint saves
+            the shuffling state of those that have a ``state_dict``).
     """
 
     model: nn.Module
@@ -63,7 +75,17 @@ class TrainState:
     epoch: int = 0
     step: int = 0
     stop_reason: str | None = None
+    callbacks: Sequence[Any] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+    steps_per_epoch: int | None = None  # the training batches' len(), when they have one
 
     def request_stop(self, reason: str) -> None:
         """Stop after the current epoch, recording ``reason``."""
         self.stop_reason = reason
+
+    def resume_at(self, epoch: int, rows: Sequence[dict[str, float]], *, step: int = 0) -> None:
+        """Continue after ``epoch`` finished epochs whose rows were ``rows``: ``fit`` then
+        trains epochs ``epoch + 1 ... epochs`` and returns all the rows. Only valid in
+        ``on_fit_start`` (a checkpoint restoring a run)."""
+        self.epoch, self.step = epoch, step
+        self.history.rows[:] = [dict(row) for row in rows]

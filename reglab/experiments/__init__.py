@@ -36,6 +36,7 @@ from . import init_stability  # noqa: F401  (registers init-stability)
 from . import freeze  # noqa: F401  (registers freeze)
 from . import early_stopping_demo  # noqa: F401  (registers early-stopping)
 from . import mc_dropout  # noqa: F401  (registers mc-dropout)
+from . import zoo  # noqa: F401  (registers zoo)
 # isort: on
 
 __all__ = [

@@ -258,6 +258,7 @@ SWEEP = SweepSpec(
     config_type=CurveFitConfig,
     quick={"steps": 40, "eval_every": 10, "hidden": 32, "seeds": 2},
     sweep=SWEEP,
+    cannot_resume="it trains two nets per seed in its own full-batch loop, not one fit",
     diverge={"lr": 1e9},
 )
 def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:

@@ -326,6 +326,7 @@ def _keep_rate_figure(rows: list[dict[str, float]]) -> Any:
         "table_ps": (0.2, 0.5),
         "mask_elements": 10000,
     },
+    cannot_resume="it trains several networks, each in its own fit",
     diverge={"lr": 1e9},
 )
 def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -> Result:

@@ -208,6 +208,7 @@ _FLAT = (
     summary="d2l dropout MLP over hidden sizes x dropout pairs: train/test accuracy and gap (seed 000)",
     config_type=DropoutGridConfig,
     quick={"hiddens": (32,), "pairs": ((0.2, 0.5), (0.0, 0.0)), "epochs": 1, "train_subset": 1024, "test_subset": 1024},
+    cannot_resume="it trains one model per setting, each in its own fit",
     diverge={"lr": 1e9},
 )
 def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:

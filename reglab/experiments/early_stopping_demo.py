@@ -129,6 +129,7 @@ class EarlyStoppingProbe(Callback):
         self.stop_epoch: int | None = None
         self.reason: str | None = None
         self.restored: nn.Module | None = None
+        self._restored_weights: dict[str, Any] | None = None
 
     def _restore(self, model: nn.Module) -> None:
         clone = copy.deepcopy(model)
@@ -136,7 +137,7 @@ class EarlyStoppingProbe(Callback):
         self.restored = clone
 
     def on_epoch_end(self, state: Any, row: dict[str, float]) -> None:
-        if self.restored is not None:
+        if self.restored is not None or self._restored_weights is not None:
             return
         probe = _ModelOnly(state.model)
         self.stopper.on_epoch_end(probe, row)  # type: ignore[arg-type]
@@ -145,8 +146,27 @@ class EarlyStoppingProbe(Callback):
             self._restore(state.model)
 
     def on_fit_end(self, state: Any) -> None:
+        if self._restored_weights is not None:  # resumed after the stop: rebuild the copy
+            self.restored = copy.deepcopy(state.model)
+            self.restored.load_state_dict(self._restored_weights)
+            self._restored_weights = None
         if self.restored is None:
             self._restore(state.model)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stopper's state, the stop epoch and reason, and the restored copy's weights."""
+        return {
+            "stopper": self.stopper.state_dict(),
+            "stop_epoch": self.stop_epoch,
+            "reason": self.reason,
+            "restored": self.restored.state_dict() if self.restored is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stopper.load_state_dict(state["stopper"])
+        self.stop_epoch, self.reason = state["stop_epoch"], state["reason"]
+        # The copy is a model like the trained one: made from it when fit ends.
+        self._restored_weights = state["restored"]
 
 
 def _curves_figure(rows: list[dict[str, float]], best: int, stop: int | None, title: str) -> Any:

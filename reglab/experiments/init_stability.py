@@ -234,6 +234,7 @@ def stats_figure(stats: dict[tuple[str, str], list[dict[str, float]]], *, title:
     summary="deep MLP at initialisation: per-layer activation/gradient stds for N(0,0.01), Xavier, He (seed 003)",
     config_type=InitStabilityConfig,
     quick={"depth": 4, "width": 32, "batch_size": 64},
+    cannot_resume="it does not train: it measures networks at initialisation",
     epoch_based=False,  # statistics of one forward and backward pass at initialisation: no training
 )
 def run_init_stability(config: InitStabilityConfig, ctx: RunContext) -> Result:

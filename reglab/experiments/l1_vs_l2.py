@@ -248,6 +248,7 @@ def _histogram_figure(config: L1VsL2Config, runs: list[dict[str, Any]]) -> Any:
     quick={"epochs": 10, "num_inputs": 40},
     # `strength` is a plain field; with seeds=1 the summary has the L1 model's flat losses.
     sweep=SweepSpec(metric="loss", mode="min", base={"seeds": 1}, log_knobs=("strength", "lr")),
+    cannot_resume="it trains one model per penalty and seed in its own loop, not one fit",
     diverge={"lr": 1e9},
 )
 def run_l1_vs_l2(config: L1VsL2Config, ctx: RunContext) -> Result:

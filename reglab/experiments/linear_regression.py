@@ -147,6 +147,7 @@ def _loss_figure(rows: list[dict[str, float]]) -> Any:
     summary="d2l linear regression from scratch: recover w=[2,-3.4], b=4.2 by SGD (seed 003)",
     config_type=LinearRegressionConfig,
     quick={"epochs": 1, "n_samples": 200},
+    cannot_resume="it trains with its own from-scratch loop, not one fit",
     diverge={"lr": 1e9},
 )
 def run_linear_regression(config: LinearRegressionConfig, ctx: RunContext) -> Result:

@@ -316,6 +316,7 @@ def _loss_figure(config: WeightDecayConfig, seed: int, runs: list[dict[str, Any]
         log_knobs=("lambda", "lr"),
         vectorized="reglab.experiments.weight_decay_stacked:WeightDecayVectorized",
     ),
+    cannot_resume="it trains one model per lambda and version in its own loop, not one fit",
     diverge={"lr": 1e9},
 )
 def run_weight_decay(config: WeightDecayConfig, ctx: RunContext) -> Result:

@@ -55,7 +55,7 @@ from .penalties import (
     split_parameters,
 )
 from .sequence_dropout import LockedDropout, locked_dropout
-from .stochastic_depth import DropPath, drop_path
+from .stochastic_depth import DropPath, drop_path, drop_path_rates
 
 __all__ = [
     "StochasticModule",
@@ -83,6 +83,7 @@ __all__ = [
     "FeatureAlphaDropout",
     "drop_path",
     "DropPath",
+    "drop_path_rates",
     "drop_block_2d",
     "DropBlock2d",
     "drop_block_gamma",

@@ -20,7 +20,12 @@ Biases and other parameters with fewer than 2 dimensions come in with
 Given an iterable of tensors, every tensor is used. Shared (tied) parameters
 count once. The same rule splits a model's parameters for optimizers
 (:func:`split_parameters`, :func:`param_groups`; nanoGPT's ``dim >= 2``
-heuristic plus norm-layer membership).
+heuristic plus norm-layer membership), which also honour a model's own list,
+as timm's optimizer factory does: the names a ``no_weight_decay()`` method
+returns (exact names or ``fnmatch`` patterns such as ``"pos_embed"``,
+``"blocks.*.gamma"``) and the substrings ``no_weight_decay_keywords()``
+returns (Swin's ``"relative_position_bias_table"``) get no decay.
+:func:`param_groups` leaves frozen parameters (``requires_grad=False``) out.
 
 Shapes: any parameter shapes; every penalty is a 0-dim tensor on the
 parameters' device, differentiable with respect to them.
@@ -28,6 +33,7 @@ parameters' device, differentiable with respect to them.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
@@ -285,17 +291,31 @@ def _check_no_decay(no_decay: Any) -> tuple[str, ...]:
     return items
 
 
+def _model_list(model: nn.Module, method: str) -> tuple[str, ...]:
+    """The names a model's ``no_weight_decay()`` / ``no_weight_decay_keywords()`` returns (none without it)."""
+    get = getattr(model, method, None)
+    if not callable(get):
+        return ()
+    names = get()
+    if isinstance(names, str) or not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names):
+        raise invalid_argument(f"model.{method}()", "a collection of parameter names", names)
+    return tuple(names)
+
+
 def _split_named(
     model: nn.Module, no_decay: tuple[str, ...]
 ) -> tuple[list[tuple[str, torch.Tensor]], list[tuple[str, torch.Tensor]]]:
     if not isinstance(model, nn.Module):
         raise invalid_argument("model", "an nn.Module", model)
-    substrings = [s for s in no_decay if s not in _NO_DECAY_TOKENS]
+    substrings = [s for s in no_decay if s not in _NO_DECAY_TOKENS] + list(
+        _model_list(model, "no_weight_decay_keywords")
+    )
+    patterns = _model_list(model, "no_weight_decay")
     decay: list[tuple[str, torch.Tensor]] = []
     rest: list[tuple[str, torch.Tensor]] = []
     for name, p, is_norm in _named_parameters(model):
         decayed = _is_decayed(p, is_norm, include_bias="bias" not in no_decay, include_norm="norm" not in no_decay)
-        if decayed and any(s in name for s in substrings):
+        if decayed and (any(s in name for s in substrings) or any(fnmatch.fnmatchcase(name, pat) for pat in patterns)):
             decayed = False
         (decay if decayed else rest).append((name, p))
     return decay, rest
@@ -312,11 +332,13 @@ def split_parameters(
             ``dim < 2`` (biases, scalars, per-channel scales; nanoGPT's rule),
             ``"norm"`` = parameters of normalisation layers (see
             :data:`NORM_LAYERS`), any other string = parameters whose
-            qualified name contains it (e.g. ``"pos_embed"``).
+            qualified name contains it (e.g. ``"pos_embed"``). The model's own
+            ``no_weight_decay()`` names and ``no_weight_decay_keywords()``
+            substrings are added (see the module notes).
 
     Returns:
         ``(decay, no_decay)`` lists of parameters in ``named_parameters`` order;
-        tied parameters appear once.
+        tied parameters appear once, frozen ones too.
     """
     decay, rest = _split_named(model, _check_no_decay(no_decay))
     return [p for _, p in decay], [p for _, p in rest]
@@ -327,7 +349,10 @@ def param_groups(
 ) -> list[dict[str, Any]]:
     """Optimizer parameter groups: ``weight_decay`` on weights, ``0.0`` on the rest.
 
-    ``torch.optim.AdamW(param_groups(model, 0.05), lr=1e-3)``. Empty groups are left out.
+    ``torch.optim.AdamW(param_groups(model, 0.05), lr=1e-3)``. Frozen parameters
+    (``requires_grad=False``) are left out, and so are empty groups; a model's
+    ``no_weight_decay()`` / ``no_weight_decay_keywords()`` are honoured (as
+    timm's ``create_optimizer_v2`` does).
 
     Args:
         model: the network.
@@ -339,5 +364,7 @@ def param_groups(
     """
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
     decay, rest = split_parameters(model, no_decay=no_decay)
+    decay = [p for p in decay if p.requires_grad]
+    rest = [p for p in rest if p.requires_grad]
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]

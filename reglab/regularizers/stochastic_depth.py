@@ -13,18 +13,26 @@ torchvision's ``stochastic_depth`` drops by default, and a default either way
 would silently change ported code.
 
 Shapes: ``(N, *)``; the mask is ``(N, 1, ..., 1)``.
+
+Per-depth rates. Deep networks drop deeper blocks more often: block ``i`` of
+``L`` gets ``p_i = rate * i / (L - 1)`` (0 for the first block, ``rate`` for
+the last; Huang et al.'s linear decay rule, as timm's ``drop_path_rate``), see
+:func:`drop_path_rates`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal, overload
+
 import torch
 
-from ..core.checks import check_bool, check_generator, check_probability
+from ..core.checks import check_bool, check_generator, check_int, check_probability, invalid_argument
 from ..core.errors import InvalidArgumentError
 from .base import StochasticModule, check_input
 from .masks import apply_mask, keep_mask
 
-__all__ = ["drop_path", "DropPath"]
+__all__ = ["drop_path", "DropPath", "drop_path_rates"]
 
 
 def _scale(p: float, scale_by_keep: bool) -> float:
@@ -101,3 +109,45 @@ class DropPath(StochasticModule):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, scale_by_keep={self.scale_by_keep}"
+
+
+@overload
+def drop_path_rates(rate: float, depths: int | Sequence[int], *, per_stage: Literal[False] = False) -> list[float]: ...
+
+
+@overload
+def drop_path_rates(rate: float, depths: Sequence[int], *, per_stage: Literal[True]) -> list[list[float]]: ...
+
+
+def drop_path_rates(
+    rate: float, depths: int | Sequence[int], *, per_stage: bool = False
+) -> list[float] | list[list[float]]:
+    """Drop-path rates rising linearly with depth, from 0 to ``rate``.
+
+    The rates are timm's (``calculate_drop_path_rates``, the ``dpr`` list of its
+    models): ``torch.linspace(0, rate, total_depth)`` read back as Python floats.
+
+    Args:
+        rate: the last block's drop probability, ``0 <= rate <= 1``.
+        depths: the number of blocks, or the blocks per stage (e.g. ``[2, 2, 6, 2]``).
+        per_stage: with a list of depths, return one list per stage (the same
+            rates split by stage) instead of one flat list.
+
+    Returns:
+        One rate per block (``[0.0, ..., rate]``), or per stage with ``per_stage``.
+    """
+    rate = check_probability("rate", rate)
+    check_bool("per_stage", per_stage)
+    expected = "a number of blocks >= 1 or a sequence of blocks per stage (each >= 1)"
+    if isinstance(depths, Sequence) and not isinstance(depths, (str, bytes)):
+        stages = [check_int("depths", d, low=1) for d in depths]
+        if not stages:
+            raise invalid_argument("depths", expected, depths)
+    else:
+        if per_stage:
+            raise invalid_argument("depths", "a sequence of blocks per stage (per_stage=True)", depths)
+        stages = [check_int("depths", depths, low=1)]
+    rates = torch.linspace(0, rate, sum(stages), device="cpu")
+    if per_stage:
+        return [chunk.tolist() for chunk in rates.split(stages)]
+    return rates.tolist()

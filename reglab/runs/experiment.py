@@ -8,11 +8,16 @@ final numbers. It is registered with :func:`register`, which also takes its
 :class:`~reglab.runs.sweep_spec.SweepSpec` (knob aliases, the metric to select
 on, a stacked trainer), so that everything about one experiment is declared in
 its own module.
+
+Experiments come from reglab's catalogue, a user's file or module, or an
+installed package's entry point (see :mod:`reglab.runs.sources`):
+:func:`get_experiment` takes a reference, ``NAME`` or ``SOURCE:NAME``, and loads
+what it needs. The registry refuses a second experiment of the same name, with
+a sentence naming both sources.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +25,19 @@ from typing import Any
 
 import torch
 
+from ..core.errors import ConfigError
 from ..core.registry import Registry
 from ..engine.callbacks import Callback, EpochTable, TaggedRows
 from .run_dir import MetricsWriter, RunDir
+from .sources import (
+    BUILTIN_CATALOGUE,
+    entry_point_errors,
+    load_entry_points,
+    load_source,
+    make_ref,
+    source_of_module,
+    split_ref,
+)
 from .sweep_spec import SweepSpec
 
 __all__ = [
@@ -82,7 +97,9 @@ class RunContext:
     extra_callbacks: list[Callback] = field(default_factory=list)
     _metrics: MetricsWriter | None = field(default=None, init=False, repr=False, compare=False)
 
-    def callbacks(self, *, metrics: bool = True, tags: Mapping[str, Any] | None = None) -> list[Callback]:
+    def callbacks(
+        self, *, metrics: bool = True, tags: Mapping[str, Any] | None = None, table: bool = True
+    ) -> list[Callback]:
         """The engine callbacks every epoch-based experiment passes to its training
         (``fit``, or :func:`reglab.engine.epochs.run_epochs` for a hand-written loop):
         the per-epoch table (unless quiet), ``metrics.csv`` (with a run dir) and the
@@ -92,9 +109,10 @@ class RunContext:
         models records all their epochs in one table, each row written the moment
         its epoch ends; ``tags`` (e.g. ``{"lambda": 3.0, "seed": 0}``) go in front
         of this training's rows in the table and in ``metrics.csv``. The extra
-        callbacks get the rows as training makes them."""
+        callbacks get the rows as training makes them. ``table=False`` leaves the
+        per-epoch table out (a run of many short trainings logs a line per training)."""
         out: list[Callback] = []
-        if not self.quiet:
+        if table and not self.quiet:
             out.append(_tagged(EpochTable(), tags))
         if metrics and self.run_dir is not None:
             out.append(_tagged(self.metrics_writer(), tags))
@@ -152,6 +170,11 @@ class Experiment:
         description: a paragraph for ``reglab run NAME --help``.
         sweep: how ``reglab sweep`` treats it (the default: plain config fields
             as knobs, the loss minimised).
+        source: where it was registered: a file's absolute path, a module's
+            name, or None for the built-in catalogue.
+        cannot_resume: why ``--checkpoint-every``/``--resume`` cannot serve it
+            (one sentence), or empty when it can: its training runs through one
+            ``fit`` with :meth:`RunContext.callbacks`.
         diverge: overrides (on top of ``quick``) that make its training diverge,
             e.g. ``{"lr": 1e9}``: the test suite runs every epoch-based
             experiment with them and with an interrupt, and checks the status,
@@ -167,11 +190,25 @@ class Experiment:
     quick: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     sweep: SweepSpec = field(default_factory=SweepSpec)
+    source: str | None = None
+    cannot_resume: str = ""
     diverge: Mapping[str, Any] = field(default_factory=dict)
     epoch_based: bool = True
 
     def default_config(self) -> Any:
         return self.config_type()
+
+    @property
+    def ref(self) -> str:
+        """The reference that finds this experiment from any process: ``NAME`` or ``SOURCE:NAME``."""
+        return make_ref(self.name, self.source)
+
+    @property
+    def origin(self) -> str:
+        """Where it comes from, in words."""
+        if self.source is None:
+            return "the built-in catalogue"
+        return f"{'file' if self.source.endswith('.py') else 'module'} {self.source}"
 
 
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
@@ -185,64 +222,109 @@ def register(
     quick: Mapping[str, Any] | None = None,
     description: str = "",
     sweep: SweepSpec | None = None,
+    cannot_resume: str = "",
     diverge: Mapping[str, Any] | None = None,
     epoch_based: bool = True,
 ) -> Callable[[Callable[[Any, RunContext], Result]], Callable[[Any, RunContext], Result]]:
     """Decorator registering a run function as experiment ``name``.
 
+    The same decorator serves reglab's catalogue and a user's file or module
+    (``reglab run path/to/file.py:NAME``); the experiment records where it was
+    registered (:attr:`Experiment.source`).
+
     Args:
-        name: the command-line name; a second registration of it is an error.
+        name: the command-line name (no ``:``); a second registration of it is
+            an error naming both sources.
         summary: one line for ``reglab list``.
         config_type: a frozen dataclass whose defaults are the experiment's settings.
         quick: overrides for ``--dry-run``.
         description: a paragraph for ``--help`` (default: the run function's docstring).
         sweep: how to sweep it; None for the default :class:`SweepSpec`.
+        cannot_resume: one sentence saying why it cannot be checkpointed and
+            resumed, if it cannot (its training is not one ``fit`` with
+            ``ctx.callbacks()``); empty when it can.
         diverge: overrides that make training diverge (see :class:`Experiment`).
         epoch_based: False when it does not train by epochs.
     """
+    if not isinstance(name, str) or not name or ":" in name or name != name.strip():
+        raise ConfigError(
+            f"an experiment name is a non-empty word without ':' or surrounding spaces; received {name!r}"
+        )
 
     def decorate(run: Callable[[Any, RunContext], Result]) -> Callable[[Any, RunContext], Result]:
-        EXPERIMENTS.add(
-            name,
-            Experiment(
-                name,
-                summary,
-                config_type,
-                run,
-                dict(quick or {}),
-                description or inspect.cleandoc(run.__doc__ or ""),
-                sweep or SweepSpec(),
-                dict(diverge or {}),
-                epoch_based,
-            ),
+        experiment = Experiment(
+            name=name,
+            summary=summary,
+            config_type=config_type,
+            run=run,
+            quick=dict(quick or {}),
+            description=description or inspect.cleandoc(run.__doc__ or ""),
+            sweep=sweep or SweepSpec(),
+            source=source_of_module(getattr(run, "__module__", "__main__")),
+            cannot_resume=cannot_resume,
+            diverge=dict(diverge or {}),
+            epoch_based=epoch_based,
         )
+        if name in EXPERIMENTS:
+            taken = EXPERIMENTS.get(name)
+            raise ConfigError(
+                f"{experiment.origin} registers experiment {name!r}, a name {taken.origin} already registers; "
+                "give it another name"
+            )
+        EXPERIMENTS.add(name, experiment)
         return run
 
     return decorate
 
 
-# The catalogues that register experiments when imported. The built-in one sits
-# in a layer above this module, so it is named here, not imported: the registry
-# loads it on first lookup, the way a plugin is loaded.
-BUILTIN_CATALOGUE = "reglab.experiments"
-_loaded: set[str] = set()
+_catalogues: set[str] = set()
 
 
 def load_catalogue(module: str = BUILTIN_CATALOGUE) -> None:
     """Import the module ``module`` (once), which registers its experiments."""
-    if module not in _loaded:
-        importlib.import_module(module)
-        _loaded.add(module)
+    if module not in _catalogues:
+        load_source(module)
+        _catalogues.add(module)
 
 
-def get_experiment(name: str) -> Experiment:
-    """The registered experiment ``name`` (the built-in catalogue is loaded first);
-    an unknown name raises :class:`~reglab.core.errors.ConfigError` listing the known ones."""
+def get_experiment(ref: str) -> Experiment:
+    """The experiment a reference names: ``NAME`` (built-in, or from an installed package's
+    entry point) or ``SOURCE:NAME`` (a ``.py`` file or a module, imported first).
+
+    The built-in catalogue is loaded first, so that a user's experiment cannot take
+    a built-in name. Raises :class:`~reglab.core.errors.ConfigError` (one sentence)
+    for an unknown name, listing the known ones, or a source that cannot be loaded.
+    """
     load_catalogue()
+    source, name = split_ref(ref)
+    if source is not None:
+        canonical = load_source(source)
+        mine = [e.name for e in EXPERIMENTS if e.source == canonical]
+        if name not in mine:
+            listed = ", ".join(mine) if mine else "none"
+            raise ConfigError(f"{source} registers no experiment {name!r}; it registers: {listed}")
+        return EXPERIMENTS.get(name)
+    if name not in EXPERIMENTS:
+        load_entry_points()
+    if name not in EXPERIMENTS:
+        hint = ""
+        if name.endswith(".py") or "/" in name:
+            hint = f"; to run an experiment of a file, name it: {name}:NAME"
+        broken = entry_point_errors()
+        if broken:
+            hint += "; " + "; ".join(broken)
+        known = ", ".join(EXPERIMENTS.names())
+        raise ConfigError(f"unknown experiment {name!r}; known experiments: {known}{hint}")
     return EXPERIMENTS.get(name)
 
 
-def list_experiments() -> list[Experiment]:
-    """Every registered experiment, in registration order (the built-in catalogue first)."""
+def list_experiments(source: str | None = None) -> list[Experiment]:
+    """Every registered experiment, in registration order (the built-in catalogue first,
+    then the installed packages' entry points); with ``source``, only the experiments
+    that file or module registers (it is loaded first)."""
     load_catalogue()
+    if source is not None:
+        canonical = load_source(source)
+        return [e for e in EXPERIMENTS if e.source == canonical]
+    load_entry_points()
     return list(EXPERIMENTS)

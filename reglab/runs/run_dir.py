@@ -136,7 +136,13 @@ class RunDir:
 
 
 class MetricsWriter(Callback):
-    """Rewrite ``metrics.csv`` (atomically) after every epoch."""
+    """Rewrite ``metrics.csv`` (atomically) after every epoch.
+
+    Its state is the rows written: a checkpoint saves it, and a resumed run's
+    writer loads it and rewrites the file at once with the checkpoint's epochs
+    (dropping the rows of epochs finished after the checkpoint, which the
+    resumed run trains again), then appends as before.
+    """
 
     def __init__(self, run_dir: RunDir, name: str = "metrics.csv", columns: Iterable[str] | None = None) -> None:
         self.run_dir = run_dir
@@ -146,4 +152,11 @@ class MetricsWriter(Callback):
 
     def on_epoch_end(self, state: Any, row: dict[str, float]) -> None:
         self.rows.append(dict(row))
+        self.run_dir.write_csv(self.name, self.rows, self.columns)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": [dict(row) for row in self.rows]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = [dict(row) for row in state["rows"]]
         self.run_dir.write_csv(self.name, self.rows, self.columns)

@@ -21,16 +21,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.checks import check_int
 from ..core.errors import ConfigError, DivergenceError, OutputError
 from ..core.files import output_error
 from ..core.signals import Interrupted, handle_signals, interruptible, protected, signal_name
 from ..core.version import __version__
+from ..engine.checkpoint import Checkpoint
 from ..engine.devices import resolve_device
 from .config import apply_overrides, config_to_dict
-from .experiment import Result, RunContext, get_experiment
+from .experiment import Experiment, Result, RunContext, get_experiment
 from .run_dir import RunDir
 
-__all__ = ["RunOutcome", "run_experiment", "versions", "make_config"]
+__all__ = ["RunOutcome", "run_experiment", "execute_run", "versions", "make_config", "CHECKPOINT"]
+
+CHECKPOINT = "checkpoint.pt"  # the checkpoint file of a run directory (--checkpoint-every)
 
 
 def versions() -> dict[str, str]:
@@ -87,8 +91,10 @@ def run_experiment(
     progress: bool | None = None,
     command: list[str] | None = None,
     reraise_interrupt: bool = True,
+    checkpoint_every: int = 0,
 ) -> RunOutcome:
-    """Run experiment ``name`` and write its run directory under ``out``.
+    """Run experiment ``name`` (a reference: ``NAME`` or ``SOURCE:NAME``) and write its
+    run directory under ``out``.
 
     Bad settings raise before anything is created. With ``out=None`` nothing is
     written. Ctrl-C and SIGTERM (on the main thread) interrupt the run: the
@@ -98,7 +104,10 @@ def run_experiment(
     signals while the final files are written are held, so those files are
     never cut. Other errors are returned in the outcome (status ``diverged`` or
     ``failed``) after being recorded; a ``model.pt`` that cannot be saved makes
-    the status ``failed`` with the reason.
+    the status ``failed`` with the reason. ``checkpoint_every=N > 0`` saves
+    ``checkpoint.pt`` every N epochs and when training ends (see
+    :class:`~reglab.engine.checkpoint.Checkpoint`), so that
+    :func:`reglab.runs.resume.resume_run` can continue the run.
 
     Raises:
         ConfigError, InvalidArgumentError: a bad setting, before anything is created.
@@ -107,12 +116,88 @@ def run_experiment(
     """
     experiment = get_experiment(name)
     config = make_config(name, overrides, seed=seed, dry_run=dry_run)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=0)
+    if checkpoint_every and experiment.cannot_resume:
+        raise ConfigError(f"experiment {experiment.name!r} cannot be checkpointed: {experiment.cannot_resume}")
     torch_device = resolve_device(device)
     # Signals are held from here on (a burst of Ctrl-C cannot cut a file) and let through
-    # only while the experiment runs, where the interruption is recorded.
+    # only while the experiment runs (execute_run), where the interruption is recorded.
     with handle_signals(), protected(deliver=False):
-        run_dir = _new_run_dir(out, name, config, torch_device, dry_run, command) if out is not None else None
-        ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress)
+        run_dir = None
+        if out is not None:
+            run_dir = _new_run_dir(out, experiment, config, torch_device, dry_run, checkpoint_every, command)
+        checkpoint = None
+        if run_dir is not None and checkpoint_every:
+            checkpoint = Checkpoint(run_dir.file(CHECKPOINT), every=checkpoint_every)
+        ctx = RunContext(
+            device=torch_device,
+            run_dir=run_dir,
+            quiet=quiet,
+            progress=progress,
+            extra_callbacks=[checkpoint] if checkpoint is not None else [],
+        )
+        return execute_run(experiment, config, ctx, reraise_interrupt=reraise_interrupt, checkpoint=checkpoint)
+
+
+def _new_run_dir(
+    out: str | Path,
+    experiment: Experiment,
+    config: Any,
+    device: torch.device,
+    dry_run: bool,
+    checkpoint_every: int,
+    command: list[str] | None,
+) -> RunDir:
+    """A new run folder with its ``config.json``; nothing is left behind if that cannot be written."""
+    run_dir = RunDir.create(out, experiment.name)
+    try:
+        run_dir.write_json(
+            "config.json",
+            {
+                "experiment": experiment.name,
+                "source": experiment.source,
+                "config": config_to_dict(config),
+                "device": str(device),
+                "dry_run": dry_run,
+                "checkpoint_every": checkpoint_every,
+                "command": command if command is not None else sys.argv,
+            },
+        )
+    except BaseException:
+        run_dir.discard_if_empty()
+        raise
+    return run_dir
+
+
+def execute_run(
+    experiment: Experiment,
+    config: Any,
+    ctx: RunContext,
+    *,
+    reraise_interrupt: bool = True,
+    checkpoint: Checkpoint | None = None,
+    summary_extra: Mapping[str, Any] | None = None,
+    seconds_before: float = 0.0,
+) -> RunOutcome:
+    """Run ``experiment.run(config, ctx)`` and write ``model.pt`` and ``summary.json`` into
+    ``ctx.run_dir`` (if any) whatever happens, with the status (see :func:`run_experiment`).
+
+    SIGINT and SIGTERM interrupt only the experiment itself; before and after it they
+    are held, so ``model.pt`` and ``summary.json`` are never cut.
+
+    Args:
+        checkpoint: the run's checkpoint callback (in ``ctx.extra_callbacks``), if
+            any; a run whose training never reached it is reported (a resume
+            that restored nothing fails).
+        summary_extra: added to the summary (a resume's record).
+        seconds_before: seconds of the earlier sessions of a resumed run, added to ``seconds``.
+
+    Raises:
+        OutputError: ``summary.json`` cannot be written (the message says how the run ended).
+    """
+    name = experiment.name
+    run_dir = ctx.run_dir
+    with handle_signals(), protected(deliver=False):
         start = time.perf_counter()
         result: Result | None = None
         error: BaseException | None = None
@@ -132,9 +217,18 @@ def run_experiment(
         if result is not None:
             summary.update(result.summary)
         summary["seed"] = getattr(config, "seed", None)
-        summary["seconds"] = time.perf_counter() - start
-        summary["device"] = str(torch_device)
+        if checkpoint is not None and not checkpoint.started and status == "complete":
+            done = "restored" if checkpoint.resume else "saved"
+            summary["checkpoint"] = (
+                f"none {done}: experiment {name!r} trained no fit with ctx.callbacks(), which checkpointing needs"
+            )
+            if checkpoint.resume:
+                error = ConfigError(summary["checkpoint"])
+                status = summary["status"] = "failed"
+        summary["seconds"] = seconds_before + time.perf_counter() - start
+        summary["device"] = str(ctx.device)
         summary["versions"] = versions()
+        summary.update(summary_extra or {})
         if isinstance(error, Interrupted):
             summary["signal"] = signal_name(error.signum)
         if run_dir is not None:
@@ -159,25 +253,3 @@ def run_experiment(
     if isinstance(error, KeyboardInterrupt) and reraise_interrupt:
         raise error
     return RunOutcome(name, config, status, run_dir, result, summary, error)
-
-
-def _new_run_dir(
-    out: str | Path, name: str, config: Any, device: torch.device, dry_run: bool, command: list[str] | None
-) -> RunDir:
-    """A new run folder with its ``config.json``; nothing is left behind if that cannot be written."""
-    run_dir = RunDir.create(out, name)
-    try:
-        run_dir.write_json(
-            "config.json",
-            {
-                "experiment": name,
-                "config": config_to_dict(config),
-                "device": str(device),
-                "dry_run": dry_run,
-                "command": command if command is not None else sys.argv,
-            },
-        )
-    except BaseException:
-        run_dir.discard_if_empty()
-        raise
-    return run_dir

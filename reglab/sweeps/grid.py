@@ -5,12 +5,14 @@ Values are parsed as Python literals (``p1=0.1,0.5``, ``hidden1=128,256``,
 and every value must have the setting's type (an int is accepted for a float).
 Ranges: ``log:1e-4:10:9`` is 9 values from 1e-4 to 10 evenly spaced in log
 scale, ``lin:0:0.8:5`` is 0, 0.2, ..., 0.8 (both ends included; for an integer
-setting every value must be a whole number). A key is either a config field of
+setting every value must be a whole number). A range without a count
+(``log:1e-4:10``) is continuous: only a search samples it
+(:mod:`reglab.sweeps.space`, ``--backend optuna``); a grid refuses it. A key is either a config field of
 the experiment or a knob alias of its :class:`~reglab.runs.sweep_spec.SweepSpec`.
 The grid is the product of the axes, in the order given.
 
 Errors name the key: an unknown key lists the valid ones; a wrong type, an
-empty list, a bad range (a NaN or infinite bound, a COUNT beyond the sweep's
+empty list, a bad range (a NaN or infinite bound too, a COUNT beyond the sweep's
 limit of trials) or a repeated key is refused before any trial runs.
 """
 
@@ -30,7 +32,7 @@ from ..core.errors import ConfigError
 from ..runs.config import coerce_value, parse_literal, shown_literal
 from ..runs.sweep_spec import SweepSpec
 
-__all__ = ["Grid", "parse_axis", "parse_grid", "point_overrides", "RESERVED"]
+__all__ = ["Grid", "parse_axis", "parse_grid", "point_overrides", "split_axis", "axis_example", "RESERVED"]
 
 # Set by --seeds and --select, never by a grid axis.
 RESERVED = ("seed", "val_fraction", "kfold", "fold")
@@ -69,6 +71,11 @@ def _defaults(config_type: type) -> dict[str, Any]:
 def _range(key: str, raw: str, example: Any, max_values: int | None) -> list[Any]:
     parts = raw.split(":")
     kind = parts[0]
+    if len(parts) == 3:
+        raise ConfigError(
+            f"range {raw!r} for `{key}` has no COUNT: a continuous range is searched by --backend optuna; "
+            f"a grid needs {kind}:START:STOP:COUNT"
+        )
     if len(parts) != 4:
         raise ConfigError(f"range for `{key}` must be {kind}:START:STOP:COUNT; received {shown_literal(raw)}")
     try:
@@ -115,6 +122,28 @@ def _literals(key: str, raw: str, example: Any) -> list[Any]:
     return list(value)
 
 
+def split_axis(text: str) -> tuple[str, str]:
+    """``"key=values"`` -> ``("key", "values")``, both stripped."""
+    if "=" not in text:
+        raise ConfigError(f"grid axis {text!r} is not of the form key=v1,v2,... or key=log:a:b:n")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    return key, raw
+
+
+def axis_example(key: str, config_type: type, spec: SweepSpec | None = None) -> Any:
+    """A value of the type ``key`` takes: its knob's example or the config field's default.
+    An unknown key (the valid ones listed) or a reserved one is refused."""
+    fields = _defaults(config_type)
+    knob = spec.knob(key) if spec is not None else None
+    if key in RESERVED:
+        raise ConfigError(f"`{key}` is set by the sweep itself (--seeds, --select), not by a grid axis")
+    if knob is None and key not in fields:
+        valid = [k.name for k in spec.knobs] if spec is not None else []
+        valid += [k for k in fields if k not in RESERVED]
+        raise ConfigError(f"unknown sweep key `{key}`; valid keys are: {', '.join(valid)}")
+    return knob.example if knob is not None else fields[key]
+
+
 def parse_axis(
     text: str, config_type: type, spec: SweepSpec | None = None, *, max_values: int | None = None
 ) -> tuple[str, tuple[Any, ...]]:
@@ -124,18 +153,8 @@ def parse_axis(
     Returns:
         ``(key, values)`` with every value coerced to the setting's type.
     """
-    if "=" not in text:
-        raise ConfigError(f"grid axis {text!r} is not of the form key=v1,v2,... or key=log:a:b:n")
-    key, raw = (s.strip() for s in text.split("=", 1))
-    fields = _defaults(config_type)
-    knob = spec.knob(key) if spec is not None else None
-    if key in RESERVED:
-        raise ConfigError(f"`{key}` is set by the sweep itself (--seeds, --select), not by a grid axis")
-    if knob is None and key not in fields:
-        valid = [k.name for k in spec.knobs] if spec is not None else []
-        valid += [k for k in fields if k not in RESERVED]
-        raise ConfigError(f"unknown sweep key `{key}`; valid keys are: {', '.join(valid)}")
-    example = knob.example if knob is not None else fields[key]
+    key, raw = split_axis(text)
+    example = axis_example(key, config_type, spec)
     if not raw:
         raise ConfigError(f"`{key}` has no values: give at least one, e.g. {key}={example!r}")
     head = raw.split(":", 1)[0]

@@ -11,6 +11,12 @@ seed the fold average, then the mean and standard deviation over seeds.
 :func:`select` ranks configurations on the *validation* metric alone; the
 test metric is reported beside it, with the test-optimal configuration, to
 answer "is the validation choice really the best?".
+
+A configuration with a trial that a scheduler or pruner stopped early (status
+``stopped``, see :mod:`reglab.sweeps.reporting`) and that did not also finish
+is no candidate, neither for the selection nor as the test-optimal one: its
+numbers are those of a model trained for fewer epochs. A seed and fold finished
+twice (a search that sampled the same point again) counts once.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 
 from ..core.errors import ConfigError
 from ..runs.sweep_spec import SPLITS, Selection, SweepSpec
+from .reporting import STOPPED
 
 __all__ = ["Selection", "parse_select", "split_overrides", "aggregate", "select"]
 
@@ -71,22 +78,33 @@ def aggregate(rows: Sequence[dict[str, Any]], knobs: Sequence[str], spec: SweepS
     """One entry per configuration (in first-seen order) from the ``complete`` rows.
 
     Each entry holds the knob values, ``seeds`` (how many seeds finished),
-    ``failed`` (trials not complete), and for each split ``<key>_mean`` /
-    ``<key>_std`` over seeds, where each seed's value is its fold average.
+    ``failed`` (trials failed or diverged), ``stopped`` (seeds and folds stopped
+    early and not finished), and for each split ``<key>_mean`` / ``<key>_std``
+    over seeds, where each seed's value is its fold average.
     """
     configs: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         ident = tuple(repr(row[k]) for k in knobs)
-        entry = configs.setdefault(ident, {"point": {k: row[k] for k in knobs}, "per_seed": {}, "failed": 0})
+        entry = configs.setdefault(
+            ident, {"point": {k: row[k] for k in knobs}, "per_seed": {}, "failed": 0, "stopped": set(), "done": set()}
+        )
+        pair = (repr(row["seed"]), repr(row.get("fold", "")))
+        if row.get("status") == STOPPED:
+            entry["stopped"].add(pair)
+            continue
         if row.get("status") != "complete":
             entry["failed"] += 1
             continue
+        if pair in entry["done"]:
+            continue
+        entry["done"].add(pair)
         entry["per_seed"].setdefault(row["seed"], []).append(row)
     out = []
     for entry in configs.values():
         item: dict[str, Any] = dict(entry["point"])
         item["seeds"] = len(entry["per_seed"])
         item["failed"] = entry["failed"]
+        item["stopped"] = len(entry["stopped"] - entry["done"])
         for split in SPLITS:
             key = spec.metric_key(split)
             per_seed = []
@@ -107,6 +125,8 @@ def _is_number(value: Any) -> bool:
 def _best(configs: list[dict[str, Any]], key: str, spec: SweepSpec) -> dict[str, Any] | None:
     best = None
     for item in configs:
+        if item.get("stopped", 0):
+            continue  # trained for fewer epochs: not comparable
         value = item.get(f"{key}_mean", math.nan)
         if _is_number(value) and (best is None or spec.better(value, best[f"{key}_mean"])):
             best = item
@@ -154,9 +174,13 @@ def select(
     if spec.val_how is not None:
         how = spec.val_how.format(value=selection.value)
     report["selected"] = brief(chosen)
+    stopped = sum(1 for item in configs if item.get("stopped", 0))
+    candidates = f"{len(configs) - stopped} configuration(s)" + (
+        f" ({stopped} more stopped early, not candidates)" if stopped else ""
+    )
     report["reason"] = (
         f"{word} mean {val_key} ({chosen[f'{val_key}_mean']:.6g} over {chosen['seeds']} seed(s)) "
-        f"among {len(configs)} configuration(s), validated on {how}; the test set was not used"
+        f"among {candidates}, validated on {how}; the test set was not used"
     )
     same = test_best is not None and all(repr(chosen[k]) == repr(test_best[k]) for k in knobs)
     report["selected_is_test_optimal"] = same

@@ -48,6 +48,8 @@ CSV_INTERVAL = 1.0
 CSV_COST_FACTOR = 10.0
 _FIXED = ("trial",)
 _TAIL = ("seconds", "status", "error")
+# Written only when a row has them: the search's trial, epochs trained, the Ray node.
+_OPTIONAL = ("study_trial", "epochs_run", "node", "node_ip", "node_label")
 
 
 def _parse_cell(text: str) -> Any:
@@ -231,8 +233,9 @@ class SweepStore:
     def rows(self) -> list[dict[str, Any]]:
         return [self._rows[i] for i in sorted(self._rows)]
 
-    def finished(self, *, statuses: Sequence[str] = ("complete", "diverged")) -> set[int]:
-        """Indices of trials whose row is final (failed trials are re-run on resume)."""
+    def finished(self, *, statuses: Sequence[str] = ("complete", "diverged", "stopped")) -> set[int]:
+        """Indices of trials whose row is final (failed trials are re-run on resume; a
+        trial a scheduler stopped stays stopped)."""
         return {i for i, row in self._rows.items() if row.get("status") in statuses}
 
     def columns(self) -> list[str]:
@@ -241,7 +244,8 @@ class SweepStore:
             metrics.extend(k for k in row if k.startswith(("train_", "val_", "test_")) and k not in metrics)
         split_order = {"train": 0, "val": 1, "test": 2}
         metrics.sort(key=lambda k: (split_order[k.split("_", 1)[0]], k.split("_", 1)[1]))
-        return [*_FIXED, *self.knobs, "seed", "fold", *metrics, *_TAIL]
+        optional = [k for k in _OPTIONAL if any(k in row for row in self._rows.values())]
+        return [*_FIXED, *self.knobs, "seed", "fold", *metrics, *optional, *_TAIL]
 
     def record(self, row: dict[str, Any]) -> None:
         """Add (or replace) one trial's row: journal it now, rewrite ``results.csv`` when due."""
@@ -262,6 +266,13 @@ class SweepStore:
         self._csv_stale = True
         if time.monotonic() >= self._csv_due:
             self.flush()
+
+    def reload(self) -> None:
+        """Read the journal again: rows that other processes working on the same
+        sweep folder (one Optuna study) appended are then part of this store too."""
+        for row in read_journal(self.path / JOURNAL):
+            self._rows[int(row["trial"])] = row
+        self._csv_stale = True
 
     def flush(self) -> None:
         """Rewrite ``results.csv`` atomically from every row, if any row came since the last time."""

@@ -5,11 +5,13 @@ validation folds. Every trial's config, the device, the backend and the size
 of the grid (at most ``max_trials``) are checked before the sweep folder is
 created, so a bad value fails at once. Trials then run on a backend
 (``local`` processes, one ``vectorized`` stacked model, or ``ray``); each
-finished row is stored atomically. Ctrl-C and SIGTERM stop a sweep the same
-way (signals reach only the trials, see :mod:`reglab.core.signals`). At the
-end (also after an interruption) ``summary.json`` gets the per-configuration
-means and spreads, the selected configuration and why, the test-optimal one
-and the sessions (the run and each resume), and one plot per knob is drawn.
+finished row is stored atomically. ``optuna`` searches ranges instead of a
+grid (:mod:`reglab.sweeps.space`, :mod:`.backends.optuna_search`). Ctrl-C and
+SIGTERM stop a sweep the same way (signals reach only the trials, see
+:mod:`reglab.core.signals`). At the end (also after an interruption)
+``summary.json`` gets the per-configuration means and spreads, the selected
+configuration and why, the test-optimal one and the sessions (the run and each
+resume), and one plot per knob is drawn.
 """
 
 from __future__ import annotations
@@ -28,19 +30,23 @@ from ..core.signals import handle_signals, interruptible, protected
 from ..engine.devices import resolve_device
 from ..runs.experiment import get_experiment
 from ..runs.runner import make_config, versions
+from ..runs.sources import make_ref
 from ..runs.sweep_spec import Selection, SweepSpec
 from .backends.local import default_workers, run_local
 from .backends.vectorized import run_vectorized, vectorizable
 from .grid import Grid, parse_grid, point_overrides
 from .knob_figures import knob_figure, plottable_knobs
+from .options import SearchOptions
+from .reporting import EPOCHS_RUN, configured_epochs, scheduler_summary
 from .selection import aggregate, parse_select, select, split_overrides
 from .sessions import MAX_TRIALS, check_resume_arguments, check_size, session_summary, sessions_so_far
+from .space import SearchSpace, parse_space, single_point_grid
 from .store import SweepStore, check_manifest
 from .trial import Trial, trial_from_json
 
 __all__ = ["SweepResult", "run_sweep", "resume_sweep", "make_trials", "get_spec", "BACKENDS"]
 
-BACKENDS = ("auto", "local", "vectorized", "ray")
+BACKENDS = ("auto", "local", "vectorized", "ray", "optuna")
 
 
 @dataclass
@@ -54,6 +60,7 @@ class SweepResult:
     configurations: list[dict[str, Any]]
     report: dict[str, Any]
     status: str = "complete"
+    search: dict[str, Any] = dataclasses.field(default_factory=dict)  # summary's "scheduler", "optuna"
     signum: int | None = None  # the signal that interrupted it (Ctrl-C: SIGINT), if one did
 
 
@@ -69,7 +76,7 @@ def make_trials(
     fields = [f.name for f in dataclasses.fields(get_experiment(experiment).config_type)]
     # An experiment with its own validation data maps the selection per grid point (sizes may be knobs).
     per_point = spec.select_overrides if selection is not None else None
-    standard = split_overrides(selection, fields, experiment) if per_point is None else []
+    standard = split_overrides(selection, fields, get_experiment(experiment).name) if per_point is None else []
     trials: list[Trial] = []
     for point in grid.points():
         base = point_overrides(point, spec)
@@ -111,8 +118,10 @@ def _execute(
     quiet: bool,
 ) -> None:
     """Run ``trials`` on ``backend`` (already resolved from ``auto``), storing rows as they finish."""
-    experiment, spec, device = manifest["experiment"], get_spec(manifest["experiment"]), manifest["device"]
-    bar = _progress(len(trials), quiet)
+    experiment = make_ref(manifest["experiment"], manifest.get("source"))  # what workers load
+    spec, device = get_spec(experiment), manifest["device"]
+    search = SearchOptions.from_json(manifest.get("search"))
+    bar = _progress(len(trials) if backend != "optuna" else 0, quiet)
     try:
         if backend == "vectorized":
             run_vectorized(
@@ -130,6 +139,23 @@ def _execute(
                 device=device,
                 storage=store.path / "ray",
                 progress=bar,
+                spec=spec,
+                scheduler=search.scheduler,
+                retries=search.retries or 0,
+            )
+        elif backend == "optuna":
+            from .backends.optuna_search import run_optuna
+
+            seeds, selection = _seeds(experiment, manifest["seeds"]), parse_select(manifest["select"])
+            run_optuna(
+                experiment,
+                store,
+                SearchSpace.from_json(manifest["grid"]),
+                lambda point: make_trials(experiment, single_point_grid(point), spec, seeds, selection),
+                search,
+                spec=spec,
+                device=device,
+                progress=bar,
             )
         else:
             run_local(experiment, trials, store.record, workers=workers, device=device, progress=bar)
@@ -146,13 +172,15 @@ def _finish(
     status: str,
     signum: int | None = None,
 ) -> SweepResult:
-    spec = get_spec(manifest["experiment"])
+    backend = sessions[-1]["backend"]
+    spec = get_spec(make_ref(manifest["experiment"], manifest.get("source")))
     knobs = manifest["knobs"]
     rows = store.rows
     configs = aggregate(rows, knobs, spec)
     report = select(configs, knobs, spec, parse_select(manifest["select"]))
-    counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed")}
-    counts["missing"] = len(manifest["trials"]) - len(rows)
+    counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed", "stopped")}
+    counts["missing"] = max(0, len(manifest["trials"]) - len(rows))
+    search = _search_summary(store, manifest, backend, rows)
     store.write_json(  # called with signals held (see _run): a burst of Ctrl-C cannot cut it
         "summary.json",
         {
@@ -162,6 +190,7 @@ def _finish(
             "trials": counts,
             **report,
             "configurations": configs,
+            **search,
             "versions": versions(),
         },
     )
@@ -172,7 +201,26 @@ def _finish(
         fig = knob_figure(configs, knobs, knob, anchor, spec, manifest["experiment"])
         store.run_dir.save_figure(f"{knob}.png", fig)
         plt.close(fig)
-    return SweepResult(store.path, sessions[-1]["backend"], list(knobs), rows, configs, report, status, signum)
+    return SweepResult(store.path, backend, list(knobs), rows, configs, report, status, search, signum)
+
+
+def _search_summary(
+    store: SweepStore, manifest: dict[str, Any], backend: str, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """``scheduler``: epochs saved by stopping trials early; ``optuna``: the study."""
+    experiment = make_ref(manifest["experiment"], manifest.get("source"))
+    search = SearchOptions.from_json(manifest.get("search"))
+    out: dict[str, Any] = {}
+    if any(EPOCHS_RUN in r for r in rows):
+        pruner = search.pruner if backend == "optuna" and search.pruner != "none" else None
+        name = search.scheduler or (f"{pruner} pruner" if pruner else None)
+        full = configured_epochs(experiment, get_spec(experiment), manifest["knobs"], rows)
+        out["scheduler"] = {"name": name, **scheduler_summary(rows, full)}
+    if backend == "optuna":
+        from .backends.optuna_search import study_summary
+
+        out["optuna"] = study_summary(store.path, get_spec(experiment), search)
+    return out
 
 
 def _run(
@@ -186,8 +234,8 @@ def _run(
 ) -> SweepResult:
     sessions = sessions_so_far(store.path, manifest, resumed)
     if options["backend"] == "auto":
-        spec = get_spec(manifest["experiment"])
-        options["backend"] = "vectorized" if vectorizable(spec, manifest["experiment"], trials) else "local"
+        experiment = make_ref(manifest["experiment"], manifest.get("source"))
+        options["backend"] = "vectorized" if vectorizable(get_spec(experiment), experiment, trials) else "local"
     session: dict[str, Any] = {"backend": options["backend"], "seconds": None, "trials": len(trials)}
     start = time.perf_counter()
 
@@ -227,17 +275,25 @@ def run_sweep(
     resume: str | Path | None = None,
     quiet: bool = False,
     command: list[str] | None = None,
+    trials: int | None = None,
+    sampler: str | None = None,
+    pruner: str | None = None,
+    scheduler: str | None = None,
+    retries: int | None = None,
     max_trials: int | None = None,
     reraise_interrupt: bool = True,
 ) -> SweepResult:
     """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
 
     Args:
-        experiment: a registered experiment name (None or empty with ``resume``).
+        experiment: an experiment reference: a registered name, ``path/to/file.py:NAME``
+            or ``package.module:NAME`` (recorded in ``sweep.json`` as its name and
+            source, which every worker and ``--resume`` load); None or empty with ``resume``.
         grid: axes such as ``"p1=0.1,0.5"`` or ``"lr=log:0.01:1:5"``.
         seeds: seeds per configuration (the experiment's default seed, +1, +2...); None: 1.
         select: ``"val=FRACTION"``, ``"kfold=K"`` or None (no selection).
-        backend: ``auto`` (vectorized when possible, else local), ``local``, ``vectorized``, ``ray``.
+        backend: ``auto`` (vectorized when possible, else local), ``local``, ``vectorized``, ``ray``,
+            ``optuna`` (a search of the axes' ranges, see :mod:`reglab.sweeps.space`).
         workers: processes (local) or CPUs (ray); None: one per core.
         ray_address: an existing Ray cluster (``ray`` backend); None starts a local one.
         device: where trials train; None: ``cpu``.
@@ -246,7 +302,11 @@ def run_sweep(
             ``sweep.json``, and giving an experiment, grid, seeds, select, device or out is refused.
         quiet: no progress bar.
         command: the command line recorded in ``sweep.json``.
-        max_trials: the most trials allowed; None: :data:`~reglab.sweeps.sessions.MAX_TRIALS` (10000).
+        trials, sampler, pruner: ``optuna``'s budget (configurations), sampler and pruner.
+        scheduler, retries: ``ray``'s Tune scheduler (``"asha"``) and retries of lost trials.
+        (See :mod:`reglab.sweeps.options`.)
+        max_trials: the most trials allowed (an Optuna budget included); None:
+            :data:`~reglab.sweeps.sessions.MAX_TRIALS` (10000).
         reraise_interrupt: False returns an interrupted sweep's result (``status`` ``interrupted``)
             instead of re-raising Ctrl-C or SIGTERM after the summary is written.
 
@@ -276,19 +336,30 @@ def run_sweep(
         check_int("workers", workers, low=1)
     device = "cpu" if device is None else device
     resolve_device(device)  # a bad device is refused for every backend, before the folder exists
-    get_experiment(experiment)  # unknown names fail here, listing the valid ones
+    # Unknown names fail here, listing the valid ones; a user's file or module is loaded.
+    found = get_experiment(experiment)
+    experiment = found.ref  # NAME or SOURCE:NAME with an absolute path: what every worker can load
     spec = get_spec(experiment)
     _check_backend(experiment, spec, backend)
     seeds = 1 if seeds is None else seeds
-    parsed = parse_grid(grid, get_experiment(experiment).config_type, spec, max_values=max_trials)
     selection = parse_select(select)
-    seed_list = _seeds(experiment, seeds)
-    check_size(
-        len(parsed), len(seed_list), int(selection.value) if selection and selection.kind == "kfold" else 1, max_trials
-    )
-    trials = make_trials(experiment, parsed, spec, seed_list, selection)
+    search = SearchOptions(trials, sampler, pruner, scheduler, retries).checked(backend, selection, workers)
+    config_type, seed_list = get_experiment(experiment).config_type, _seeds(experiment, seeds)
+    splits = int(selection.value) if selection is not None and selection.kind == "kfold" else 1
+    parsed: Grid | SearchSpace
+    if backend == "optuna":
+        check_size(search.trials or 0, len(seed_list), splits, max_trials)
+        parsed = parse_space(grid, config_type, spec)
+        for corner in parsed.corners():  # every range's ends must make valid configs
+            make_trials(experiment, single_point_grid(corner), spec, seed_list, selection)
+        todo: list[Trial] = []
+    else:
+        parsed = parse_grid(grid, config_type, spec, max_values=max_trials)
+        check_size(len(parsed), len(seed_list), splits, max_trials)
+        todo = make_trials(experiment, parsed, spec, seed_list, selection)
     manifest = {
-        "experiment": experiment,
+        "experiment": found.name,
+        "source": found.source,
         "grid": parsed.to_json(),
         "knobs": parsed.keys,
         "seeds": seeds,
@@ -297,15 +368,16 @@ def run_sweep(
         "device": device,
         "workers": workers or default_workers(),
         "command": command if command is not None else sys.argv,
-        "trials": [dataclasses.asdict(t) for t in trials],
+        "search": search.to_json(),
+        "trials": [dataclasses.asdict(t) for t in todo],
     }
     # From the folder's creation on, a signal is held until the trials run (where it is recorded).
     with handle_signals(), protected(deliver=False):
-        store = SweepStore.create("sweeps" if out is None else out, experiment, manifest, parsed.keys)
+        store = SweepStore.create("sweeps" if out is None else out, found.name, manifest, parsed.keys)
         return _run(
             store,
             manifest,
-            trials,
+            todo,
             resumed=False,
             reraise_interrupt=reraise_interrupt,
             backend=backend,
@@ -320,6 +392,21 @@ def _check_backend(experiment: str, spec: SweepSpec, backend: str) -> None:
         raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
 
 
+def _resume_backend(manifest: dict[str, Any], backend: str) -> str:
+    """A search resumes on its own backend; a grid on any but ``optuna``. Ray's
+    scheduler and retries apply only if it resumes on ``ray``."""
+    was = manifest.get("backend")
+    if was == "optuna" and backend not in ("auto", "optuna"):
+        raise ConfigError(f"--resume: this sweep is an Optuna search; it resumes on --backend optuna, not {backend}")
+    if was != "optuna" and backend == "optuna":
+        raise ConfigError("--resume: this sweep is a grid; --backend optuna searches ranges in a new sweep")
+    if was == "optuna":
+        return "optuna"
+    if was == "ray" and backend == "auto" and manifest.get("search", {}).get("scheduler"):
+        return "ray"  # its scheduler runs on Ray only
+    return backend
+
+
 def resume_sweep(
     path: str | Path,
     *,
@@ -329,7 +416,8 @@ def resume_sweep(
     quiet: bool = False,
     reraise_interrupt: bool = True,
 ) -> SweepResult:
-    """Run the unfinished trials of the sweep in ``path`` (complete and diverged ones are kept).
+    """Run the unfinished trials of the sweep in ``path`` (complete, diverged and stopped
+    ones are kept); an Optuna search continues its study up to its budget.
 
     A journal line cut by a crash is removed first; a malformed folder is refused in one
     sentence naming the file. ``summary.json`` keeps the earlier sessions and adds this one.
@@ -341,11 +429,13 @@ def resume_sweep(
     manifest = check_manifest(path, manifest)
     try:
         trials = [trial_from_json(t) for t in manifest["trials"]]
-        get_experiment(manifest["experiment"])
+        experiment = make_ref(manifest["experiment"], manifest.get("source"))
+        get_experiment(experiment)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"--resume: {Path(path) / 'sweep.json'} is not a readable sweep manifest ({exc})") from None
     resolve_device(manifest["device"])
-    _check_backend(manifest["experiment"], get_spec(manifest["experiment"]), backend)
+    backend = _resume_backend(manifest, backend)
+    _check_backend(experiment, get_spec(experiment), backend)
     with handle_signals(), protected(deliver=False):
         store, manifest = SweepStore.open(path, repair=True)
         manifest = check_manifest(path, manifest)

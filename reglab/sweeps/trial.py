@@ -6,6 +6,10 @@ Ray actors). :func:`run_trial` builds the config, runs the experiment with
 grid point, seed, fold, the train/val/test metrics of the summary, seconds,
 ``status`` (``complete``, ``diverged`` or ``failed``) and the error text. An
 exception never escapes (Ctrl-C does): one bad trial never stops a sweep.
+
+Given an :class:`~reglab.sweeps.reporting.EpochReporter`, the run reports every
+epoch to a search backend; the row then has ``epochs_run`` (the epochs trained) and,
+when the backend stopped the trial early, status ``stopped`` and why in ``error``.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from typing import Any
 import torch
 
 from ..core.errors import DivergenceError
+from ..engine.callbacks import Callback
 from ..engine.devices import resolve_device
 from ..runs.experiment import RunContext, get_experiment
 from ..runs.runner import make_config
+from .reporting import EPOCHS_RUN, STOPPED, EpochReporter
 
 __all__ = ["Trial", "run_trial", "metrics_of", "trial_row", "trial_from_json"]
 
@@ -98,21 +104,31 @@ def trial_row(trial: Trial, metrics: dict[str, float], seconds: float, status: s
     return row
 
 
-def run_trial(experiment: str, trial: Trial, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Run ``trial`` of ``experiment`` and return its results row (never raises but for Ctrl-C)."""
+def run_trial(
+    experiment: str, trial: Trial, device: str | torch.device = "cpu", reporter: EpochReporter | None = None
+) -> dict[str, Any]:
+    """Run ``trial`` of ``experiment`` (a reference, ``NAME`` or ``SOURCE:NAME``: in a fresh
+    worker the source is imported first) and return its results row (never raises but for
+    Ctrl-C); ``reporter`` receives every epoch and may stop the trial early."""
 
     start = time.perf_counter()
     try:
         config = make_config(experiment, trial.overrides)
-        ctx = RunContext(device=resolve_device(device), run_dir=None, quiet=True, progress=False)
+        extra: list[Callback] = [reporter] if reporter is not None else []
+        ctx = RunContext(device=resolve_device(device), run_dir=None, quiet=True, progress=False, extra_callbacks=extra)
         result = get_experiment(experiment).run(config, ctx)
         metrics = metrics_of(result.summary)
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         status, error = ("diverged", f"non-finite {', '.join(bad)}") if bad else ("complete", "")
+        if reporter is not None and reporter.stopped and status == "complete":
+            status, error = STOPPED, str(reporter.stop_reason)
     except DivergenceError as exc:
         metrics, status, error = {}, "diverged", f"DivergenceError: {exc}"
     except Exception as exc:  # recorded in the row; the sweep goes on
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
         metrics, status, error = {}, "failed", f"{type(exc).__name__}: {exc}{where}"
-    return trial_row(trial, metrics, time.perf_counter() - start, status, error)
+    row = trial_row(trial, metrics, time.perf_counter() - start, status, error)
+    if reporter is not None and (reporter.epochs or reporter.stopped):  # an epoch-based experiment
+        row[EPOCHS_RUN] = reporter.epochs
+    return row

@@ -140,3 +140,109 @@ class L2:
 
     def __call__(self, params) -> torch.Tensor:
         return l2_half(params, self.lam)
+
+
+# --- DropPath and DropBlock ----------------------------------------------------------------
+# Each breaks one property of reglab.conformance.structured and keeps the others.
+
+
+# An element-wise dropout passed off as drop path: elements, not whole samples, are dropped.
+class ElementwiseDropPath(nn.Module):
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        _check_p(drop_prob)
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0:
+            return x
+        keep = 1.0 - self.drop_prob
+        return x * torch.empty_like(x).bernoulli_(keep) / keep
+
+
+# Drop path whose drop_prob is used as the keep probability (survivors scaled by 1/p).
+class KeepProbDropPath(nn.Module):
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        _check_p(drop_prob)
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0:
+            return x
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(self.drop_prob)
+        return x * mask / self.drop_prob
+
+
+# Drop path that never rescales the kept samples.
+def unscaled_drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -> torch.Tensor:
+    _check_p(drop_prob)
+    if not training or drop_prob == 0:
+        return x
+    return x * x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1.0 - drop_prob)
+
+
+def _seeds(shape: torch.Size, gamma: float, b: int, like: torch.Tensor) -> torch.Tensor:
+    """A keep mask (1 kept) of b x b blocks from seeds drawn where a whole block fits."""
+    n, c, h, w = shape
+    seeds = torch.empty((n, c, h - b + 1, w - b + 1), dtype=like.dtype, device=like.device).bernoulli_(gamma)
+    dropped = torch.nn.functional.max_pool2d(torch.nn.functional.pad(seeds, (b - 1,) * 4), b, stride=1)
+    return 1.0 - dropped
+
+
+def _gamma(p: float, b: int, h: int, w: int) -> float:
+    return p * h * w / (b * b) / ((h - b + 1) * (w - b + 1))
+
+
+# DropBlock that drops single units (a block_size it ignores), at the right rate and scale.
+class UnitDropBlock(nn.Module):
+    def __init__(self, drop_prob: float = 0.1, block_size: int = 7) -> None:
+        super().__init__()
+        _check_p(drop_prob)
+        self.drop_prob, self.block_size = drop_prob, block_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0:
+            return x
+        mask = torch.empty_like(x).bernoulli_(1.0 - self.drop_prob)
+        return x * mask * mask.numel() / mask.sum().clamp_min(1.0)
+
+
+# DropBlock that never rescales, so the mean shrinks.
+class UnscaledDropBlock(UnitDropBlock):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0:
+            return x
+        h, w = x.shape[-2:]
+        return x * _seeds(x.shape, _gamma(self.drop_prob, self.block_size, h, w), self.block_size, x)
+
+
+# DropBlock that uses p itself as the seed rate (no 1/b² correction): it drops about b² times too much.
+class UncorrectedGammaDropBlock(UnitDropBlock):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0:
+            return x
+        mask = _seeds(x.shape, self.drop_prob, self.block_size, x)
+        return x * mask * mask.numel() / mask.sum().clamp_min(1.0)
+
+
+# A correct DropBlock in every respect but one: it stays on in eval mode.
+class AlwaysOnDropBlock(UnitDropBlock):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0:
+            return x
+        h, w = x.shape[-2:]
+        mask = _seeds(x.shape, _gamma(self.drop_prob, self.block_size, h, w), self.block_size, x)
+        return x * mask * mask.numel() / mask.sum().clamp_min(1.0)
+
+
+# The properties each defective DropPath / DropBlock must fail, and nothing else.
+EXPECTED_STRUCTURED_FAILURES = {
+    "ElementwiseDropPath": ("droppath", {"keep_rate", "per_sample"}),
+    "KeepProbDropPath": ("droppath", {"keep_rate", "scale"}),
+    "unscaled_drop_path": ("droppath", {"scale"}),
+    "UnitDropBlock": ("dropblock", {"blocks"}),
+    "UnscaledDropBlock": ("dropblock", {"mean"}),
+    "UncorrectedGammaDropBlock": ("dropblock", {"drop_rate"}),
+    "AlwaysOnDropBlock": ("dropblock", {"eval_identity"}),
+}

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from reglab.cli import main
-from reglab.experiments import list_experiments
+from reglab.engine.checkpoint import load_checkpoint
+from reglab.experiments import get_experiment, list_experiments
 from tests.helpers import assert_figure_labelled, assert_run_files, run_dry
 
 NAMES = [experiment.name for experiment in list_experiments()]
@@ -35,9 +36,15 @@ def test_catalogue_holds_every_experiment_of_the_seed_notes():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_dry_run_writes_config_summary_and_labelled_plots(name, tmp_path, monkeypatch):
-    outcome, figures = run_dry(name, tmp_path, monkeypatch)
+    # An experiment that does not say why it cannot resume must checkpoint its fit.
+    resumable = not get_experiment(name).cannot_resume
+    outcome, figures = run_dry(name, tmp_path, monkeypatch, checkpoint_every=1 if resumable else 0)
     summary = assert_run_files(outcome, [])
     assert summary["status"] == "complete"
+    if resumable:
+        assert "checkpoint" not in summary, summary["checkpoint"]
+        epochs = (outcome.run_dir.path / "metrics.csv").read_text().count("\n") - 1
+        assert load_checkpoint(outcome.run_dir.path / "checkpoint.pt")["epoch"] == epochs
     config = json.loads((outcome.run_dir.path / "config.json").read_text())
     assert config  # the resolved settings are saved
     pngs = sorted(p.name for p in outcome.run_dir.path.glob("*.png"))

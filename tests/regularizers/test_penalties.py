@@ -299,3 +299,87 @@ def test_penalty_stays_on_the_device():
     out = l2_penalty(model, 0.1)
     assert out.device.type == "cuda"
     torch.testing.assert_close(out.cpu(), l2_penalty(model.cpu(), 0.1), rtol=1e-5, atol=0)
+
+
+class TinyViT(nn.Module):
+    """A timm-style model: position embedding and class token named by no_weight_decay(),
+    a relative-position table named by Swin's no_weight_decay_keywords(), and a frozen stem."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(4, 8)
+        self.stem.requires_grad_(False)
+        self.pos_embed = nn.Parameter(torch.zeros(1, 5, 8))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 8))
+        self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(2))
+        for block in self.blocks:
+            block.gamma = nn.Parameter(torch.ones(8, 8))  # a 2-D scale: decayed by the dim rule alone
+            block.relative_position_bias_table = nn.Parameter(torch.zeros(9, 2))
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 3)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token", "blocks.*.gamma"}
+
+    def no_weight_decay_keywords(self) -> set[str]:
+        return {"relative_position_bias_table"}
+
+
+def _names(model: nn.Module, params) -> set[str]:
+    ids = {id(p) for p in params}
+    return {name for name, p in model.named_parameters() if id(p) in ids}
+
+
+def test_param_groups_honour_the_models_no_weight_decay_lists_and_leave_frozen_parameters_out():
+    model = TinyViT()
+    decay, no_decay = param_groups(model, 0.05)
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    assert _names(model, decay["params"]) == {"blocks.0.weight", "blocks.1.weight", "head.weight"}
+    assert _names(model, no_decay["params"]) == {
+        "pos_embed",
+        "cls_token",
+        "blocks.0.bias",
+        "blocks.1.bias",
+        "blocks.0.gamma",
+        "blocks.1.gamma",
+        "blocks.0.relative_position_bias_table",
+        "blocks.1.relative_position_bias_table",
+        "norm.weight",
+        "norm.bias",
+        "head.bias",
+    }
+    # split_parameters splits every parameter, frozen ones included (with the same lists)
+    split_decay, split_rest = split_parameters(model)
+    assert _names(model, split_decay) == {"stem.weight", "blocks.0.weight", "blocks.1.weight", "head.weight"}
+    assert "pos_embed" in _names(model, split_rest)
+
+
+def test_a_frozen_model_part_gives_no_empty_group():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model[1].weight.requires_grad_(True)
+    assert [len(g["params"]) for g in param_groups(model, 0.1)] == [1]
+    torch.optim.AdamW(param_groups(model, 0.1))  # an optimizer accepts them
+
+
+def test_a_malformed_no_weight_decay_list_is_refused():
+    model = TinyViT()
+    model.no_weight_decay = lambda: "pos_embed"  # a string, not a collection of names
+    with pytest.raises(InvalidArgumentError, match=r"model.no_weight_decay\(\)"):
+        param_groups(model, 0.1)
+
+
+def test_param_groups_match_timms_on_a_timm_model():
+    try:
+        import timm
+        from timm.optim import param_groups_weight_decay
+    except Exception:  # timm needs torchvision, which has no build for a CPU-only torch
+        pytest.skip("timm (with torchvision) is not importable here")
+
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3)
+    model.patch_embed.requires_grad_(False)
+    ours = param_groups(model, 0.05)
+    theirs = param_groups_weight_decay(model, 0.05, no_weight_decay_list=model.no_weight_decay())
+    by_decay = lambda groups: {g["weight_decay"]: {id(p) for p in g["params"]} for g in groups}
+    assert by_decay(ours) == by_decay(theirs)

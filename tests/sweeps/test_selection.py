@@ -10,7 +10,7 @@ import torch
 
 from reglab.data.splits import check_split_settings, validation_split
 from reglab.experiments import EXPERIMENTS, Experiment, Result
-from reglab.sweeps import SweepSpec, get_spec, make_trials, parse_grid, parse_select, run_sweep, select
+from reglab.sweeps import SweepSpec, aggregate, get_spec, make_trials, parse_grid, parse_select, run_sweep, select
 
 D, N_TRAIN, N_TEST, TAU, SIGMA = 40, 60, 4000, 0.3, 1.0
 
@@ -114,3 +114,27 @@ def test_select_needs_split_settings(tiny_experiment, tmp_path):
     with pytest.raises(ConfigError, match="no validation split setting"):
         run_sweep(tiny_experiment, ["lr=0.1,0.2"], select="val=0.2", out=tmp_path, quiet=True)
     assert not (tmp_path / tiny_experiment).exists()  # nothing created for a bad sweep
+
+
+def _row(k, seed, status, val, test, fold=""):
+    return {"k": k, "seed": seed, "fold": fold, "status": status, "val_acc": val, "test_acc": test}
+
+
+def test_a_configuration_stopped_early_is_no_candidate_and_a_repeat_counts_once():
+    spec = SweepSpec(metric="acc", mode="max")
+    rows = [
+        _row(1, 0, "complete", 0.70, 0.70),
+        _row(1, 1, "complete", 0.72, 0.71),
+        _row(1, 0, "complete", 0.10, 0.10),  # the same seed and fold again (a search's repeat)
+        _row(2, 0, "complete", 0.95, 0.95),  # the best numbers, but seed 1 was stopped:
+        _row(2, 1, "stopped", 0.40, 0.40),  # trained for fewer epochs, not comparable
+        _row(3, 0, "stopped", 0.20, 0.20),  # stopped, then run again to the end
+        _row(3, 0, "complete", 0.60, 0.60),
+    ]
+    configs = aggregate(rows, ["k"], spec)
+    by_k = {c["k"]: c for c in configs}
+    assert (by_k[1]["seeds"], by_k[1]["val_acc_mean"]) == (2, pytest.approx(0.71))
+    assert (by_k[2]["stopped"], by_k[2]["failed"], by_k[3]["stopped"]) == (1, 0, 0)
+    report = select(configs, ["k"], spec, parse_select("val=0.2"))
+    assert report["selected"]["k"] == 1 and report["test_optimal"]["k"] == 1
+    assert "among 2 configuration(s) (1 more stopped early, not candidates)" in report["reason"]

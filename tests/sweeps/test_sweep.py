@@ -28,7 +28,7 @@ def test_failing_trials_are_recorded_and_the_others_finish(tiny_experiment, tmp_
             assert row["status"] == "failed" and row["error"].startswith("RuntimeError: boom")
             assert row["test_acc"] == ""  # no metrics from a failed trial
     summary = json.loads((result.path / "summary.json").read_text())
-    assert summary["trials"] == {"complete": 2, "diverged": 0, "failed": 4, "missing": 0}
+    assert summary["trials"] == {"complete": 2, "diverged": 0, "failed": 4, "stopped": 0, "missing": 0}
 
 
 def test_divergence_is_recorded_as_diverged(tiny_experiment, tmp_path):

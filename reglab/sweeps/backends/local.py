@@ -12,7 +12,10 @@ their own if this process dies, even by SIGKILL; a worker that dies mid-trial
 
 Workers are forked on the CPU (fast, and they see experiments registered at
 run time, e.g. in tests); with CUDA they are spawned, since a forked process
-cannot use a CUDA context its parent created.
+cannot use a CUDA context its parent created. A spawned worker starts with an
+empty registry: the experiment travels as its reference (``NAME`` or
+``SOURCE:NAME``, a user's file by its absolute path), and ``run_trial`` loads
+the source before looking the name up (see :mod:`reglab.runs.sources`).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def run_local(
     """Run ``trials`` of ``experiment``; call ``on_result(row)`` as each one finishes.
 
     Args:
-        experiment: the registered experiment name.
+        experiment: the experiment's reference (``Experiment.ref``: ``NAME`` or ``SOURCE:NAME``).
         trials: the trials to run.
         on_result: receives each finished row (in this process).
         workers: worker processes; None means one per core.

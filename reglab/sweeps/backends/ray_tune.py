@@ -3,26 +3,54 @@
 Ray is imported here only. Without ``address`` a local Ray instance is started
 (``ray.init(num_cpus=workers, include_dashboard=False)``) and shut down at the
 end; with ``address`` (``--ray-address``) the trials run on that cluster,
-whose workers must have reglab installed. Each Tune trial runs
-:func:`~reglab.sweeps.trial.run_trial` on one CPU and reports the row; a Tune
-callback in this process stores every row as its trial finishes, so
-``results.csv`` is the same as with the other backends.
+whose nodes must have reglab (and torch, and the data) installed. Each Tune
+trial runs :func:`~reglab.sweeps.trial.run_trial` on one CPU; a Tune callback
+in this process stores every row as its trial finishes, so ``results.csv`` is
+the same as with the other backends, plus the node that ran each trial
+(``node``: the first 12 hex digits of its Ray node id, ``node_ip``, and
+``node_label``: the node's ``reglab-node`` label, given by ``ray start
+--labels reglab-node=NAME``).
 
-Trials run in Ray's worker processes: the experiment must be importable there
-(the registered reglab experiments are; one registered at run time in the
-driver is not).
+Every epoch is reported (``tune.report``, no checkpoint) with the epoch's
+metrics, so that ``scheduler="asha"`` (Ray Tune's ASHA on the validation
+metric, ``epoch`` as its time, grace period 1 epoch, reduction factor 2) can
+stop trials that fall behind; a stopped trial's row is made here from its last
+report, with status ``stopped`` and the epoch reached. A fit's last epoch is
+reported with the trial's final row instead, so that the scheduler never cuts
+a trial that has finished its training.
+
+``retries`` is Tune's ``FailureConfig(max_failures=retries)``: a trial whose
+worker process or node died runs again from the start (trials are
+deterministic on the CPU, so its row is the one it would have had). A trial
+that raises inside reglab is not retried: it is recorded as failed.
+
+Trials run in Ray's worker processes, which start with an empty registry: the
+experiment travels as its reference (``NAME`` or ``SOURCE:NAME``), and each
+worker loads the source before looking the name up, a user's file by its
+absolute path (so on a cluster of several machines the file must be at the
+same path on every node, or be a module installed there). An experiment
+registered at run time in the driver without a source (e.g. in a test) is not
+found there.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..trial import Trial, run_trial, trial_row
+from ...runs.runner import make_config
+from ...runs.sweep_spec import SweepSpec
+from ..reporting import EPOCHS_RUN, STOPPED, EpochReport, EpochReporter
+from ..trial import Trial, metrics_of, run_trial, trial_row
 from .local import default_workers
 
-__all__ = ["run_ray"]
+__all__ = ["run_ray", "node_columns", "NODE_LABEL"]
+
+NODE_LABEL = "reglab-node"
+_NO_SIGINT_HANDLER = "TUNE_DISABLE_SIGINT_HANDLER"
 
 
 def _import_ray() -> Any:
@@ -34,12 +62,60 @@ def _import_ray() -> Any:
     return ray, tune
 
 
+def node_columns() -> dict[str, str]:
+    """The row columns naming the Ray node this process runs on."""
+    import ray
+
+    context = ray.get_runtime_context()
+    label = context.get_node_labels().get(NODE_LABEL, "")
+    if isinstance(label, list):  # some Ray versions list a label's values
+        label = ",".join(label)
+    return {"node": context.get_node_id()[:12], "node_ip": ray.util.get_node_ip_address(), "node_label": str(label)}
+
+
 def _trainable(config: dict[str, Any]) -> dict[str, Any]:
     import torch
+    from ray import tune
 
     torch.set_num_threads(1)
-    row = run_trial(config["experiment"], Trial(**config["trial"]), config["device"])
-    return {"row": row}
+    trial = Trial(**config["trial"])
+    node = node_columns()
+    metric = config["metric"]
+
+    def report(epoch: EpochReport) -> str | None:
+        if not epoch.last:  # the last epoch comes with the final row
+            tune.report({"trial": trial.index, "epoch": epoch.epoch, **epoch.metrics, **node})
+        return None  # a scheduler's stop ends this thread inside tune.report
+
+    reporter = EpochReporter(report)
+    row = run_trial(config["experiment"], trial, config["device"], reporter=reporter)
+    row.update(node)
+    final = {"trial": trial.index, "epoch": max(1, reporter.epochs), "row": row, **node}
+    if metric is not None:
+        value = row.get(metric, reporter.last_metrics.get(metric, math.nan))
+        final[metric] = value if isinstance(value, float) else math.nan
+    return final
+
+
+def _stopped_row(trial: Trial, last: dict[str, Any], scheduler: str, metric: str | None) -> dict[str, Any]:
+    """The row of a trial the scheduler stopped, from its last per-epoch report."""
+    epoch = int(last.get("epoch", 0))
+    value = last.get(metric, math.nan) if metric else math.nan
+    why = f"stopped by the {scheduler} scheduler after epoch {epoch} ({metric} {value:.4g})"
+    row = trial_row(trial, metrics_of(last), float(last.get("time_total_s", 0.0)), STOPPED, why)
+    row[EPOCHS_RUN] = epoch
+    row.update({k: last[k] for k in ("node", "node_ip", "node_label") if k in last})
+    return row
+
+
+def _max_epochs(experiment: str, trials: Sequence[Trial]) -> int:
+    epochs = [getattr(make_config(experiment, t.overrides), "epochs", None) for t in trials]
+    known = [e for e in epochs if isinstance(e, int) and not isinstance(e, bool)]
+    if not known:
+        from ...core.errors import ConfigError
+
+        raise ConfigError(f"--scheduler needs an experiment trained in epochs; {experiment!r} has no `epochs` setting")
+    return max(known)
 
 
 def run_ray(
@@ -52,36 +128,75 @@ def run_ray(
     device: str = "cpu",
     storage: str | Path = "ray",
     progress: Any = None,
+    spec: SweepSpec | None = None,
+    scheduler: str | None = None,
+    retries: int = 0,
 ) -> None:
     """Run ``trials`` as Ray Tune trials; call ``on_result(row)`` as each finishes.
 
     Args:
-        experiment: the registered experiment name.
+        experiment: the experiment's reference (``Experiment.ref``: ``NAME`` or ``SOURCE:NAME``).
         trials: the trials to run.
         on_result: receives each finished row (in this process).
-        workers: CPUs of the local Ray instance (None: one per core); ignored with ``address``.
+        workers: at most this many trials at once, and the CPUs of a local Ray
+            instance (None: one per core locally, as many as the cluster's CPUs allow).
         address: a Ray cluster address; None starts a local instance.
         device: where each trial trains.
-        storage: Tune's folder for its own files (made absolute).
+        storage: the folder for Tune's own files (made absolute); each call uses
+            a new ``tune-N`` inside it.
         progress: a tqdm bar (or None) advanced per finished trial.
+        spec: the experiment's sweep spec (the validation metric and its direction).
+        scheduler: ``"asha"`` or None (every trial runs to the end).
+        retries: how often a trial whose worker or node died runs again.
     """
     if not trials:
         return
     ray, tune = _import_ray()
     from ray.tune import Callback
 
+    metric = spec.metric_key("val") if spec is not None and scheduler is not None else None
+    by_index = {t.index: t for t in trials}
     seen: set[int] = set()
+    last_report: dict[int, dict[str, Any]] = {}
+    stopped_by_scheduler: set[int] = set()
+
+    def store(row: dict[str, Any]) -> None:
+        seen.add(int(row["trial"]))
+        on_result(row)
+        if progress is not None:
+            progress.update(1)
 
     class _Store(Callback):
         def on_trial_result(
             self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
         ) -> None:
             row = result.get("row")
-            if row is not None and row["trial"] not in seen:
-                seen.add(row["trial"])
-                on_result(row)
-                if progress is not None:
-                    progress.update(1)
+            if row is not None:
+                if row["trial"] not in seen:
+                    store(row)
+            elif "trial" in result:
+                last_report[int(result["trial"])] = dict(result)
+                if result.get("done"):  # the scheduler's decision: stop here
+                    stopped_by_scheduler.add(int(result["trial"]))
+
+        def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            index = trial.config["trial"]["index"]
+            if index not in seen and index in by_index and index in stopped_by_scheduler:
+                store(_stopped_row(by_index[index], last_report[index], str(scheduler), metric))
+
+    tune_scheduler = None
+    if scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        assert spec is not None and metric is not None
+        tune_scheduler = ASHAScheduler(
+            time_attr="epoch",
+            metric=metric,
+            mode=spec.mode,
+            max_t=_max_epochs(experiment, trials),
+            grace_period=1,
+            reduction_factor=2,
+        )
 
     started = False
     if not ray.is_initialized():
@@ -99,6 +214,7 @@ def run_ray(
         space = {
             "experiment": experiment,
             "device": device,
+            "metric": metric,
             "trial": tune.grid_search(
                 [
                     {"index": t.index, "point": t.point, "seed": t.seed, "fold": t.fold, "overrides": t.overrides}
@@ -106,22 +222,36 @@ def run_ray(
                 ]
             ),
         }
+        root = Path(storage).resolve()
+        name = f"tune-{len(list(root.glob('tune-*'))) + 1}" if root.is_dir() else "tune-1"
         tuner = tune.Tuner(
             tune.with_resources(_trainable, {"cpu": 1}),
             param_space=space,
-            tune_config=tune.TuneConfig(reuse_actors=True),
+            tune_config=tune.TuneConfig(reuse_actors=True, scheduler=tune_scheduler, max_concurrent_trials=workers),
             run_config=tune.RunConfig(
-                storage_path=str(Path(storage).resolve()), name="tune", callbacks=[_Store()], verbose=0
+                storage_path=str(root),
+                name=name,
+                callbacks=[_Store()],
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=retries),
             ),
         )
-        results = tuner.fit()
-        # A trial that died without reporting (e.g. a killed worker) is recorded as failed.
-        by_index = {t.index: t for t in trials}
+        # Ctrl-C raises KeyboardInterrupt here (Tune would swallow it and end
+        # normally): the sweep then records itself as interrupted.
+        previous = os.environ.get(_NO_SIGINT_HANDLER)
+        os.environ[_NO_SIGINT_HANDLER] = "1"
+        try:
+            results = tuner.fit()
+        finally:
+            if previous is None:
+                del os.environ[_NO_SIGINT_HANDLER]
+            else:
+                os.environ[_NO_SIGINT_HANDLER] = previous
+        # A trial that died without reporting (e.g. out of retries) is recorded as failed.
         for result in results:
             index = result.config["trial"]["index"]
             if index not in seen and index in by_index:
-                seen.add(index)
-                on_result(trial_row(by_index[index], {}, 0.0, "failed", f"ray: {result.error}"))
+                store(trial_row(by_index[index], {}, 0.0, "failed", f"ray: {result.error}"))
     finally:
         if started:
             ray.shutdown()
