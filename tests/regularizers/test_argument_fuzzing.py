@@ -112,6 +112,7 @@ CALLS: dict[str, tuple[dict[str, Factory], Factory | None]] = {
     "FeatureAlphaDropout": ({"p": lambda: 0.5}, _x(2, 3, 4)),
     "drop_path": ({"x": _x(4, 3), "p": lambda: 0.2, "training": lambda: True, "scale_by_keep": lambda: True}, None),
     "DropPath": ({"p": lambda: 0.2, "scale_by_keep": lambda: True}, _x(4, 3)),
+    "drop_path_rates": ({"rate": lambda: 0.1, "depths": lambda: (2, 3), "per_stage": lambda: False}, None),
     "drop_block_2d": (
         {
             "x": _x(2, 3, 8, 8),
