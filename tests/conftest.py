@@ -104,3 +104,33 @@ def chromium(tmp_path_factory):
     browser = Chromium(executable, tmp_path_factory.mktemp("chromium") / "profile")
     yield browser
     browser.close()
+
+
+@pytest.fixture(autouse=True)
+def restore_signal_handlers():
+    """Commands run in process (``reglab.cli.main``) handle SIGINT and SIGTERM, and a command
+    that received a signal ignores the rest of a burst on its way out: give every test the
+    handlers it started with."""
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs to fill up (``tests.helpers.fill_disk``), unmounted afterwards; skipped,
+    with the reason, where this machine does not allow mounting one."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here to fill up: {mounted.stderr.strip() or 'mount failed'}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)

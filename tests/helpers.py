@@ -7,6 +7,7 @@ constants:
 - devices: ``CUDA``, ``needs_cuda``;
 - autograd: ``forward_and_grad``, ``saved_bytes``;
 - Fashion-MNIST files: ``write_idx``, ``write_fake_fashion``, ``trust_files``;
+- faults: ``fill_disk`` (with the ``tiny_disk`` fixture, a 1 MiB tmpfs);
 - experiments: ``run_dry``, ``assert_run_files``, ``assert_figure_labelled``,
   and the tiny synthetic experiment (``TinyConfig``, ``tiny_run``) that the
   ``tiny_experiment`` fixture registers;
@@ -161,6 +162,30 @@ def trust_files(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
         digest = hashlib.sha256(read_file_bytes(path)).hexdigest()
         patched[key] = fm._FileSpec(spec.name, digest, spec.magic)
     monkeypatch.setattr(fm, "FILES", patched)
+
+
+# --- faults ---------------------------------------------------------------------------
+
+
+def fill_disk(disk: Path) -> Path:
+    """Fill the file system of ``disk`` (a small tmpfs) to the last byte; returns the filler
+    file (delete it to make room again)."""
+    import errno
+
+    filler = disk / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    for k in range(10_000):  # the last few pages too
+        try:
+            (disk / f"dust{k}").write_bytes(b"\0" * 512)
+        except OSError:
+            break
+    return filler
 
 
 # --- experiments ------------------------------------------------------------------------

@@ -23,9 +23,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..core.errors import ConfigError, DataError, InvalidArgumentError, MissingExtraError
+from ..core.errors import ConfigError, DataError, InvalidArgumentError, MissingExtraError, OutputError
+from ..core.signals import handle_signals, ignore_signals
 from .check import add_check_parser, cmd_check
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, error
+from .common import EXIT_FAILED, EXIT_USAGE, error, interrupted_exit_code
 from .compare import add_compare_parser, cmd_compare
 from .data import add_data_parser, cmd_data
 from .report import add_report_parser, cmd_report
@@ -68,8 +69,13 @@ def _split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        code = _dispatch(argv)
-        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        # Ctrl-C and SIGTERM end every command the same way; once one came, the rest
+        # of a burst is held until the command has written what it finished.
+        with handle_signals() as signals:
+            code = _dispatch(argv)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        if signals.received:
+            ignore_signals()  # the process is about to exit: the rest of a burst changes nothing
         return code
     except BrokenPipeError:
         # The reader went away (`reglab run NAME --help | head`): stop quietly, as
@@ -100,7 +106,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     except (ConfigError, InvalidArgumentError, MissingExtraError) as exc:
         return error(str(exc))
-    except DataError as exc:
+    except (DataError, OutputError) as exc:
         return error(str(exc), EXIT_FAILED)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return interrupted_exit_code(exc)

@@ -13,7 +13,11 @@ def add_check_parser(sub: Subparsers) -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="put a dropout, DropPath, DropBlock or penalty implementation through reglab's contract",
-        description="Exit status: 0 all properties pass, 1 some fail, 2 usage or import error.",
+        description=(
+            "Exit status: 0 all properties pass, 1 some fail (or the target ends the program), "
+            "2 usage or import error. The target's module is imported, which runs its top-level "
+            "code; a module name is looked for in the current directory first, then on sys.path."
+        ),
     )
     check.add_argument(
         "target",
@@ -40,6 +44,7 @@ def add_check_parser(sub: Subparsers) -> argparse.ArgumentParser:
 def cmd_check(args: argparse.Namespace) -> int:
     """Load the target, run the contract, print the report; return the exit code."""
     from ..conformance import (
+        TargetExitError,
         TargetImportError,
         check_dropblock,
         check_dropout,
@@ -50,19 +55,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..engine.devices import resolve_device
 
     penalties = {"penalty": "l2", "l2": "l2", "l1": "l1"}
+    device = resolve_device(args.device)
     try:
         target = load_target(args.target)
     except TargetImportError as exc:
         return error(str(exc))
-    device = resolve_device(args.device)
     common = {"seed": args.seed, "device": device, "name": args.target}
-    if args.kind == "dropout":
-        report = check_dropout(target, **common)
-    elif args.kind == "droppath":
-        report = check_droppath(target, **common)
-    elif args.kind == "dropblock":
-        report = check_dropblock(target, block_size=args.block_size, **common)
-    else:
-        report = check_penalty(target, kind=penalties[args.kind], **common)
+    try:
+        if args.kind == "dropout":
+            report = check_dropout(target, **common)
+        elif args.kind == "droppath":
+            report = check_droppath(target, **common)
+        elif args.kind == "dropblock":
+            report = check_dropblock(target, block_size=args.block_size, **common)
+        else:
+            report = check_penalty(target, kind=penalties[args.kind], **common)
+    except TargetExitError as exc:
+        return error(str(exc), EXIT_FAILED)
     print(report.format())
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -6,13 +6,31 @@ import argparse
 import sys
 from typing import TypeAlias
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "Subparsers", "error", "add_logger_options"]
+from ..core.signals import Interrupted
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "Subparsers",
+    "error",
+    "interrupted_exit_code",
+    "add_logger_options",
+]
 
 #: What ``ArgumentParser.add_subparsers()`` returns, which each ``add_*_parser`` adds to
 #: (argparse's class is private; a string, so that nothing private is touched at run time).
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# 130 and 143 are what a shell reports for a process ended by SIGINT and SIGTERM (128 + the signal).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+def interrupted_exit_code(exc: BaseException | None) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM: the exit code of an interrupted command."""
+    return exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
 
 
 def error(message: str, code: int = EXIT_USAGE) -> int:

@@ -15,7 +15,7 @@ from ..runs.experiment import get_experiment, list_experiments
 from ..runs.resume import resume_run, run_from_config
 from ..runs.runner import RunOutcome, run_experiment
 from ..runs.sources import entry_point_errors
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Subparsers, add_logger_options
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Subparsers, add_logger_options, interrupted_exit_code
 
 __all__ = ["add_run_parser", "add_list_parser", "cmd_list", "cmd_run"]
 
@@ -197,8 +197,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.status == "complete":
         _print_final(outcome)
     elif outcome.status == "interrupted":
-        print("interrupted: the finished epochs are in the run directory", file=sys.stderr)
-        code = EXIT_INTERRUPTED
+        how = f" ({outcome.summary['signal']})" if "signal" in outcome.summary else ""
+        where = "the run directory" if outcome.run_dir is not None else "no run directory (--out was not given)"
+        print(f"interrupted{how}: the finished epochs are in {where}", file=sys.stderr)
+        code = interrupted_exit_code(outcome.error)
     else:
         print(f"reglab: {outcome.status}: {outcome.error}", file=sys.stderr)
         code = EXIT_FAILED

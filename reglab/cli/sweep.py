@@ -6,15 +6,16 @@ import argparse
 import sys
 from typing import Any
 
-from .common import EXIT_OK, Subparsers, add_logger_options
+from ..core.signals import signal_name
+from .common import EXIT_INTERRUPTED, EXIT_OK, Subparsers, add_logger_options
 
 __all__ = ["add_sweep_parser", "cmd_sweep"]
 
 USAGE = (
     "reglab sweep EXPERIMENT key=v1,v2,... [key=log:A:B:N ...] [--seeds N] [--select val=F|kfold=K] "
     "[--backend auto|local|vectorized|ray|optuna] [--workers N] [--ray-address ADDR] [--out DIR] "
-    "[--resume DIR] [--quiet] [--scheduler asha] [--retries N] [--trials N] [--sampler NAME] [--pruner NAME] "
-    "[--logger tensorboard|mlflow] [--mlflow-uri URI]"
+    "[--max-trials N] [--resume DIR] [--quiet] [--scheduler asha] [--retries N] [--trials N] [--sampler NAME] "
+    "[--pruner NAME] [--logger tensorboard|mlflow] [--mlflow-uri URI]"
 )
 
 
@@ -29,7 +30,7 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
         add_help=False,
     )
     p.add_argument("experiment", nargs="?", metavar="EXPERIMENT")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per configuration (default: 1)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: 1)")
     p.add_argument("--select", default=None, help="val=FRACTION or kfold=K (default: no selection)")
     p.add_argument(
         "--backend",
@@ -40,9 +41,20 @@ def add_sweep_parser(sub: Subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=None, help="worker processes / Ray CPUs (default: one per core)")
     p.add_argument("--ray-address", default=None, help="a Ray cluster (default: a local Ray instance)")
-    p.add_argument("--device", default="cpu", help="where trials train (default: cpu)")
-    p.add_argument("--out", default="sweeps", help="parent of the sweep folders (default: sweeps)")
-    p.add_argument("--resume", default=None, metavar="DIR", help="finish the unfinished trials of this sweep")
+    p.add_argument("--device", default=None, help="where trials train (default: cpu)")
+    p.add_argument("--out", default=None, help="parent of the sweep folders (default: sweeps)")
+    p.add_argument(
+        "--max-trials",
+        type=int,
+        default=None,
+        help="refuse a sweep of more trials than this, before building any (default: 10000)",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="DIR",
+        help="finish the unfinished trials of this sweep (its settings come from DIR/sweep.json)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_search_options(p)
     add_logger_options(p, "the sweep folder's tb/, a folder per trial")
@@ -76,6 +88,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ..loggers import logger_spec
     from ..sweeps import run_sweep
 
+    if args.experiment is not None and "=" in args.experiment:  # `--resume DIR lr=0.1`: an axis, not a name
+        args.overrides = [args.experiment, *args.overrides]
+        args.experiment = None
     if args.help:
         args.print_sweep_help()
         if args.experiment is not None:
@@ -88,7 +103,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("usage: " + USAGE, file=sys.stderr)
         return 2
     result = run_sweep(
-        args.experiment or "",
+        args.experiment,
         args.overrides,
         seeds=args.seeds,
         select=args.select,
@@ -105,8 +120,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         pruner=args.pruner,
         scheduler=args.scheduler,
         retries=args.retries,
-        logger=logger_spec(args.logger, mlflow_uri=args.mlflow_uri, out=args.out),
+        logger=logger_spec(args.logger, mlflow_uri=args.mlflow_uri, out=args.out if args.out is not None else "sweeps"),
+        max_trials=args.max_trials,
+        reraise_interrupt=False,
     )
+    if result.status == "interrupted":
+        how = f" ({signal_name(result.signum)})" if result.signum is not None else ""
+        finished = sum(r.get("status") in ("complete", "diverged", "stopped") for r in result.rows)
+        print(f"interrupted{how}: {finished} finished trials are kept in {result.path}", file=sys.stderr)
+        print(f"resume with: reglab sweep --resume {result.path}", file=sys.stderr)
+        print(f"sweep directory: {result.path}")
+        return EXIT_INTERRUPTED if result.signum is None else 128 + result.signum
     report = result.report
     knobs = result.knobs
     keys = [f"val_{report['metric']}", f"test_{report['metric']}"]

@@ -8,7 +8,7 @@ command-line form. See ``docs/conformance.md``.
 """
 
 from ._report import CheckResult, ConformanceReport, Verdict
-from ._target import TargetImportError, load_target
+from ._target import TargetExitError, TargetImportError, load_target
 from .dropout import DROPOUT_PROPERTIES, check_dropout
 from .penalty import PENALTY_PROPERTIES, check_penalty
 from .structured import DROPBLOCK_PROPERTIES, DROPPATH_PROPERTIES, check_dropblock, check_droppath
@@ -18,6 +18,7 @@ __all__ = [
     "ConformanceReport",
     "Verdict",
     "TargetImportError",
+    "TargetExitError",
     "load_target",
     "DROPOUT_PROPERTIES",
     "check_dropout",

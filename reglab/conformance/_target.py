@@ -40,7 +40,15 @@ from torch import nn
 from ..core.checks import invalid_argument
 from ..core.errors import ReglabError
 
-__all__ = ["TargetImportError", "load_target", "describe_target", "DropoutTarget", "PenaltyTarget"]
+__all__ = [
+    "TargetImportError",
+    "TargetExitError",
+    "load_target",
+    "describe_target",
+    "exit_refused",
+    "DropoutTarget",
+    "PenaltyTarget",
+]
 
 _TRAINING_NAMES = ("training", "train", "is_training")
 _P_NAMES = ("p", "rate", "drop_prob", "drop_rate", "prob")
@@ -51,11 +59,36 @@ class TargetImportError(ReglabError, ImportError):
     """A ``module.path:callable`` target cannot be imported, found or called."""
 
 
+class TargetExitError(ReglabError):
+    """The target called ``sys.exit`` (raised ``SystemExit``) while it was being checked."""
+
+
+_GUARD_HINT = (
+    "reglab check imports the module and runs its top-level code; "
+    'keep a script\'s own code under `if __name__ == "__main__":`'
+)
+
+
+@contextlib.contextmanager
+def exit_refused(name: str) -> Iterator[None]:
+    """Turn a ``SystemExit`` raised by the target ``name`` inside the block into
+    :class:`TargetExitError`: a check must never end the program, nor pass as an exit status 0."""
+    try:
+        yield
+    except SystemExit as exc:
+        raise TargetExitError(
+            f"`{name}` called sys.exit({exc.code!r}) while being checked; "
+            "a dropout or penalty must return its result, not end the program"
+        ) from None
+
+
 def load_target(spec: str) -> Callable[..., Any]:
     """Import ``"module.path:callable"`` (or ``"path/to/file.py:callable"``) and return the callable.
 
-    The attribute may be dotted (``"pkg.mod:Class.method"``). The current
-    directory is searched too, as ``python -m`` would.
+    The attribute may be dotted (``"pkg.mod:Class.method"``). A module is looked
+    for in the current directory first, as ``python -m`` would, then on
+    ``sys.path``. Importing runs the module's top-level code; a ``sys.exit`` there
+    is a :class:`TargetImportError`, not an exit.
 
     Args:
         spec: ``MODULE:CALLABLE``.
@@ -99,6 +132,8 @@ def _import(module_name: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
+        except SystemExit as exc:
+            raise TargetImportError(f"importing `{module_name}` called sys.exit({exc.code!r}): {_GUARD_HINT}") from None
         except Exception as exc:
             raise TargetImportError(f"importing `{module_name}` failed: {type(exc).__name__}: {exc}") from exc
         return module
@@ -107,22 +142,24 @@ def _import(module_name: str) -> Any:
             return importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             raise TargetImportError(f"cannot import module `{module_name}`: {exc}") from exc
+        except SystemExit as exc:
+            raise TargetImportError(f"importing `{module_name}` called sys.exit({exc.code!r}): {_GUARD_HINT}") from None
         except Exception as exc:
             raise TargetImportError(f"importing module `{module_name}` failed: {type(exc).__name__}: {exc}") from exc
 
 
 @contextlib.contextmanager
 def _cwd_on_path() -> Iterator[None]:
+    """The current directory first on ``sys.path`` for the import, as ``python -m`` has it."""
     cwd = os.getcwd()
-    added = cwd not in sys.path and "" not in sys.path
+    added = not sys.path or sys.path[0] not in ("", cwd)
     if added:
         sys.path.insert(0, cwd)
     try:
         yield
     finally:
-        if added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(cwd)
+        if added and sys.path and sys.path[0] == cwd:
+            sys.path.pop(0)
 
 
 def describe_target(target: Any) -> str:

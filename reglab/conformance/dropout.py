@@ -37,7 +37,7 @@ from ..core.checks import check_float, check_int, invalid_argument
 from ._report import CheckResult, ConformanceReport, Verdict
 from ._report import describe_exception as _describe
 from ._sampling import COLUMNS, Raised, Session, fmt
-from ._target import DropoutTarget, _concrete, describe_target
+from ._target import DropoutTarget, _concrete, describe_target, exit_refused
 
 __all__ = ["check_dropout", "DROPOUT_PROPERTIES"]
 
@@ -421,7 +421,10 @@ def check_dropout(
     device = _concrete(torch.device(device))
     report = ConformanceReport(name or describe_target(target), "dropout", adapted.convention)
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+    with (
+        exit_refused(report.target),
+        torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"),
+    ):
         torch.manual_seed(seed)
         session = Session(adapted, p_tuple, n, device)
         for check_name, check in _CHECKS.items():

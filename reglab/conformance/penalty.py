@@ -29,7 +29,7 @@ from torch import nn
 from ..core.checks import check_choice, check_float, check_int
 from ._report import CheckResult, ConformanceReport, Verdict
 from ._report import describe_exception as _describe
-from ._target import PenaltyTarget, _concrete, describe_target
+from ._target import PenaltyTarget, _concrete, describe_target, exit_refused
 
 __all__ = ["check_penalty", "PENALTY_PROPERTIES"]
 
@@ -279,7 +279,10 @@ def check_penalty(
     device = _concrete(torch.device(device))
     report = ConformanceReport(name or describe_target(target), f"penalty, {kind}", adapted.convention)
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+    with (
+        exit_refused(report.target),
+        torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"),
+    ):
         torch.manual_seed(seed)
         session = _Session(adapted, kind, lam, device)
         for check_name, check in _CHECKS.items():

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from ..core.checks import check_float, check_int, invalid_argument
 from ._report import CheckResult, ConformanceReport, Verdict
 from ._sampling import Session, fmt
-from ._target import DropoutTarget, _concrete, describe_target
+from ._target import DropoutTarget, _concrete, describe_target, exit_refused
 from .dropout import Z_MAX, _bad_p, _eval_identity, _guarded, _p_zero, _scale
 
 __all__ = ["check_droppath", "check_dropblock", "DROPPATH_PROPERTIES", "DROPBLOCK_PROPERTIES"]
@@ -82,8 +82,9 @@ def _run_checks(
     seed: int,
     device: torch.device,
 ) -> ConformanceReport:
-    for check_name, check in checks.items():
-        report.checks.append(_guarded(check_name, check)(session))
+    with exit_refused(report.target):  # a target calling sys.exit is refused, never an exit 0
+        for check_name, check in checks.items():
+            report.checks.append(_guarded(check_name, check)(session))
     return report
 
 

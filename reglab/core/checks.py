@@ -24,6 +24,7 @@ from .errors import InvalidArgumentError
 
 __all__ = [
     "invalid_argument",
+    "shown_value",
     "check_float",
     "check_probability",
     "check_int",
@@ -34,10 +35,29 @@ __all__ = [
 ]
 
 
+_MAX_SHOWN = 200
+
+
+def shown_value(value: Any) -> str:
+    """The received value as the sentence shows it: its repr, on one line and short. A tensor is
+    summarised (``<2-D torch.int64 tensor of shape (2, 3)>``), never printed; a value whose repr
+    spans lines (a module) is named by its type."""
+    if isinstance(value, torch.Tensor):
+        return f"<{value.dim()}-D {value.dtype} tensor of shape {tuple(value.shape)}>"
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the error being reported
+        text = f"<{type(value).__name__} object>"
+    if "\n" in text:
+        return f"<{type(value).__name__} object>"
+    return text if len(text) <= _MAX_SHOWN else f"{text[: _MAX_SHOWN - 20]}...{text[-15:]}"
+
+
 def invalid_argument(name: str, expected: str, value: Any) -> InvalidArgumentError:
-    """Build (not raise) the one error sentence reglab uses for bad arguments."""
+    """Build (not raise) the one error sentence reglab uses for bad arguments (one line: see
+    :func:`shown_value` for how the received value is shown)."""
     return InvalidArgumentError(
-        f"Invalid value received for argument `{name}`. Expected {expected}. Received: {name}={value!r}"
+        f"Invalid value received for argument `{name}`. Expected {expected}. Received: {name}={shown_value(value)}"
     )
 
 

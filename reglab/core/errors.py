@@ -18,6 +18,7 @@ __all__ = [
     "ChecksumError",
     "DivergenceError",
     "MissingExtraError",
+    "OutputError",
 ]
 
 
@@ -73,3 +74,9 @@ class DivergenceError(ReglabError, FloatingPointError):
 class MissingExtraError(ReglabError, ImportError):
     """An optional integration's package is not installed; the message names the
     ``pip install 'reglab[EXTRA]'`` that brings it."""
+
+
+class OutputError(ReglabError, OSError):
+    """A run's or a sweep's files cannot be written: the output path is a file or
+    the null device, a folder is not writable, or the disk is full. The message
+    names the path and the reason in one sentence."""

@@ -1,6 +1,9 @@
 """Atomic file writes: a temporary file in the same folder, fsync, rename.
 
-A reader, a crash or Ctrl-C never sees half a file under the final name.
+A reader, a crash or Ctrl-C never sees half a file under the final name. A
+write that fails (a full disk, a folder that is not writable or not a folder)
+raises :class:`~reglab.core.errors.OutputError` naming the file and the reason
+in one sentence, and leaves the previous version of the file in place.
 """
 
 from __future__ import annotations
@@ -9,7 +12,21 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "temporary_sibling", "publish"]
+from .errors import OutputError
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "temporary_sibling", "publish", "output_error", "os_reason"]
+
+
+def os_reason(exc: OSError) -> str:
+    """The readable part of an OS error: ``No space left on device``, not ``[Errno 28] ...``."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def output_error(path: str | Path, exc: OSError, what: str = "write") -> OutputError:
+    """The one sentence for an output that cannot be written: ``cannot write PATH: REASON``."""
+    if isinstance(exc, OutputError):
+        return exc
+    return OutputError(f"cannot {what} {path}: {os_reason(exc)}")
 
 
 def _file_mode() -> int:
@@ -33,15 +50,21 @@ def publish(tmp: Path, path: Path) -> Path:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically; :class:`~reglab.core.errors.OutputError` if it cannot be."""
     path = Path(path)
-    tmp = temporary_sibling(path)
+    try:
+        tmp = temporary_sibling(path)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
     try:
         with tmp.open("wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         return publish(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise output_error(path, exc) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

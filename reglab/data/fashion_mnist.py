@@ -33,10 +33,12 @@ import torch
 
 from ..core.errors import ChecksumError, CorruptDataError, DataNotFoundError
 from ..core.files import publish, temporary_sibling
-from .idx import magic_number, parse_idx, read_file_bytes
+from .idx import magic_number, parse_idx, read_idx_bytes
 
 __all__ = [
     "CLASSES",
+    "TRAIN_SIZE",
+    "TEST_SIZE",
     "FILES",
     "MIRRORS",
     "SYSTEM_DIR",
@@ -61,6 +63,12 @@ CLASSES = (
     "bag",
     "ankle boot",
 )
+
+#: The sizes of the training and test sets.
+TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
+#: The largest decompressed file (the training images, with their 16-byte header): no file
+#: is inflated beyond it, so a corrupt or hostile file costs bounded memory.
+MAX_FILE_BYTES = 16 + TRAIN_SIZE * 28 * 28
 
 _IMAGES = magic_number(0x08, 3)
 _LABELS = magic_number(0x08, 1)
@@ -180,7 +188,7 @@ def _download_one(spec: _FileSpec, folder: Path, mirrors: tuple[str, ...], timeo
         try:
             _fetch(url, tmp, timeout)
             try:
-                digest = hashlib.sha256(read_file_bytes(tmp, compressed=True)).hexdigest()
+                digest = hashlib.sha256(read_idx_bytes(tmp, max_bytes=MAX_FILE_BYTES, compressed=True)).hexdigest()
             except CorruptDataError as exc:
                 raise ChecksumError(f"not a valid gzip file ({str(exc).split(': ', 1)[-1]})") from None
             if digest != spec.sha256:
@@ -207,7 +215,10 @@ def _download(folder: Path, mirrors: tuple[str, ...] | None, timeout: float, pro
     for key, spec in FILES.items():
         final = folder / f"{spec.name}.gz"
         try:
-            present_ok = final.is_file() and hashlib.sha256(read_file_bytes(final)).hexdigest() == spec.sha256
+            present_ok = (
+                final.is_file()
+                and hashlib.sha256(read_idx_bytes(final, max_bytes=MAX_FILE_BYTES)).hexdigest() == spec.sha256
+            )
         except CorruptDataError:
             present_ok = False
         paths[key] = final if present_ok else _download_one(spec, folder, mirrors, timeout, progress)
@@ -283,7 +294,7 @@ def _load_files(files: dict[str, Path], verify: bool) -> FashionMNIST:
     arrays: dict[str, np.ndarray] = {}
     for key, spec in FILES.items():
         path = files[key]
-        data = read_file_bytes(path)
+        data = read_idx_bytes(path, max_bytes=MAX_FILE_BYTES)
         if verify:
             digest = hashlib.sha256(data).hexdigest()
             if digest != spec.sha256:

@@ -8,12 +8,15 @@ first four bytes read as one big-endian integer are the "magic number", e.g.
 
 Every problem is reported as :class:`~reglab.errors.CorruptDataError` naming
 the file and what is wrong with it, never as a bare gzip or NumPy traceback.
+Files are read with :func:`read_idx_bytes`, which never inflates more than the
+header announces (plus a margin): a gzip bomb costs no memory.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import zlib
 from pathlib import Path
 
@@ -21,7 +24,20 @@ import numpy as np
 
 from ..core.errors import CorruptDataError
 
-__all__ = ["IDX_TYPES", "magic_number", "describe_magic", "parse_idx", "encode_idx", "read_idx"]
+__all__ = [
+    "IDX_TYPES",
+    "IDX_MARGIN",
+    "magic_number",
+    "describe_magic",
+    "parse_idx",
+    "encode_idx",
+    "read_idx",
+    "read_idx_bytes",
+]
+
+#: Bytes read past the end an IDX header announces, to report trailing bytes exactly;
+#: a file with more is refused without reading (or inflating) the rest.
+IDX_MARGIN = 1 << 16
 
 # type code -> (big-endian dtype, name)
 IDX_TYPES: dict[int, tuple[str, str]] = {
@@ -122,10 +138,53 @@ def read_file_bytes(path: Path, *, compressed: bool | None = None) -> bytes:
         raise CorruptDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
+def read_idx_bytes(path: Path, *, max_bytes: int | None = None, compressed: bool | None = None) -> bytes:
+    """The decompressed bytes of the IDX file ``path``, never more than its header announces
+    plus :data:`IDX_MARGIN`, and never more than ``max_bytes`` in all.
+
+    A gzip bomb, or a file with far more bytes than its header announces, is refused with
+    :class:`~reglab.core.errors.CorruptDataError` after inflating at most that much, so
+    memory stays bounded whatever the file holds. A file that is not IDX at all is read
+    no further than its first four bytes (:func:`parse_idx` then says what is wrong).
+    """
+    if compressed is None:
+        compressed = path.suffix == ".gz"
+    try:
+        with gzip.open(path, "rb") if compressed else path.open("rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_TYPES or head[3] == 0:
+                return head
+            dims = f.read(4 * head[3])
+            if len(dims) < 4 * head[3]:
+                return head + dims
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(head[3]))
+            announced = 4 + len(dims) + math.prod(shape) * np.dtype(IDX_TYPES[head[2]][0]).itemsize
+            if max_bytes is not None and announced > max_bytes:
+                raise CorruptDataError(
+                    f"{path}: the IDX header announces shape {shape} ({announced} bytes), "
+                    f"more than a file here can hold ({max_bytes} bytes)"
+                )
+            body = f.read(announced - 4 - len(dims) + IDX_MARGIN + 1)
+            if 4 + len(dims) + len(body) > announced + IDX_MARGIN:
+                raise CorruptDataError(
+                    f"{path}: more than {IDX_MARGIN} unexpected bytes after the data of shape {shape} "
+                    "(the file decompresses to more than its header announces)"
+                )
+            return head + dims + body
+    except EOFError:
+        raise CorruptDataError(f"{path}: truncated gzip file (the compressed stream ends early)") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise CorruptDataError(f"{path}: corrupt gzip file ({exc})") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CorruptDataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
 def read_idx(path: str | Path, *, expected_magic: int | None = None) -> tuple[np.ndarray, str]:
     """Read an IDX file (gzip or raw); return the array and the SHA-256 hex digest of
-    its decompressed bytes."""
+    its decompressed bytes (read with :func:`read_idx_bytes`: bounded memory)."""
     path = Path(path)
-    data = read_file_bytes(path)
+    data = read_idx_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
     return parse_idx(data, str(path), expected_magic=expected_magic), digest

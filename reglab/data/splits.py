@@ -20,7 +20,7 @@ import torch
 
 from ..core.checks import check_float, check_int, invalid_argument
 
-__all__ = ["check_split_settings", "validation_split"]
+__all__ = ["check_split_settings", "check_split_sizes", "validation_split"]
 
 
 def check_split_settings(val_fraction: float, kfold: int, fold: int) -> None:
@@ -37,6 +37,17 @@ def check_split_settings(val_fraction: float, kfold: int, fold: int) -> None:
         check_int("fold", fold, low=0, high=0)
 
 
+def check_split_sizes(n: int, *, val_fraction: float = 0.0, kfold: int = 0) -> None:
+    """Refuse a split of ``n`` samples that leaves no sample on one side (the one argument sentence);
+    :func:`validation_split` would make exactly these sizes. Cheap: nothing is drawn."""
+    if kfold and n < kfold:
+        raise invalid_argument("kfold", f"at most the number of training samples ({n})", kfold)
+    if val_fraction and not kfold and not 0 < round(n * val_fraction) < n:
+        raise invalid_argument(
+            "val_fraction", f"a fraction leaving at least one sample on each side of {n}", val_fraction
+        )
+
+
 def validation_split(
     n: int, *, val_fraction: float = 0.0, kfold: int = 0, fold: int = 0, split_seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -49,18 +60,13 @@ def validation_split(
     check_split_settings(val_fraction, kfold, fold)
     if not val_fraction and not kfold:
         return torch.arange(n), None
+    check_split_sizes(n, val_fraction=val_fraction, kfold=kfold)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
     if kfold:
-        if n < kfold:
-            raise invalid_argument("kfold", f"at most the number of training samples ({n})", kfold)
         folds = torch.tensor_split(perm, kfold)
         val = folds[fold]
         train = torch.cat([f for i, f in enumerate(folds) if i != fold])
     else:
         n_val = round(n * val_fraction)
-        if not 0 < n_val < n:
-            raise invalid_argument(
-                "val_fraction", f"a fraction leaving at least one sample on each side of {n}", val_fraction
-            )
         val, train = perm[:n_val], perm[n_val:]
     return train.sort().values, val.sort().values

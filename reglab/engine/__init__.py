@@ -5,6 +5,9 @@ Depends on :mod:`reglab.core` and, where it must, on :mod:`reglab.regularizers`
 (the constraint callback applies a regularizer's constraint).
 
 - :mod:`.loop`: :func:`fit`, :func:`evaluate`, :func:`train_epoch`;
+- :mod:`.epochs`: :func:`run_epochs`, the bookkeeping ``fit`` shares with
+  hand-written loops (finiteness of the loss and penalty, per-epoch rows,
+  interrupts), :class:`EpochResult`, :class:`RunningMean`, :func:`tensor_module`;
 - :mod:`.state`: :class:`History` (what ``fit`` returns), :class:`TrainState`
   (what callbacks see);
 - :mod:`.callbacks`: the :class:`Callback` hooks, :class:`LambdaCallback`,
@@ -25,6 +28,7 @@ from .callbacks import ApplyConstraint, Callback, EpochTable, LambdaCallback, Li
 from .checkpoint import Checkpoint
 from .devices import resolve_device
 from .early_stopping import EarlyStopping
+from .epochs import EpochResult, RunningMean, run_epochs, tensor_module
 from .loop import evaluate, fit, train_epoch
 from .losses import get_loss
 from .schedules import (
@@ -44,6 +48,10 @@ __all__ = [
     "fit",
     "evaluate",
     "train_epoch",
+    "run_epochs",
+    "EpochResult",
+    "RunningMean",
+    "tensor_module",
     "History",
     "TrainState",
     "Callback",

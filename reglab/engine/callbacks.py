@@ -14,7 +14,7 @@ resumed run continues with the same decisions; stateless ones keep the default
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +28,15 @@ from ..regularizers.penalties import penalized_parameters
 from .display import in_notebook
 from .state import TrainState
 
-__all__ = ["Callback", "EpochTable", "LambdaCallback", "ApplyConstraint", "LivePlot", "format_table_row"]
+__all__ = [
+    "Callback",
+    "EpochTable",
+    "LambdaCallback",
+    "TaggedRows",
+    "ApplyConstraint",
+    "LivePlot",
+    "format_table_row",
+]
 
 
 class Callback:
@@ -97,6 +105,38 @@ class LambdaCallback(Callback):
     def on_fit_end(self, state: TrainState) -> None:
         if self._fit_end:
             self._fit_end(state)
+
+
+class TaggedRows(Callback):
+    """Forward the row hooks to ``callback`` with ``tags`` in front of every row.
+
+    One run that trains several models (per lambda, per seed...) records them in
+    one table: ``TaggedRows(writer, {"lambda": 3.0, "seed": 0})`` makes each
+    row ``{"lambda": 3.0, "seed": 0, "epoch": ..., ...}``. ``on_step_end`` is not
+    forwarded (a row consumer has no use for it, and fit skips it then).
+    """
+
+    def __init__(self, callback: Callback, tags: Mapping[str, Any]) -> None:
+        self.callback = callback
+        self.tags = dict(tags)
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self.callback.on_fit_start(state)
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        self.callback.on_epoch_start(state)
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, float]) -> None:
+        self.callback.on_epoch_end(state, {**self.tags, **row})
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self.callback.on_fit_end(state)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.callback.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.callback.load_state_dict(state)
 
 
 def _fmt(value: Any) -> str:

@@ -15,9 +15,14 @@ dropout rate), then ``seconds``. Accuracies are present for classification
 the penalty are sample means over the epoch's batches; ``train_loss`` is the
 data loss alone, without the penalty.
 
-If an epoch's training loss is not finite, ``fit`` raises
+The bookkeeping around the epochs is :func:`reglab.engine.epochs.run_epochs`,
+which hand-written training loops share: if an epoch's mean training loss or
+mean penalty is not finite, ``fit`` raises
 :class:`~reglab.core.errors.DivergenceError` naming the epoch, instead of training
-on NaNs; the epochs finished before are attached to the error.
+on NaNs (the epochs finished before are attached to the error); each row goes to
+the callbacks the moment its epoch ends; Ctrl-C reaches every callback's
+``on_fit_end``. An epoch (or an evaluation) that sees no batch at all is refused
+with the one argument sentence, instead of reporting a loss of 0.
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ import torch
 from torch import nn
 
 from ..core.checks import check_int, invalid_argument
-from ..core.errors import DivergenceError
 from .callbacks import Callback
 from .devices import resolve_device
 from .display import progress_bar, show_progress
+from .epochs import EpochResult, call_order, run_epochs
 from .state import History, TrainState
 
 __all__ = ["fit", "evaluate", "train_epoch"]
@@ -66,6 +71,7 @@ class _Sums:
         self.correct = torch.zeros((), dtype=dtype, device=device)
         self.penalty: torch.Tensor | None = None  # only with a penalty
         self.samples = 0
+        self.batches = 0
         self.classification: bool | None = None
 
     def add(
@@ -73,6 +79,7 @@ class _Sums:
     ) -> None:
         n = target.shape[0]
         self.samples += n
+        self.batches += 1
         self.loss += loss.detach() * n
         if penalty is not None:
             if self.penalty is None:
@@ -94,6 +101,26 @@ class _Sums:
         if self.penalty is not None:
             out[f"{prefix}_penalty"] = penalty_sum / n
         return out
+
+
+class _Described:
+    """Stands for an argument in the error sentence (``train=<generator ...>``) without printing it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_SOME_BATCH = (
+    "re-iterable batches that yield at least one (input, target) pair each pass "
+    "(e.g. a BatchIterator or a DataLoader, not a one-shot generator or an empty set)"
+)
+
+
+def _no_batch(argument: str, batches: Batches, when: str) -> Exception:
+    return invalid_argument(argument, _SOME_BATCH, _Described(f"<{type(batches).__name__} with no batch {when}>"))
 
 
 def _to(device: torch.device, batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,7 +146,23 @@ def evaluate(
     Returns:
         ``{"<prefix>_loss": ..., "<prefix>_acc": ...}`` (accuracy only for
         classification).
+
+    Raises:
+        InvalidArgumentError: ``batches`` yielded no batch (or only empty ones).
     """
+    return _evaluate(model, batches, loss_fn, device=device, prefix=prefix, argument="batches")
+
+
+def _evaluate(
+    model: nn.Module,
+    batches: Batches,
+    loss_fn: LossFn,
+    *,
+    device: torch.device | str | None,
+    prefix: str,
+    argument: str,
+    when: str = "",
+) -> dict[str, float]:
     device = resolve_device(device) if device is not None else _model_device(model)
     was_training = model.training
     model.eval()
@@ -132,6 +175,8 @@ def evaluate(
                 sums.add(_mean_loss(loss_fn, output, y), output, y)
     finally:
         model.train(was_training)
+    if sums.samples == 0:
+        raise _no_batch(argument, batches, when or "to evaluate")
     return sums.read(prefix)
 
 
@@ -214,7 +259,8 @@ def fit(
         A :class:`History`; ``stop_reason`` says why it stopped early, if it did.
 
     Raises:
-        DivergenceError: an epoch's training loss was not finite.
+        DivergenceError: an epoch's training loss or penalty was not finite.
+        InvalidArgumentError: an epoch, or an evaluation, saw no batch.
     """
     epochs = check_int("epochs", epochs, low=1)
     device = resolve_device(device)
@@ -223,19 +269,17 @@ def fit(
     for name in eval_sets:
         if name == "train" or not name.isidentifier():
             raise invalid_argument("eval_sets", "names that are identifiers other than 'train'", name)
-    history = History()
-    callbacks = _call_order(callbacks)
     state = TrainState(
         model=model,
         optimizer=optimizer,
         epochs=epochs,
         device=device,
-        history=history,
-        callbacks=callbacks,
+        history=History(),
+        callbacks=call_order(callbacks),
         data={"train": train, **eval_sets},
     )
     state.steps_per_epoch = len(train) if isinstance(train, Sized) else None
-    step_callbacks = [cb for cb in callbacks if _overrides(cb, "on_step_end")]
+    step_callbacks = [cb for cb in state.callbacks if _overrides(cb, "on_step_end")]
 
     def on_step() -> None:
         state.step += 1
@@ -243,78 +287,59 @@ def fit(
             cb.on_step_end(state)
 
     show = show_progress(progress)
-    for cb in callbacks:
-        cb.on_fit_start(state)
-    try:
-        # A checkpoint restoring a run has moved state.epoch on in on_fit_start.
-        for epoch in range(state.epoch + 1, epochs + 1):
-            if state.stop_reason is not None:
-                break
-            state.epoch = epoch
-            for cb in callbacks:
-                cb.on_epoch_start(state)
-            start = time.perf_counter()
-            bar = _progress_bar(train, epoch, epochs) if show else None
-            try:
-                sums = train_epoch(
+
+    def one_epoch(state: TrainState) -> EpochResult:
+        epoch = state.epoch
+        start = time.perf_counter()
+        bar = _progress_bar(train, epoch, epochs) if show else None
+        try:
+            sums = train_epoch(
+                model,
+                train,
+                loss_fn,
+                optimizer,
+                device=device,
+                penalty=penalty,
+                on_step=on_step if step_callbacks else None,
+                progress=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        if sums.samples == 0:
+            raise _no_batch("train", train, f"in epoch {epoch}")
+        row: dict[str, float] = sums.read("train")
+        result = EpochResult(row["train_loss"], row.get("train_penalty"), row)
+        if not _finite(result):
+            return result  # run_epochs raises the divergence before anything is evaluated
+        for name, batches in eval_sets.items():
+            row.update(
+                _evaluate(
                     model,
-                    train,
+                    batches,
                     loss_fn,
-                    optimizer,
                     device=device,
-                    penalty=penalty,
-                    on_step=on_step if step_callbacks else None,
-                    progress=bar,
+                    prefix=name,
+                    argument=f"eval_sets[{name!r}]",
+                    when=f"after epoch {epoch}",
                 )
-            finally:
-                if bar is not None:
-                    bar.close()
-            row: dict[str, float] = {"epoch": epoch}
-            row.update(sums.read("train"))
-            if not math.isfinite(row["train_loss"]):
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch}: the mean training loss is {row['train_loss']}; "
-                    "stopped instead of training on non-finite values (try a lower learning rate)",
-                    epoch=epoch,
-                    value=row["train_loss"],
-                    history=history,
-                )
-            for name, batches in eval_sets.items():
-                row.update(evaluate(model, batches, loss_fn, device=device, prefix=name))
-            for cb in callbacks:
-                row.update(cb.epoch_metrics(state))
-            row["seconds"] = time.perf_counter() - start
-            history.rows.append(row)
-            for cb in callbacks:
-                cb.on_epoch_end(state, row)
-            if state.stop_reason is not None:
-                break
-    except BaseException as exc:
-        # Let callbacks close files and record why, then re-raise.
-        state.stop_reason = _reason(exc)
-        history.stop_reason = state.stop_reason
-        for cb in callbacks:
-            cb.on_fit_end(state)
-        raise
-    history.stop_reason = state.stop_reason
-    for cb in callbacks:
-        cb.on_fit_end(state)
-    return history
+            )
+        result.seconds = time.perf_counter() - start
+        return result
+
+    return run_epochs(
+        one_epoch,
+        model=model,
+        optimizer=optimizer,
+        epochs=epochs,
+        device=device,
+        callbacks=state.callbacks,
+        state=state,
+    )
 
 
-def _call_order(callbacks: Sequence[Callback]) -> tuple[Callback, ...]:
-    """The callbacks in the order given, except that those marked ``runs_last``
-    (checkpoints) come after the others, as Lightning orders its ModelCheckpoint:
-    what they save at an epoch's end includes every other callback's update."""
-    return tuple(sorted(callbacks, key=lambda cb: bool(getattr(cb, "runs_last", False))))
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(exc, DivergenceError):
-        return "diverged"
-    return f"error: {type(exc).__name__}"
+def _finite(result: EpochResult) -> bool:
+    return all(v is None or math.isfinite(v) for v in (result.train_loss, result.penalty))
 
 
 def _progress_bar(train: Batches, epoch: int, epochs: int) -> Any:

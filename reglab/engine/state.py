@@ -73,7 +73,9 @@ class TrainState:
     to change, except that a checkpoint may :meth:`resume_at` an epoch in ``on_fit_start``.
 
     Attributes:
-        model, optimizer, epochs, device: as given to ``fit``.
+        model, optimizer, epochs, device: as given to ``fit``; ``optimizer`` is None in
+            a hand-written loop that updates its tensors itself (see
+            :func:`reglab.engine.epochs.run_epochs`), ``model`` is always a module.
         history: the rows so far (the object ``fit`` returns).
         epoch: the current epoch (1-based; 0 before the first).
         step: optimizer steps taken (counted only when a callback has ``on_step_end``).
@@ -85,7 +87,7 @@ class TrainState:
     """
 
     model: nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None
     epochs: int
     device: torch.device
     history: History

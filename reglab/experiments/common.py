@@ -17,7 +17,7 @@ its own order, because inherited fields would come first and reorder
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from typing import Any, TypeVar
 
@@ -27,7 +27,8 @@ from torch import nn
 from ..core.checks import check_float, check_int
 from ..data import BatchIterator, load_fashion_mnist
 from ..data.batches import random_split_indices
-from ..data.splits import check_split_settings, validation_split
+from ..data.fashion_mnist import TEST_SIZE, TRAIN_SIZE
+from ..data.splits import check_split_settings, check_split_sizes, validation_split
 from ..engine.callbacks import Callback
 from ..engine.loop import LossFn, fit
 from ..engine.seeding import seed_everything
@@ -45,6 +46,8 @@ __all__ = [
     "setting_val_fraction",
     "setting_kfold",
     "setting_fold",
+    "check_test_subset",
+    "MAX_SEED",
     "FashionBatches",
     "fashion_batches",
     "begin_fashion_run",
@@ -67,13 +70,18 @@ class Settings:
         pass
 
 
+#: The largest seed: torch's generators take seeds below 2**63 (stream seeds are derived below it too).
+MAX_SEED = 2**63 - 1
+
+
 class SeedSettings(Settings):
-    """A config with a ``seed``: an integer >= 0. Its default, and what it seeds, are the experiment's."""
+    """A config with a ``seed``: an integer in [0, 2**63). Its default, and what it seeds, are the
+    experiment's. A config that also runs ``seeds`` seeds (seed, seed+1...) keeps the last one in range."""
 
     seed: int
 
     def __post_init__(self) -> None:
-        check_int("seed", self.seed, low=0)
+        check_int("seed", self.seed, low=0, high=MAX_SEED - max(int(getattr(self, "seeds", 1)) - 1, 0))
         super().__post_init__()
 
 
@@ -97,7 +105,8 @@ class SplitSettings(Settings):
 
 class FashionTrainingSettings(SeedSettings):
     """A config trained on Fashion-MNIST: ``lr`` (> 0), ``batch_size`` (>= 1), ``epochs``
-    (>= 1), ``train_subset`` (>= 0; 0: all 60000 images) and ``seed``."""
+    (>= 1), ``train_subset`` (0 to 60000; 0: all 60000 images) and ``seed``. With a
+    :class:`SplitSettings` validation split, the split must leave training samples."""
 
     lr: float
     batch_size: int
@@ -108,8 +117,15 @@ class FashionTrainingSettings(SeedSettings):
         check_float("lr", self.lr, low=0.0, low_open=True)
         check_int("batch_size", self.batch_size, low=1)
         check_int("epochs", self.epochs, low=1)
-        check_int("train_subset", self.train_subset, low=0)
+        check_int("train_subset", self.train_subset, low=0, high=TRAIN_SIZE)
         super().__post_init__()
+        if isinstance(self, SplitSettings):
+            check_split_sizes(self.train_subset or TRAIN_SIZE, val_fraction=self.val_fraction, kfold=self.kfold)
+
+
+def check_test_subset(value: int) -> int:
+    """``test_subset``: 0 (all 10000 test images) up to 10000."""
+    return check_int("test_subset", value, low=0, high=TEST_SIZE)
 
 
 def setting_batch_size(default: int) -> int:
@@ -230,6 +246,7 @@ def train_fashion(
     loss_fn: LossFn | None = None,
     callbacks: Sequence[Callback] = (),
     metrics: bool = True,
+    tags: Mapping[str, Any] | None = None,
 ) -> History:
     """:func:`reglab.fit` ``model`` on ``batches.train`` for ``config.epochs`` epochs,
     evaluated on ``batches.eval_sets`` after each, on the context's device.
@@ -239,6 +256,8 @@ def train_fashion(
         callbacks: run before the context's own (:meth:`RunContext.callbacks`:
             the epoch table unless quiet, ``metrics.csv`` with a run folder).
         metrics: False leaves ``metrics.csv`` to the experiment.
+        tags: written in front of this training's rows (see :meth:`RunContext.callbacks`),
+            for a run that trains several models.
 
     Returns:
         The per-epoch :class:`~reglab.engine.state.History`; a progress bar per
@@ -252,7 +271,7 @@ def train_fashion(
         epochs=config.epochs,
         eval_sets=batches.eval_sets,
         device=ctx.device,
-        callbacks=[*callbacks, *ctx.callbacks(metrics=metrics)],
+        callbacks=[*callbacks, *ctx.callbacks(metrics=metrics, tags=tags)],
         progress=ctx.show_progress,
     )
 

@@ -22,6 +22,7 @@ dropout masks from stream 2 (a generator on the run's device).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,10 @@ from torch.nn import functional as F
 
 from ..core.checks import check_float, check_int, check_probability, invalid_argument
 from ..core.errors import ConfigError
+from ..engine.callbacks import Callback
+from ..engine.epochs import EpochResult, run_epochs
 from ..engine.seeding import make_generator, seed_everything, stream_seed
+from ..engine.state import TrainState
 from ..regularizers.inverted_dropout import Dropout
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
@@ -131,8 +135,14 @@ def train_curve_net(
     *,
     snapshot_steps: tuple[int, ...] = (),
     grid: torch.Tensor | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
     """Train one net (plain when ``p == 0``) full-batch with Adam on ``data["train"]``.
+
+    Each full-batch step is one epoch of :func:`reglab.engine.epochs.run_epochs`:
+    the test MSE is recorded every ``eval_every`` steps (row ``{"epoch": step,
+    "test_loss": ...}`` to ``callbacks`` at once), and a non-finite training loss
+    raises :class:`~reglab.core.errors.DivergenceError` naming the step.
 
     Returns:
         ``{"curve": [(step, test_mse), ...], "train_loss", "test_loss",
@@ -144,22 +154,29 @@ def train_curve_net(
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     x, y = data["train"]
-    curve, snapshots = [], {}
+    snapshots: dict[int, torch.Tensor] = {}
     model.train()
-    for step in range(1, config.steps + 1):
+
+    def step(state: TrainState) -> EpochResult:
         loss = F.mse_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if step % config.eval_every == 0 or step == config.steps:
-            curve.append((step, _mse(model, data["test"])))
-        if step in snapshot_steps and grid is not None:
+        row = None
+        if state.epoch % config.eval_every == 0 or state.epoch == config.steps:
+            row = {"test_loss": _mse(model, data["test"])}
+        if state.epoch in snapshot_steps and grid is not None:
             model.eval()
             with torch.no_grad():
-                snapshots[step] = model(grid).squeeze(1).cpu()
+                snapshots[state.epoch] = model(grid).squeeze(1).cpu()
             model.train()
+        return EpochResult(loss.item(), row=row)
+
+    history = run_epochs(
+        step, model=model, optimizer=optimizer, epochs=config.steps, device=device, callbacks=callbacks
+    )
     out: dict[str, Any] = {name + "_loss": _mse(model, pair) for name, pair in data.items()}
-    out.update(curve=curve, snapshots=snapshots)
+    out.update(curve=[(int(r["epoch"]), r["test_loss"]) for r in history.rows], snapshots=snapshots)
     return out
 
 
@@ -242,6 +259,7 @@ SWEEP = SweepSpec(
     quick={"steps": 40, "eval_every": 10, "hidden": 32, "seeds": 2},
     sweep=SWEEP,
     cannot_resume="it trains two nets per seed in its own full-batch loop, not one fit",
+    diverge={"lr": 1e9},
 )
 def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
     """The notes' overfitting demo (seed 001). Twenty noisy points of the line y = x
@@ -252,28 +270,36 @@ def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
     dropout net ends with the lower test MSE in most seeds. Runs seeds seed ...
     seed+seeds-1 and reports the count of dropout wins and both median test MSEs;
     writes fits.png (data and both fits at four checkpoints of the first seed),
-    test_mse.png (test MSE against step) and metrics.csv (the test MSE curves).
+    test_mse.png (test MSE against step) and metrics.csv (each net's test MSE every
+    eval_every steps, a full-batch step being an epoch).
     """
     seed_everything(config.seed)
     grid = torch.linspace(-1.0, 1.0, 201, device=ctx.device).unsqueeze(1)
     eval_steps = sorted({*range(config.eval_every, config.steps + 1, config.eval_every), config.steps})
     picks = sorted({eval_steps[round(i * (len(eval_steps) - 1) / 3)] for i in range(4)})
-    table, metrics = [], []
+    table = []
     curves: dict[str, list[list[tuple[int, float]]]] = {"plain": [], "dropout": []}
     per_seed = []
     for seed in range(config.seed, config.seed + config.seeds):
         data = make_curve_data(config, seed, ctx.device)
         snap = picks if seed == config.seed else ()
         runs = {
-            kind: train_curve_net(config, p, seed, data, ctx.device, snapshot_steps=tuple(snap), grid=grid)
+            kind: train_curve_net(
+                config,
+                p,
+                seed,
+                data,
+                ctx.device,
+                snapshot_steps=tuple(snap),
+                grid=grid,
+                callbacks=ctx.callbacks(tags={"seed": seed, "net": kind}),
+            )
             for kind, p in (("plain", 0.0), ("dropout", config.p))
         }
         if seed == config.seed:
             ctx.save_figure("fits.png", _fit_figure(config, seed, data, grid, runs, picks))
         for kind in curves:
             curves[kind].append(runs[kind]["curve"])
-        for (step, plain), (_, drop) in zip(runs["plain"]["curve"], runs["dropout"]["curve"]):
-            metrics.append({"seed": seed, "step": step, "test_mse_plain": plain, "test_mse_dropout": drop})
         plain, drop = runs["plain"]["test_loss"], runs["dropout"]["test_loss"]
         per_seed.append(runs)
         table.append(
@@ -288,7 +314,6 @@ def run_curve_fit(config: CurveFitConfig, ctx: RunContext) -> Result:
         )
         ctx.log(f"seed {seed}: test MSE plain {plain:.4f}, dropout {drop:.4f}")
     ctx.save_figure("test_mse.png", _mse_figure(config, curves))
-    ctx.write_csv("metrics.csv", metrics)
     plain_mse = [row["test_mse_plain"] for row in table]
     drop_mse = [row["test_mse_dropout"] for row in table]
     summary: dict[str, Any] = {

@@ -65,6 +65,7 @@ from .common import (
     FashionTrainingSettings,
     SplitSettings,
     begin_fashion_run,
+    check_test_subset,
     epoch_summary,
     setting_batch_size,
     setting_fold,
@@ -114,7 +115,7 @@ class DropoutEquivalenceConfig(FashionTrainingSettings, SplitSettings):
         check_probability("p", self.p, allow_one=False)
         check_int("hidden", self.hidden, low=1)
         check_float("init_std", self.init_std, low=0.0)
-        check_int("test_subset", self.test_subset, low=0)
+        check_test_subset(self.test_subset)
         check_int("mask_samples", self.mask_samples, low=2)
         check_int("probes", self.probes, low=1)
         if not isinstance(self.table_ps, tuple) or not self.table_ps:
@@ -233,7 +234,7 @@ def _train(
         eval_sets=batches.eval_sets,
         device=ctx.device,
         callbacks=callbacks,
-        progress=ctx.show_progress if callbacks else False,
+        progress=ctx.show_progress,
     )
     return history.rows
 
@@ -326,6 +327,7 @@ def _keep_rate_figure(rows: list[dict[str, float]]) -> Any:
         "mask_elements": 10000,
     },
     cannot_resume="it trains several networks, each in its own fit",
+    diverge={"lr": 1e9},
 )
 def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -> Result:
     """Vanilla dropout (cs231n: keep with probability 1-p unscaled, multiply by
@@ -342,7 +344,7 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
     mean is scaled by (1-Phi(p))/(1-p) (0.62 at p=0.5) instead of staying
     unbiased. Writes equivalence.png (test logits of the vanilla nets against the
     inverted one), keep_rate.png (keep rate and mean bias against p, measured and
-    exact), keep_rate.csv, metrics.csv (the inverted net's epochs) and a table.
+    exact), keep_rate.csv, metrics.csv (every net's epochs, by net) and a table.
     """
     p, device = config.p, ctx.device
     batches = begin_fashion_run(config, device, test_subset=config.test_subset)
@@ -371,7 +373,7 @@ def run_dropout_equivalence(config: DropoutEquivalenceConfig, ctx: RunContext) -
             optimizer = torch.optim.SGD(groups, lr=config.lr)
         else:
             optimizer = torch.optim.SGD(net.parameters(), lr=config.lr)
-        rows[name] = _train(net, optimizer, batches, config, ctx, ctx.callbacks() if name == "inverted" else [])
+        rows[name] = _train(net, optimizer, batches, config, ctx, ctx.callbacks(tags={"net": name}))
 
     Xt = batches.test.tensors[0]
     test_out = {name: _outputs(net, Xt) for name, net in nets.items()}

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from torch import nn
 
-from ..core.checks import check_float, check_int, check_int_tuple, invalid_argument
+from ..core.checks import check_float, check_int_tuple, invalid_argument
 from ..data import BatchIterator
 from ..engine.loop import evaluate
 from ..regularizers.inverted_dropout import Dropout
@@ -39,6 +39,7 @@ from .common import (
     FashionTrainingSettings,
     SplitSettings,
     begin_fashion_run,
+    check_test_subset,
     dropout_mlp,
     init_normal_,
     setting_batch_size,
@@ -112,7 +113,7 @@ class DropoutGridConfig(FashionTrainingSettings, SplitSettings):
         check_int_tuple("hiddens", self.hiddens)
         check_pairs("pairs", self.pairs)
         check_float("init_std", self.init_std, low=0.0, low_open=True)
-        check_int("test_subset", self.test_subset, low=0)
+        check_test_subset(self.test_subset)
         super().__post_init__()
 
 
@@ -128,8 +129,9 @@ def _train_one(
     model = init_normal_(dropout_mlp((784, hidden, hidden, 10), (p1, p2), Dropout), config.init_std).to(ctx.device)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
-    # metrics.csv holds every setting's epochs: run_dropout_grid writes it.
-    history = train_fashion(config, ctx, model, batches, optimizer, loss_fn=loss_fn, metrics=False)
+    # metrics.csv holds every setting's epochs, each row tagged with its setting.
+    tags = {"hidden": hidden, "p1": p1, "p2": p2}
+    history = train_fashion(config, ctx, model, batches, optimizer, loss_fn=loss_fn, tags=tags)
     # The training set once more, in eval mode (dropout off), for the overfitting gap.
     train_eval = evaluate(
         model,
@@ -207,6 +209,7 @@ _FLAT = (
     config_type=DropoutGridConfig,
     quick={"hiddens": (32,), "pairs": ((0.2, 0.5), (0.0, 0.0)), "epochs": 1, "train_subset": 1024, "test_subset": 1024},
     cannot_resume="it trains one model per setting, each in its own fit",
+    diverge={"lr": 1e9},
 )
 def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
     """The seed-000 variations of d2l's dropout MLP on Fashion-MNIST: for every hidden
@@ -228,7 +231,6 @@ def run_dropout_grid(config: DropoutGridConfig, ctx: RunContext) -> Result:
             row, per_epoch = _train_one(config, ctx, hidden, p1, p2)
             rows.append(row)
             epoch_rows.extend(per_epoch)
-            ctx.write_csv("metrics.csv", epoch_rows)
             ctx.write_csv("grid.csv", rows)
     if ctx.run_dir is not None:
         ctx.save_figure(

@@ -144,6 +144,7 @@ model.pt."""
     description=_DESCRIPTION
     + "\nDropout is the corrected from-scratch dropout_layer (uniform mask, follows train/eval).",
     sweep=SweepSpec(metric="acc", mode="max", log_knobs=("lr",)),
+    diverge={"lr": 1e9},
 )
 def run_dropout_scratch(config: DropoutMLPConfig, ctx: RunContext) -> Result:
     return _run(config, ctx, scratch=True)
@@ -162,6 +163,7 @@ def run_dropout_scratch(config: DropoutMLPConfig, ctx: RunContext) -> Result:
         log_knobs=("lr",),
         vectorized="reglab.experiments.dropout_mlp_stacked:DropoutMLPVectorized",
     ),
+    diverge={"lr": 1e9},
 )
 def run_dropout(config: DropoutMLPConfig, ctx: RunContext) -> Result:
     return _run(config, ctx, scratch=False)

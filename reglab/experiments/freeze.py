@@ -39,6 +39,7 @@ from ..runs.figures import new_figure, training_curves_figure
 from .common import (
     FashionTrainingSettings,
     begin_fashion_run,
+    check_test_subset,
     init_default_,
     setting_batch_size,
     setting_test_subset,
@@ -67,7 +68,7 @@ class FreezeConfig(FashionTrainingSettings):
     def __post_init__(self) -> None:
         check_int("hidden", self.hidden, low=1)
         check_choice("freeze", self.freeze, _FREEZE)
-        check_int("test_subset", self.test_subset, low=0)
+        check_test_subset(self.test_subset)
         check_int("infer_batch", self.infer_batch, low=1)
         check_int("repeats", self.repeats, low=1)
         super().__post_init__()
@@ -172,6 +173,7 @@ def inference_figure(rows: list[dict[str, Any]], *, title: str) -> Figure:
     summary="requires_grad_(False) freezing during training vs torch.no_grad() inference: memory and time (seed 004)",
     config_type=FreezeConfig,
     quick={"hidden": 32, "epochs": 1, "train_subset": 1024, "test_subset": 512, "infer_batch": 128, "repeats": 2},
+    diverge={"lr": 1e20},
 )
 def run_freeze(config: FreezeConfig, ctx: RunContext) -> Result:
     """Freezing versus no_grad (seed 004). A small MLP is trained on a Fashion-MNIST

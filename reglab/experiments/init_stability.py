@@ -235,6 +235,7 @@ def stats_figure(stats: dict[tuple[str, str], list[dict[str, float]]], *, title:
     config_type=InitStabilityConfig,
     quick={"depth": 4, "width": 32, "batch_size": 64},
     cannot_resume="it does not train: it measures networks at initialisation",
+    epoch_based=False,  # statistics of one forward and backward pass at initialisation: no training
 )
 def run_init_stability(config: InitStabilityConfig, ctx: RunContext) -> Result:
     """Numerical stability at initialisation (seed 003, d2l's Xavier derivation): a deep

@@ -33,13 +33,17 @@ from ``stream_seed(seed, 2)``, as in weight-decay.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from ..core.checks import check_bool, check_choice, check_float, check_int
+from ..engine.callbacks import Callback
+from ..engine.epochs import EpochResult, RunningMean, run_epochs, tensor_module
 from ..engine.seeding import seed_everything
+from ..engine.state import TrainState
 from ..regularizers.penalties import l1_penalty, l2_penalty
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
@@ -132,12 +136,22 @@ def sparsity(w: torch.Tensor, zero_tol: float) -> float:
     return (w.abs() < zero_tol).double().mean().item()
 
 
-def train_penalized(config: L1VsL2Config, penalty: str, seed: int, device: torch.device) -> dict[str, Any]:
+def train_penalized(
+    config: L1VsL2Config,
+    penalty: str,
+    seed: int,
+    device: torch.device,
+    *,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
     """Train the linear model of one seed with ``penalty`` in ``("none", "l2", "l1")``.
 
     L2 and subgradient L1 add the penalty to the batch-mean loss; proximal L1
     (``config.prox``) steps on the data loss, then soft-thresholds ``w`` by
     ``lr * strength``. All three start from the same weights and see the same batches.
+    The epochs run through :func:`reglab.engine.epochs.run_epochs` (rows every
+    ``eval_every`` epochs to ``callbacks``, a non-finite loss or penalty stops
+    training with the epoch named).
 
     Returns:
         ``{"penalty", "seed", "train_loss", "test_loss", "val_loss" (with a split),
@@ -156,22 +170,39 @@ def train_penalized(config: L1VsL2Config, penalty: str, seed: int, device: torch
     def measure() -> dict[str, float]:
         return {**split_losses(data, w, b), "sparsity": sparsity(w.detach(), config.zero_tol)}
 
-    curve = []
-    for epoch in range(1, config.epochs + 1):
-        for idx in orders[epoch - 1].split(config.batch_size):
-            loss = squared_loss(X[idx] @ w + b, y[idx]).mean()
+    def epoch(state: TrainState) -> EpochResult:
+        losses, penalties = RunningMean(), RunningMean()
+        for idx in orders[state.epoch - 1].split(config.batch_size):
+            data_loss = squared_loss(X[idx] @ w + b, y[idx]).mean()
+            loss = data_loss
             if penalty == "l2":
-                loss = loss + l2_penalty([w], lam)
+                term = l2_penalty([w], lam)
+                loss = loss + term
+                penalties.add(term)
             elif penalty == "l1" and not prox:
-                loss = loss + l1_penalty([w], lam)
+                term = l1_penalty([w], lam)
+                loss = loss + term
+                penalties.add(term)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if prox:
                 with torch.no_grad():
                     soft_threshold(w, config.lr * lam)
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
-            curve.append({"epoch": epoch, **measure()})
+            losses.add(data_loss, idx.numel())
+        recorded = state.epoch % config.eval_every == 0 or state.epoch == config.epochs
+        return EpochResult(
+            losses.mean(), penalties.mean() if penalties.count else None, measure() if recorded else None
+        )
+
+    curve = run_epochs(
+        epoch,
+        model=tensor_module(w=w, b=b),
+        optimizer=optimizer,
+        epochs=config.epochs,
+        device=device,
+        callbacks=callbacks,
+    ).rows
     final = {k: v for k, v in curve[-1].items() if k != "epoch"}
     return {
         "penalty": penalty,
@@ -218,6 +249,7 @@ def _histogram_figure(config: L1VsL2Config, runs: list[dict[str, Any]]) -> Any:
     # `strength` is a plain field; with seeds=1 the summary has the L1 model's flat losses.
     sweep=SweepSpec(metric="loss", mode="min", base={"seeds": 1}, log_knobs=("strength", "lr")),
     cannot_resume="it trains one model per penalty and seed in its own loop, not one fit",
+    diverge={"lr": 1e9},
 )
 def run_l1_vs_l2(config: L1VsL2Config, ctx: RunContext) -> Result:
     """The same linear model (weight-decay's 200 inputs fitted to 20 samples,
@@ -235,18 +267,17 @@ def run_l1_vs_l2(config: L1VsL2Config, ctx: RunContext) -> Result:
     (with a split) for sweeps over strength, and sparsity_l1/_l2/_none.
     """
     seed_everything(config.seed)
-    runs, metrics, table = [], [], []
+    runs, table = [], []
     for seed in range(config.seed, config.seed + config.seeds):
         for penalty in PENALTIES:
-            run = train_penalized(config, penalty, seed, ctx.device)
+            tags = {"penalty": penalty, "seed": seed}
+            run = train_penalized(config, penalty, seed, ctx.device, callbacks=ctx.callbacks(tags=tags))
             runs.append(run)
-            metrics += [{"penalty": penalty, "seed": seed, **row} for row in run["curve"]]
             table.append({k: v for k, v in run.items() if k not in ("curve", "w", "b")})
         ctx.log(
             f"seed {seed}: sparsity L1 {runs[-1]['sparsity']:.3f}, L2 {runs[-2]['sparsity']:.3f}, "
             f"none {runs[-3]['sparsity']:.3f}"
         )
-    ctx.write_csv("metrics.csv", metrics)
     ctx.save_figure("histogram.png", _histogram_figure(config, runs[:3]))
     summary: dict[str, Any] = {
         "strength": config.strength,

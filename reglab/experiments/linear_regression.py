@@ -15,7 +15,7 @@ batch order from stream 2.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,10 @@ import torch
 
 from ..core.checks import check_float, check_int, invalid_argument
 from ..data import BatchIterator, synthetic_linear
+from ..engine.callbacks import Callback
+from ..engine.epochs import EpochResult, RunningMean, run_epochs, tensor_module
 from ..engine.seeding import seed_everything, stream_seed
+from ..engine.state import TrainState
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from .common import SeedSettings, grad_of
@@ -74,9 +77,16 @@ def sgd(params: Iterable[torch.Tensor], lr: float) -> None:
             param.grad = None
 
 
-def train_linear_regression(config: LinearRegressionConfig, device: torch.device) -> dict[str, Any]:
+def train_linear_regression(
+    config: LinearRegressionConfig, device: torch.device, *, callbacks: Sequence[Callback] = ()
+) -> dict[str, Any]:
     """Train from scratch; returns ``{"w": (d, 1), "b": (1,), "rows": [{"epoch", "train_loss"}]}``
-    with a row for epoch 0 (the initial model) and after each epoch."""
+    with a row for epoch 0 (the initial model) and after each epoch.
+
+    The epochs run through :func:`reglab.engine.epochs.run_epochs`: each row goes to
+    ``callbacks`` when its epoch ends, and a non-finite loss raises
+    :class:`~reglab.core.errors.DivergenceError` naming the epoch.
+    """
     X, y = synthetic_linear(
         config.true_w,
         config.true_b,
@@ -99,13 +109,25 @@ def train_linear_regression(config: LinearRegressionConfig, device: torch.device
         with torch.no_grad():
             return squared_loss(linreg(X, w, b), y).mean().item()
 
-    rows = [{"epoch": 0, "train_loss": full_loss()}]
-    for epoch in range(1, config.epochs + 1):
+    def epoch(state: TrainState) -> EpochResult:
+        batch_losses = RunningMean()
         for Xb, yb in batches:
-            squared_loss(linreg(Xb, w, b), yb).mean().backward()
+            loss = squared_loss(linreg(Xb, w, b), yb).mean()
+            loss.backward()
             sgd((w, b), config.lr)
-        rows.append({"epoch": epoch, "train_loss": full_loss()})
-    return {"w": w.detach(), "b": b.detach(), "rows": rows}
+            batch_losses.add(loss, Xb.shape[0])
+        return EpochResult(batch_losses.mean(), row={"train_loss": full_loss()})
+
+    history = run_epochs(
+        epoch,
+        model=tensor_module(w=w, b=b),
+        optimizer=None,
+        epochs=config.epochs,
+        device=device,
+        callbacks=callbacks,
+        initial={"train_loss": full_loss()},
+    )
+    return {"w": w.detach(), "b": b.detach(), "rows": history.rows}
 
 
 def _loss_figure(rows: list[dict[str, float]]) -> Any:
@@ -126,6 +148,7 @@ def _loss_figure(rows: list[dict[str, float]]) -> Any:
     config_type=LinearRegressionConfig,
     quick={"epochs": 1, "n_samples": 200},
     cannot_resume="it trains with its own from-scratch loop, not one fit",
+    diverge={"lr": 1e9},
 )
 def run_linear_regression(config: LinearRegressionConfig, ctx: RunContext) -> Result:
     """d2l's linear regression from scratch (seed 003): 1000 synthetic samples of
@@ -138,14 +161,13 @@ def run_linear_regression(config: LinearRegressionConfig, ctx: RunContext) -> Re
     learned parameters.
     """
     seed_everything(config.seed)
-    out = train_linear_regression(config, ctx.device)
+    out = train_linear_regression(config, ctx.device, callbacks=ctx.callbacks())
     learned = [*out["w"].squeeze(1).tolist(), out["b"].item()]
     names = [f"w[{i}]" for i in range(len(config.true_w))] + ["b"]
     table = [
         {"parameter": n, "true": t, "learned": v, "error": v - t}
         for n, t, v in zip(names, [*config.true_w, config.true_b], learned)
     ]
-    ctx.write_csv("metrics.csv", out["rows"])
     ctx.save_figure("loss.png", _loss_figure(out["rows"]))
     summary = {
         "train_loss": out["rows"][-1]["train_loss"],

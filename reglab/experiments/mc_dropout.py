@@ -44,6 +44,7 @@ from .common import (
     FashionTrainingSettings,
     SplitSettings,
     begin_fashion_run,
+    check_test_subset,
     dropout_mlp,
     epoch_summary,
     init_normal_,
@@ -87,7 +88,7 @@ class MCDropoutConfig(FashionTrainingSettings, SplitSettings):
         check_probability("p1", self.p1, allow_one=False)
         check_probability("p2", self.p2, allow_one=False)
         check_float("init_std", self.init_std, low=0.0, low_open=True)
-        check_int("test_subset", self.test_subset, low=0)
+        check_test_subset(self.test_subset)
         check_int("samples", self.samples, low=2)
         super().__post_init__()
 
@@ -162,6 +163,7 @@ def _entropy_figure(entropies: dict[str, torch.Tensor], threshold: float, title:
     summary="MC-dropout predictive entropy: Fashion-MNIST test images vs noise, inverted and shuffled inputs",
     config_type=MCDropoutConfig,
     quick={"epochs": 1, "train_subset": 2048, "test_subset": 256, "samples": 4},
+    diverge={"lr": 1e9},
 )
 def run_mc_dropout(config: MCDropoutConfig, ctx: RunContext) -> Result:
     """MC dropout as an uncertainty estimate (Gal and Ghahramani, 2016): d2l's

@@ -68,6 +68,7 @@ def softmax_regression(num_inputs: int = 784, num_outputs: int = 10, init_std: f
     summary="d2l softmax regression on Fashion-MNIST: test accuracy per epoch (seed 003)",
     config_type=SoftmaxConfig,
     quick={"epochs": 1, "train_subset": 2048},
+    diverge={"lr": 1e38},  # a linear model's cross-entropy stays finite until the weights overflow
 )
 def run_softmax(config: SoftmaxConfig, ctx: RunContext) -> Result:
     """d2l's softmax regression (seed 003): a single linear layer 784 -> 10 on

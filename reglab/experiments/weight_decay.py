@@ -38,6 +38,7 @@ vectorized backend relies on it):
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,10 @@ import torch
 
 from ..core.checks import check_choice, check_float, check_int, invalid_argument
 from ..data.synthetic import synthetic_linear
+from ..engine.callbacks import Callback
+from ..engine.epochs import EpochResult, RunningMean, run_epochs, tensor_module
 from ..engine.seeding import seed_everything, stream_seed
+from ..engine.state import TrainState
 from ..runs.experiment import Result, RunContext, register, setting_help
 from ..runs.figures import new_figure
 from ..runs.sweep_spec import Knob, SweepSpec
@@ -182,8 +186,21 @@ def split_losses(problem: Problem, w: torch.Tensor, b: torch.Tensor) -> dict[str
     return out
 
 
-def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, device: torch.device) -> dict[str, Any]:
+def train_one(
+    config: WeightDecayConfig,
+    lam: float,
+    version: str,
+    seed: int,
+    device: torch.device,
+    *,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
     """Train one linear model with L2 strength ``lam`` on the weight, in ``version``.
+
+    The epochs run through :func:`reglab.engine.epochs.run_epochs`: the losses are
+    recorded every ``eval_every`` epochs (and after the last), each row going to
+    ``callbacks`` at once, and a non-finite mean batch loss or penalty raises
+    :class:`~reglab.core.errors.DivergenceError` naming the epoch.
 
     Returns:
         ``{"lambda", "version", "seed", "train_loss", "test_loss", "val_loss"
@@ -201,22 +218,38 @@ def train_one(config: WeightDecayConfig, lam: float, version: str, seed: int, de
         groups: list[dict[str, Any]] = [{"params": [w], "weight_decay": lam}, {"params": [b]}]
         optimizer = torch.optim.SGD(groups, lr=config.lr)
 
-    curve = []
-    for epoch in range(1, config.epochs + 1):
-        for idx in orders[epoch - 1].split(config.batch_size):
+    def epoch(state: TrainState) -> EpochResult:
+        losses, penalties = RunningMean(), RunningMean()
+        for idx in orders[state.epoch - 1].split(config.batch_size):
             loss = squared_loss(X[idx] @ w + b, y[idx]).mean()
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
             else:
-                (loss + lam * half_squared_norm(w)).backward()
+                penalty = lam * half_squared_norm(w)
+                (loss + penalty).backward()
+                penalties.add(penalty)
                 with torch.no_grad():
                     for name, param in (("w", w), ("b", b)):
                         param -= config.lr * grad_of(param, name)
                         param.grad = None
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
-            curve.append({"epoch": epoch, **split_losses(problem, w, b)})
+            losses.add(loss, idx.numel())
+        recorded = state.epoch % config.eval_every == 0 or state.epoch == config.epochs
+        return EpochResult(
+            losses.mean(),
+            penalties.mean() if penalties.count else None,
+            split_losses(problem, w, b) if recorded else None,
+        )
+
+    curve = run_epochs(
+        epoch,
+        model=tensor_module(w=w, b=b),
+        optimizer=optimizer,
+        epochs=config.epochs,
+        device=device,
+        callbacks=callbacks,
+    ).rows
     final = dict(curve[-1])
     del final["epoch"]
     w_norm = torch.linalg.vector_norm(w.detach()).item()
@@ -284,6 +317,7 @@ def _loss_figure(config: WeightDecayConfig, seed: int, runs: list[dict[str, Any]
         vectorized="reglab.experiments.weight_decay_stacked:WeightDecayVectorized",
     ),
     cannot_resume="it trains one model per lambda and version in its own loop, not one fit",
+    diverge={"lr": 1e9},
 )
 def run_weight_decay(config: WeightDecayConfig, ctx: RunContext) -> Result:
     """d2l's weight-decay experiment (seed 004): a linear model with 200 inputs is
@@ -299,18 +333,17 @@ def run_weight_decay(config: WeightDecayConfig, ctx: RunContext) -> Result:
     version and seed.
     """
     seed_everything(config.seed)
-    runs, metrics, table = [], [], []
+    runs, table = [], []
     for seed in range(config.seed, config.seed + config.seeds):
         for lam in config.lambdas:
             for version in config.versions:
-                run = train_one(config, lam, version, seed, ctx.device)
+                tags = {"lambda": lam, "version": version, "seed": seed}
+                run = train_one(config, lam, version, seed, ctx.device, callbacks=ctx.callbacks(tags=tags))
                 runs.append(run)
-                metrics += [{"lambda": lam, "version": version, "seed": seed, **row} for row in run["curve"]]
                 table.append({k: v for k, v in run.items() if k not in ("curve", "w", "b")})
                 ctx.log(
                     f"lambda {lam:g} {version} seed {seed}: ||w|| {run['w_norm']:.4f}, test loss {run['test_loss']:.4g}"
                 )
-    ctx.write_csv("metrics.csv", metrics)
     ctx.save_figure("loss.png", _loss_figure(config, config.seed, runs))
     summary: dict[str, Any] = {"runs": table}
     by_lam: dict[str, dict[str, float]] = {}

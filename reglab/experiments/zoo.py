@@ -42,7 +42,7 @@ from torch import nn
 
 from ..core.checks import check_float, check_int, check_probability, invalid_argument
 from ..data import BatchIterator
-from ..engine.callbacks import EpochTable, LambdaCallback
+from ..engine.callbacks import LambdaCallback
 from ..engine.loop import evaluate, fit
 from ..engine.seeding import seed_everything
 from ..runs.experiment import Result, RunContext, register, setting_help
@@ -210,7 +210,8 @@ def _train_one(
     recipe = build_recipe(key["network"], strengths, lr=config.lr, momentum=config.momentum, seed=seed)
     model = recipe.model.to(ctx.device)
     collect = LambdaCallback(on_epoch_end=lambda state, row: epoch_rows.append({**key, **row}))
-    outside = [cb for cb in ctx.callbacks(metrics=False) if not isinstance(cb, EpochTable)]
+    # metrics.csv gets each epoch's row (tagged with the training) as it ends; no per-epoch table.
+    outside = ctx.callbacks(tags=key, table=False)
     start = time.perf_counter()
     history = fit(
         model,
@@ -336,6 +337,7 @@ _QUICK = {
     quick=_QUICK,
     cannot_resume="it trains one model per family, strength and seed, each in its own fit; "
     "an interrupted zoo keeps every finished training in trials.csv",
+    diverge={"lr": 1e20},
 )
 def run_zoo(config: ZooConfig, ctx: RunContext) -> Result:
     """The regularizer zoo: none, L2 (weight decay), L1, dropout, DropConnect, DropBlock,
@@ -360,7 +362,6 @@ def run_zoo(config: ZooConfig, ctx: RunContext) -> Result:
         row = _train_one(config, ctx, key, strengths, data[seed], epoch_rows)
         trials.append(row)
         ctx.write_csv("trials.csv", trials)
-        ctx.write_csv("metrics.csv", epoch_rows)
         ctx.log(
             f"{row['network']:>4} {family:<15} {row['strength']:<22} seed {row['seed']}: "
             f"val acc {row['val_acc']:.4f}, test acc {row['test_acc']:.4f} ({row['seconds']:.1f} s)"

@@ -8,8 +8,9 @@ check of the dropout family, and the input checks with their error sentences.
   ``_DropoutNd``: ``p`` (the drop probability), ``inplace`` and ``generator``,
   validated once at construction with the one argument sentence.
 - :func:`check_dropout_arguments`: the same validation for the functional forms.
-- :func:`check_input_ndim` and :class:`TensorSummary`: refuse an input of the
-  wrong layout in the one sentence, summarising the tensor instead of printing it.
+- :func:`check_input`, :func:`check_input_ndim` and :class:`TensorSummary`: refuse
+  an input that is not a floating-point tensor, or of the wrong layout, in the one
+  sentence, summarising the tensor instead of printing it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from torch import nn
 
 from ..core.checks import check_bool, check_generator, check_probability, invalid_argument
 
-__all__ = ["StochasticModule", "DropoutBase", "check_dropout_arguments", "check_input_ndim", "TensorSummary"]
+__all__ = [
+    "StochasticModule",
+    "DropoutBase",
+    "check_dropout_arguments",
+    "check_input",
+    "check_input_ndim",
+    "TensorSummary",
+]
 
 
 class StochasticModule(nn.Module):
@@ -86,9 +94,20 @@ class TensorSummary:
         return self.text
 
 
+def check_input(x: Any, name: str = "x") -> torch.Tensor:
+    """Refuse an input that is not a floating-point tensor (a list, an integer or bool tensor:
+    masks and noise scale values, which an integer dtype cannot hold)."""
+    if not isinstance(x, torch.Tensor):
+        raise invalid_argument(name, "a floating-point tensor", x)
+    if not x.is_floating_point():
+        raise invalid_argument(name, "a floating-point tensor", TensorSummary(x, with_dtype=True))
+    return x
+
+
 def check_input_ndim(x: Any, ndims: Container[int], expected: str) -> None:
-    """Refuse an input that is not a tensor, or whose number of dimensions is not one of ``ndims``."""
+    """Refuse an input that is not a floating-point tensor, or whose number of dimensions is not one of ``ndims``."""
     if not isinstance(x, torch.Tensor):
         raise invalid_argument("x", expected, x)
     if x.dim() not in ndims:
         raise invalid_argument("x", expected, TensorSummary(x))
+    check_input(x)

@@ -78,6 +78,8 @@ class Constraint:
     def __call__(self, tensor: torch.Tensor) -> torch.Tensor:
         if not isinstance(tensor, torch.Tensor):
             raise invalid_argument("tensor", "a torch.Tensor", tensor)
+        if not tensor.is_floating_point():
+            raise invalid_argument("tensor", "a floating-point torch.Tensor", tensor)
         with torch.no_grad():
             self._apply(tensor)
         return tensor

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from ..core.checks import check_bool, check_float, check_generator, check_int, check_probability
 from ..core.errors import InvalidArgumentError
-from .base import StochasticModule
+from .base import StochasticModule, check_input
 from .masks import keep_mask
 
 __all__ = ["drop_block_gamma", "drop_block_2d", "DropBlock2d"]
@@ -109,6 +109,7 @@ def drop_block_2d(
     batchwise = check_bool("batchwise", batchwise)
     with_noise = check_bool("with_noise", with_noise)
     generator = check_generator("generator", generator)
+    check_input(x)
     if not training:
         return x
     return _drop_block_2d(x, p, block_size, gamma_scale, batchwise, with_noise, generator)
@@ -201,6 +202,7 @@ class DropBlock2d(StochasticModule):
         self.generator = check_generator("generator", generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x)
         if not self.training or self.p == 0.0:
             return x
         return _drop_block_2d(

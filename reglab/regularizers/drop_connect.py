@@ -60,7 +60,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..core.checks import check_bool, check_generator, check_probability, invalid_argument
-from .base import StochasticModule
+from .base import StochasticModule, check_input
 from .masks import apply_mask, keep_mask
 
 __all__ = ["drop_connect_weight", "DropConnect"]
@@ -88,6 +88,7 @@ def drop_connect_weight(
     """
     p = check_probability("p", p)
     generator = check_generator("generator", generator)
+    check_input(weight, "weight")
     return _drop_connect_weight(weight, p, generator)
 
 

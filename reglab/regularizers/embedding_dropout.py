@@ -112,6 +112,13 @@ class EmbeddingDropout(StochasticModule):
         self.generator = check_generator("generator", generator)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if (
+            not isinstance(input, torch.Tensor)
+            or input.is_floating_point()
+            or input.is_complex()
+            or input.dtype == torch.bool
+        ):
+            raise invalid_argument("input", "a tensor of integer indices", input)
         if not self.training or self.p == 0.0:
             out: torch.Tensor = self.module(input)
             return out

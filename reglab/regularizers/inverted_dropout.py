@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from ..core.checks import invalid_argument
-from .base import DropoutBase, check_dropout_arguments
+from .base import DropoutBase, check_dropout_arguments, check_input
 from .masks import CPU_CHUNK, apply_mask, draw_keep_mask, fill_keep_mask, threshold
 
 __all__ = ["dropout", "Dropout", "dense_dropout", "broadcast_dropout", "check_noise_shape", "resolve_noise_shape"]
@@ -122,6 +122,7 @@ def dropout(
     """
     p, generator = check_dropout_arguments(p, training, inplace, generator)
     noise_shape = check_noise_shape(noise_shape)
+    check_input(x)
     if not training:
         return x
     if noise_shape is None:
@@ -136,7 +137,9 @@ def dense_dropout(x: torch.Tensor, p: float, inplace: bool, generator: torch.Gen
     if p == 1.0:
         return x.mul_(0.0) if inplace else x.mul(0.0)
     device = x.device
-    if device.type == "cpu" and x.numel() > CPU_CHUNK and not torch.compiler.is_compiling():
+    # The chunked path works on the flat, row-major tensor; any other layout (channels_last...)
+    # takes the generic path, which keeps it (the same mask either way).
+    if device.type == "cpu" and x.numel() > CPU_CHUNK and x.is_contiguous() and not torch.compiler.is_compiling():
         # torch leaves Function.apply unannotated; untyped_calls_exclude = ["torch"] does not
         # cover it, since mypy names the method after the subclass (reglab...._LargeCPUDropout).apply
         out: torch.Tensor = _LargeCPUDropout.apply(x, p, inplace, generator)  # type: ignore[no-untyped-call]
@@ -216,6 +219,7 @@ class Dropout(DropoutBase):
         self.noise_shape = check_noise_shape(noise_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x)
         if not self.training or self.p == 0.0:
             return x
         if self.noise_shape is None:

@@ -35,7 +35,7 @@ import math
 import torch
 
 from ..core.checks import check_bool, check_float, check_generator, check_probability
-from .base import DropoutBase, StochasticModule, check_dropout_arguments, check_input_ndim
+from .base import DropoutBase, StochasticModule, check_dropout_arguments, check_input, check_input_ndim
 from .masks import draw_keep_mask
 
 __all__ = [
@@ -86,6 +86,7 @@ def gaussian_dropout(
     p = check_probability("p", p, allow_one=False)
     check_bool("training", training)
     generator = check_generator("generator", generator)
+    check_input(x)
     if not training:
         return x
     return _gaussian_dropout(x, p, generator)
@@ -114,6 +115,7 @@ class GaussianDropout(DropoutBase):
         super().__init__(p, generator=generator)  # never in place: the noise multiplies a copy
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x)
         if not self.training or self.p == 0.0:
             return x
         return _gaussian_dropout(x, self.p, self.generator)
@@ -147,6 +149,7 @@ def gaussian_noise(
     std = check_float("std", std, low=0.0)
     check_bool("training", training)
     generator = check_generator("generator", generator)
+    check_input(x)
     if not training:
         return x
     return _gaussian_noise(x, std, generator)
@@ -174,6 +177,7 @@ class GaussianNoise(StochasticModule):
         self.generator = check_generator("generator", generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x)
         if not self.training or self.std == 0.0:
             return x
         return _gaussian_noise(x, self.std, self.generator)
@@ -243,6 +247,7 @@ def alpha_dropout(
         training or ``p == 0``).
     """
     p, generator = check_dropout_arguments(p, training, inplace, generator, allow_one=False)
+    check_input(x)
     if not training:
         return x
     return _alpha_dropout(x, p, inplace, x.shape, generator)
@@ -292,6 +297,7 @@ class AlphaDropout(DropoutBase):
         return x.shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x)
         mask_shape = self._mask_shape(x)
         if not self.training or self.p == 0.0:
             return x

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import DropoutBase, check_dropout_arguments
+from .base import DropoutBase, check_dropout_arguments, check_input
 from .masks import draw_keep_mask
 
 __all__ = ["vanilla_dropout", "VanillaDropout"]
@@ -55,6 +55,7 @@ def _vanilla_dropout(
     x: torch.Tensor, p: float, training: bool, inplace: bool, generator: torch.Generator | None
 ) -> torch.Tensor:
     """:func:`vanilla_dropout` with arguments already validated."""
+    check_input(x)
     if p == 0.0 or x.numel() == 0:
         return x
     if not training:

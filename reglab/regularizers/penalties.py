@@ -283,7 +283,7 @@ _NO_DECAY_TOKENS = ("bias", "norm")
 
 def _check_no_decay(no_decay: Any) -> tuple[str, ...]:
     expected = "a collection of 'bias', 'norm' or parameter-name substrings"
-    if isinstance(no_decay, str) or not isinstance(no_decay, Collection):
+    if isinstance(no_decay, (str, torch.Tensor)) or not isinstance(no_decay, Collection):
         raise invalid_argument("no_decay", expected, no_decay)
     items = tuple(no_decay)
     if any(not isinstance(s, str) or not s for s in items):

@@ -29,7 +29,7 @@ import torch
 
 from ..core.checks import check_bool, check_generator, check_int, check_probability, invalid_argument
 from ..core.errors import InvalidArgumentError
-from .base import StochasticModule
+from .base import StochasticModule, check_input
 from .masks import apply_mask, keep_mask
 
 __all__ = ["drop_path", "DropPath", "drop_path_rates"]
@@ -65,6 +65,7 @@ def drop_path(
     check_bool("training", training)
     check_bool("scale_by_keep", scale_by_keep)
     generator = check_generator("generator", generator)
+    check_input(x)
     if not training:
         return x
     return _drop_path(x, p, scale_by_keep, generator)
@@ -101,6 +102,7 @@ class DropPath(StochasticModule):
         self.generator = check_generator("generator", generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x)
         if not self.training or self.p == 0.0:
             return x
         return _drop_path(x, self.p, self.scale_by_keep, self.generator)

@@ -18,6 +18,7 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..core.checks import shown_value
 from ..core.errors import ConfigError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 C = TypeVar("C", bound="DataclassInstance")
 
 __all__ = [
+    "parse_literal",
+    "shown_literal",
     "parse_override",
     "parse_overrides",
     "apply_overrides",
@@ -62,7 +65,9 @@ def coerce_value(key: str, value: Any, default: Any) -> Any:
     """Check ``value`` against the type of ``default`` and convert int->float, list->tuple."""
 
     def fail() -> ConfigError:
-        return ConfigError(f"setting `{key}` expects a {type_name(default)} (default {default!r}); received {value!r}")
+        return ConfigError(
+            f"setting `{key}` expects a {type_name(default)} (default {default!r}); received {shown_value(value)}"
+        )
 
     if default is None:
         return value
@@ -98,20 +103,49 @@ def coerce_value(key: str, value: Any, default: Any) -> Any:
     return value
 
 
+#: The longest literal accepted: far beyond any setting, short enough that no parse takes long.
+MAX_LITERAL_CHARS = 10_000
+
+
+def parse_literal(raw: str) -> Any:
+    """``ast.literal_eval(raw)``, with every failure as ``ValueError``: also a literal so deep
+    or so long that Python's parser gives up (``RecursionError``, ``MemoryError``). Nothing is
+    ever executed."""
+    if len(raw) > MAX_LITERAL_CHARS:
+        raise ValueError(f"longer than {MAX_LITERAL_CHARS} characters")
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def shown_literal(raw: str) -> str:
+    """``raw`` for an error sentence: its repr, shortened in the middle when long."""
+    text = repr(raw)
+    return text if len(text) <= 80 else f"{text[:40]}...{text[-20:]} ({len(raw)} characters)"
+
+
+def _shown_key(key: str) -> str:
+    """A key for an error sentence: `lr`, or its shortened repr when it is long or not printable."""
+    return f"`{key}`" if len(key) <= 60 and key.isprintable() else shown_literal(key)
+
+
 def parse_override(text: str, defaults: Mapping[str, Any]) -> tuple[str, Any]:
     """Parse one ``key=value`` string against the defaults; return ``(key, value)``."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} is not of the form key=value")
+    if not isinstance(text, str) or "=" not in text:
+        raise ConfigError(
+            f"override {shown_literal(text) if isinstance(text, str) else repr(text)} is not of the form key=value"
+        )
     key, raw = text.split("=", 1)
     key = key.strip()
     if key not in defaults:
         valid = ", ".join(defaults)
-        raise ConfigError(f"unknown setting `{key}`; valid settings are: {valid}")
+        raise ConfigError(f"unknown setting {_shown_key(key)}; valid settings are: {valid}")
     default = defaults[key]
     raw = raw.strip()
     try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
+        value = parse_literal(raw)
+    except ValueError:
         if isinstance(default, bool) and raw.lower() in ("true", "false"):
             value = raw.lower() == "true"
         elif isinstance(default, str):
@@ -119,17 +153,25 @@ def parse_override(text: str, defaults: Mapping[str, Any]) -> tuple[str, Any]:
         else:
             raise ConfigError(
                 f"setting `{key}` expects a {type_name(default)} (default {default!r}); "
-                f"could not parse {raw!r} as a Python literal"
+                f"could not parse {shown_literal(raw)} as a Python literal"
             ) from None
     return key, coerce_value(key, value, default)
 
 
 def parse_overrides(config_type: type, overrides: Iterable[str]) -> dict[str, Any]:
     defaults = _field_defaults(config_type)
+    return _parse_all(overrides, defaults)
+
+
+def _parse_all(overrides: Iterable[str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Every ``key=value``; a key given twice is refused (the later one would silently win)."""
     parsed: dict[str, Any] = {}
+    raw: dict[str, str] = {}
     for text in overrides:
         key, value = parse_override(text, defaults)
-        parsed[key] = value
+        if key in parsed:
+            raise ConfigError(f"setting `{key}` is given twice ({raw[key]}, {text.strip()}); give it once")
+        parsed[key], raw[key] = value, text.strip()
     return parsed
 
 
@@ -147,7 +189,9 @@ def apply_overrides(config: C, overrides: Iterable[str] | Mapping[str, Any]) -> 
                 raise ConfigError(f"unknown setting `{key}`; valid settings are: {', '.join(defaults)}")
             changes[key] = coerce_value(key, value, defaults[key])
     else:
-        changes = dict(parse_override(t, defaults) for t in overrides)
+        if isinstance(overrides, str):
+            overrides = [overrides]
+        changes = _parse_all(overrides, defaults)
     try:
         return dataclasses.replace(config, **changes)
     except InvalidArgumentError:

@@ -27,7 +27,7 @@ import torch
 
 from ..core.errors import ConfigError
 from ..core.registry import Registry
-from ..engine.callbacks import Callback, EpochTable
+from ..engine.callbacks import Callback, EpochTable, TaggedRows
 from .run_dir import MetricsWriter, RunDir
 from .sources import (
     BUILTIN_CATALOGUE,
@@ -95,18 +95,42 @@ class RunContext:
     quiet: bool = False
     progress: bool | None = None
     extra_callbacks: list[Callback] = field(default_factory=list)
+    _metrics: MetricsWriter | None = field(default=None, init=False, repr=False, compare=False)
 
-    def callbacks(self, *, metrics: bool = True) -> list[Callback]:
-        """The engine callbacks every epoch-based experiment passes to ``fit``: the
-        per-epoch table (unless quiet), ``metrics.csv`` (with a run dir) and the
-        caller's :attr:`extra_callbacks`."""
+    def callbacks(
+        self, *, metrics: bool = True, tags: Mapping[str, Any] | None = None, table: bool = True
+    ) -> list[Callback]:
+        """The engine callbacks every epoch-based experiment passes to its training
+        (``fit``, or :func:`reglab.engine.epochs.run_epochs` for a hand-written loop):
+        the per-epoch table (unless quiet), ``metrics.csv`` (with a run dir) and the
+        caller's :attr:`extra_callbacks`.
+
+        Every call shares one ``metrics.csv`` writer, so a run that trains several
+        models records all their epochs in one table, each row written the moment
+        its epoch ends; ``tags`` (e.g. ``{"lambda": 3.0, "seed": 0}``) go in front
+        of this training's rows in the table and in ``metrics.csv``. The extra
+        callbacks get the rows as training makes them. ``table=False`` leaves the
+        per-epoch table out (a run of many short trainings logs a line per training)."""
         out: list[Callback] = []
-        if not self.quiet:
-            out.append(EpochTable())
+        if table and not self.quiet:
+            out.append(_tagged(EpochTable(), tags))
         if metrics and self.run_dir is not None:
-            out.append(MetricsWriter(self.run_dir))
+            out.append(_tagged(self.metrics_writer(), tags))
         out.extend(self.extra_callbacks)
         return out
+
+    def metrics_writer(self) -> MetricsWriter:
+        """The run's one ``metrics.csv`` writer (a run directory is needed)."""
+        if self.run_dir is None:
+            raise ValueError("this run has no run directory to write metrics.csv into")
+        if self._metrics is None:
+            self._metrics = MetricsWriter(self.run_dir)
+        return self._metrics
+
+    @property
+    def metrics_rows(self) -> int:
+        """How many rows ``metrics.csv`` holds so far."""
+        return len(self._metrics.rows) if self._metrics is not None else 0
 
     @property
     def show_progress(self) -> bool | None:
@@ -129,6 +153,10 @@ class RunContext:
             print(message, flush=True)
 
 
+def _tagged(callback: Callback, tags: Mapping[str, Any] | None) -> Callback:
+    return TaggedRows(callback, tags) if tags else callback
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A registered experiment.
@@ -147,6 +175,12 @@ class Experiment:
         cannot_resume: why ``--checkpoint-every``/``--resume`` cannot serve it
             (one sentence), or empty when it can: its training runs through one
             ``fit`` with :meth:`RunContext.callbacks`.
+        diverge: overrides (on top of ``quick``) that make its training diverge,
+            e.g. ``{"lr": 1e9}``: the test suite runs every epoch-based
+            experiment with them and with an interrupt, and checks the status,
+            the exit code and the ``metrics.csv`` rows kept.
+        epoch_based: False for an experiment that does not train by epochs (it
+            computes, e.g. statistics at initialisation); it then has no ``diverge``.
     """
 
     name: str
@@ -158,6 +192,8 @@ class Experiment:
     sweep: SweepSpec = field(default_factory=SweepSpec)
     source: str | None = None
     cannot_resume: str = ""
+    diverge: Mapping[str, Any] = field(default_factory=dict)
+    epoch_based: bool = True
 
     def default_config(self) -> Any:
         return self.config_type()
@@ -187,6 +223,8 @@ def register(
     description: str = "",
     sweep: SweepSpec | None = None,
     cannot_resume: str = "",
+    diverge: Mapping[str, Any] | None = None,
+    epoch_based: bool = True,
 ) -> Callable[[Callable[[Any, RunContext], Result]], Callable[[Any, RunContext], Result]]:
     """Decorator registering a run function as experiment ``name``.
 
@@ -205,6 +243,8 @@ def register(
         cannot_resume: one sentence saying why it cannot be checkpointed and
             resumed, if it cannot (its training is not one ``fit`` with
             ``ctx.callbacks()``); empty when it can.
+        diverge: overrides that make training diverge (see :class:`Experiment`).
+        epoch_based: False when it does not train by epochs.
     """
     if not isinstance(name, str) or not name or ":" in name or name != name.strip():
         raise ConfigError(
@@ -222,6 +262,8 @@ def register(
             sweep=sweep or SweepSpec(),
             source=source_of_module(getattr(run, "__module__", "__main__")),
             cannot_resume=cannot_resume,
+            diverge=dict(diverge or {}),
+            epoch_based=epoch_based,
         )
         if name in EXPERIMENTS:
             taken = EXPERIMENTS.get(name)

@@ -13,6 +13,7 @@ readable, and ``summary.json`` records ``status`` (``complete``,
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import io
 import json
@@ -24,7 +25,8 @@ from typing import Any
 
 import torch
 
-from ..core.files import atomic_write_bytes, atomic_write_text
+from ..core.errors import OutputError
+from ..core.files import atomic_write_bytes, atomic_write_text, os_reason
 from ..engine.callbacks import Callback
 
 __all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "rows_to_csv", "read_csv_rows", "MetricsWriter"]
@@ -96,6 +98,14 @@ def read_csv_rows(path: str | Path, *, text_columns: Sequence[str] = ("status", 
     ]
 
 
+def _why_not_a_folder(path: Path, exc: OSError) -> str:
+    """The reason a folder cannot be made at ``path``, in words: which part is a file, or the OS's reason."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            return f"{part} is not a folder"
+    return os_reason(exc)
+
+
 class RunDir:
     """A run's folder. Create with :meth:`create`; all writes are atomic."""
 
@@ -106,16 +116,24 @@ class RunDir:
     def create(cls, out: str | Path, name: str, *, now: float | None = None) -> RunDir:
         """Make a new, empty ``out/name/<timestamp>[-k]`` folder; never reuse one."""
         parent = Path(out) / name
-        parent.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-        for k in range(1, 10_000):
-            candidate = parent / (stamp if k == 1 else f"{stamp}-{k}")
-            try:
-                candidate.mkdir()
-            except FileExistsError:
-                continue
-            return cls(candidate)
-        raise FileExistsError(f"could not create a new run folder under {parent}")  # pragma: no cover
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            for k in range(1, 10_000):
+                candidate = parent / (stamp if k == 1 else f"{stamp}-{k}")
+                try:
+                    candidate.mkdir()
+                except FileExistsError:
+                    continue
+                return cls(candidate)
+        except OSError as exc:
+            raise OutputError(f"cannot create a folder under {out}: {_why_not_a_folder(parent, exc)}") from exc
+        raise OutputError(f"cannot create a new folder under {parent}: 10000 folders of this second exist")
+
+    def discard_if_empty(self) -> None:
+        """Remove the folder if nothing was written into it (its creation was all that happened)."""
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
 
     def file(self, name: str) -> Path:
         return self.path / name

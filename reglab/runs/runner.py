@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 from ..core.checks import check_int
-from ..core.errors import ConfigError, DivergenceError
+from ..core.errors import ConfigError, DivergenceError, OutputError
+from ..core.files import output_error
+from ..core.signals import Interrupted, handle_signals, interruptible, protected, signal_name
 from ..core.version import __version__
 from ..engine.callbacks import Callback
 from ..engine.checkpoint import Checkpoint
@@ -103,16 +105,25 @@ def run_experiment(
     run directory under ``out``.
 
     Bad settings raise before anything is created. With ``out=None`` nothing is
-    written. ``KeyboardInterrupt`` is re-raised after ``summary.json`` records
-    the interruption (returned as status ``interrupted`` with
-    ``reraise_interrupt=False``); other errors are returned in the outcome (status
-    ``diverged`` or ``failed``) after being recorded. ``checkpoint_every=N > 0``
-    saves ``checkpoint.pt`` every N epochs and when training ends (see
+    written. Ctrl-C and SIGTERM (on the main thread) interrupt the run: the
+    ``KeyboardInterrupt`` (a :class:`~reglab.core.signals.Interrupted` for a
+    signal) is re-raised after ``summary.json`` records the interruption
+    (returned as status ``interrupted`` with ``reraise_interrupt=False``); more
+    signals while the final files are written are held, so those files are
+    never cut. Other errors are returned in the outcome (status ``diverged`` or
+    ``failed``) after being recorded; a ``model.pt`` that cannot be saved makes
+    the status ``failed`` with the reason. ``checkpoint_every=N > 0`` saves
+    ``checkpoint.pt`` every N epochs and when training ends (see
     :class:`~reglab.engine.checkpoint.Checkpoint`), so that
     :func:`reglab.runs.resume.resume_run` can continue the run. ``logger`` (e.g.
     ``LoggerSpec("tensorboard")``, written to the run's ``tb/``) gets the config
     as hyperparameters, every epoch, and the summary; it is checked before
     anything is created.
+
+    Raises:
+        ConfigError, InvalidArgumentError: a bad setting, before anything is created.
+        OutputError: the run folder, ``config.json`` or ``summary.json`` cannot be
+            written (a file or the null device as ``out``, a full disk...).
     """
     experiment = get_experiment(name)
     config = make_config(name, overrides, seed=seed, dry_run=dry_run)
@@ -122,32 +133,58 @@ def run_experiment(
     torch_device = resolve_device(device)
     if logger is not None:
         logger.check(experiment.name)
-    run_dir = RunDir.create(out, experiment.name) if out is not None else None
-    checkpoint = None
-    if run_dir is not None:
-        if checkpoint_every:
+    # Signals are held from here on (a burst of Ctrl-C cannot cut a file) and let through
+    # only while the experiment runs (execute_run), where the interruption is recorded.
+    with handle_signals(), protected(deliver=False):
+        run_dir = None
+        if out is not None:
+            run_dir = _new_run_dir(out, experiment, config, torch_device, dry_run, checkpoint_every, command)
+        checkpoint = None
+        if run_dir is not None and checkpoint_every:
             checkpoint = Checkpoint(run_dir.file(CHECKPOINT), every=checkpoint_every)
+        run_logger = (
+            logger.for_run(experiment.name, run_dir.path if run_dir else None, config_to_dict(config))
+            if logger
+            else None
+        )
+        callbacks: list[Callback] = [cb for cb in (run_logger, checkpoint) if cb is not None]
+        ctx = RunContext(
+            device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress, extra_callbacks=callbacks
+        )
+        return execute_run(
+            experiment, config, ctx, reraise_interrupt=reraise_interrupt, checkpoint=checkpoint, logger=run_logger
+        )
+
+
+def _new_run_dir(
+    out: str | Path,
+    experiment: Experiment,
+    config: Any,
+    device: torch.device,
+    dry_run: bool,
+    checkpoint_every: int,
+    command: list[str] | None,
+) -> RunDir:
+    """A new run folder with its ``config.json``; nothing is left behind if that cannot be written."""
+    run_dir = RunDir.create(out, experiment.name)
+    try:
         run_dir.write_json(
             "config.json",
             {
                 "experiment": experiment.name,
                 "source": experiment.source,
                 "config": config_to_dict(config),
-                "device": str(torch_device),
+                "device": str(device),
                 "dry_run": dry_run,
                 "checkpoint_every": checkpoint_every,
                 "command": command if command is not None else sys.argv,
                 "git": git_state(),
             },
         )
-    run_logger = (
-        logger.for_run(experiment.name, run_dir.path if run_dir else None, config_to_dict(config)) if logger else None
-    )
-    callbacks: list[Callback] = [cb for cb in (run_logger, checkpoint) if cb is not None]
-    ctx = RunContext(device=torch_device, run_dir=run_dir, quiet=quiet, progress=progress, extra_callbacks=callbacks)
-    return execute_run(
-        experiment, config, ctx, reraise_interrupt=reraise_interrupt, checkpoint=checkpoint, logger=run_logger
-    )
+    except BaseException:
+        run_dir.discard_if_empty()
+        raise
+    return run_dir
 
 
 def execute_run(
@@ -164,6 +201,9 @@ def execute_run(
     """Run ``experiment.run(config, ctx)`` and write ``model.pt`` and ``summary.json`` into
     ``ctx.run_dir`` (if any) whatever happens, with the status (see :func:`run_experiment`).
 
+    SIGINT and SIGTERM interrupt only the experiment itself; before and after it they
+    are held, so ``model.pt`` and ``summary.json`` are never cut.
+
     Args:
         checkpoint: the run's checkpoint callback (in ``ctx.extra_callbacks``), if
             any; a run whose training never reached it is reported (a resume
@@ -172,29 +212,33 @@ def execute_run(
         seconds_before: seconds of the earlier sessions of a resumed run, added to ``seconds``.
         logger: the run's logger callback (in ``ctx.extra_callbacks``), if any; it is
             closed with the summary and the status.
+
+    Raises:
+        OutputError: ``summary.json`` cannot be written (the message says how the run ended).
     """
     name = experiment.name
-    start = time.perf_counter()
-    result: Result | None = None
-    error: BaseException | None = None
-    status = "failed"
-    try:
-        result = experiment.run(config, ctx)
-        status = "complete"
-    except DivergenceError as exc:
-        status, error = "diverged", exc
-    except KeyboardInterrupt as exc:
-        status, error = "interrupted", exc
-    except Exception as exc:  # recorded, then reported by the caller
-        status, error = "failed", exc
-    finally:
+    run_dir = ctx.run_dir
+    with handle_signals(), protected(deliver=False):
+        start = time.perf_counter()
+        result: Result | None = None
+        error: BaseException | None = None
+        status = "failed"
+        try:
+            with interruptible():
+                result = experiment.run(config, ctx)
+            status = "complete"
+        except DivergenceError as exc:
+            status, error = "diverged", exc
+        except KeyboardInterrupt as exc:
+            status, error = "interrupted", exc
+        except Exception as exc:  # recorded, then reported by the caller
+            status, error = "failed", exc
+        # The final files (signals are held: nothing can cut them).
         summary: dict[str, Any] = {"experiment": name, "status": status}
         if result is not None:
             summary.update(result.summary)
             if result.rows and "train_penalty" in result.rows[-1]:
                 summary.setdefault("train_penalty", result.rows[-1]["train_penalty"])
-        if error is not None and not isinstance(error, KeyboardInterrupt):
-            summary["error"] = f"{type(error).__name__}: {error}"
         summary["seed"] = getattr(config, "seed", None)
         if checkpoint is not None and not checkpoint.started and status == "complete":
             done = "restored" if checkpoint.resume else "saved"
@@ -204,17 +248,36 @@ def execute_run(
             if checkpoint.resume:
                 error = ConfigError(summary["checkpoint"])
                 status = summary["status"] = "failed"
-                summary["error"] = f"ConfigError: {error}"
         summary["seconds"] = seconds_before + time.perf_counter() - start
         summary["device"] = str(ctx.device)
         summary["versions"] = versions()
         summary.update(summary_extra or {})
-        if ctx.run_dir is not None:
+        if isinstance(error, Interrupted):
+            summary["signal"] = signal_name(error.signum)
+        if run_dir is not None:
+            summary["metrics_rows"] = ctx.metrics_rows
             if result is not None and result.model is not None:
-                ctx.run_dir.save_state_dict("model.pt", result.model)
-            ctx.run_dir.write_json("summary.json", summary)
-        if logger is not None:
+                try:
+                    run_dir.save_state_dict("model.pt", result.model)
+                except OSError as exc:  # e.g. the disk is full: the summary still says what happened
+                    status, error = "failed", output_error(run_dir.file("model.pt"), exc)
+                    summary["status"] = status
+        if error is not None and not isinstance(error, KeyboardInterrupt):
+            summary["error"] = f"{type(error).__name__}: {error}"
+        if run_dir is not None:
+            try:
+                run_dir.write_json("summary.json", summary)
+            except OSError as exc:
+                ended = f"{status}: {error}" if error is not None and status != "interrupted" else status
+                raise OutputError(
+                    f"{output_error(run_dir.file('summary.json'), exc)} (the run ended {ended}; "
+                    f"its finished epochs are in {run_dir.file('metrics.csv')})"
+                ) from exc
+            finally:
+                if logger is not None:
+                    logger.close(summary, status)
+        elif logger is not None:
             logger.close(summary, status)
     if isinstance(error, KeyboardInterrupt) and reraise_interrupt:
         raise error
-    return RunOutcome(name, config, status, ctx.run_dir, result, summary, error)
+    return RunOutcome(name, config, status, run_dir, result, summary, error)

@@ -12,12 +12,12 @@ the experiment or a knob alias of its :class:`~reglab.runs.sweep_spec.SweepSpec`
 The grid is the product of the axes, in the order given.
 
 Errors name the key: an unknown key lists the valid ones; a wrong type, an
-empty list, a bad range or a repeated key is refused before any trial runs.
+empty list, a bad range (a NaN or infinite bound too, a COUNT beyond the sweep's
+limit of trials) or a repeated key is refused before any trial runs.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import itertools
 import math
@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.checks import shown_value
 from ..core.errors import ConfigError
-from ..runs.config import coerce_value
+from ..runs.config import coerce_value, parse_literal, shown_literal
 from ..runs.sweep_spec import SweepSpec
 
 __all__ = ["Grid", "parse_axis", "parse_grid", "point_overrides", "split_axis", "axis_example", "RESERVED"]
@@ -67,7 +68,7 @@ def _defaults(config_type: type) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(config_type)}
 
 
-def _range(key: str, raw: str, example: Any) -> list[Any]:
+def _range(key: str, raw: str, example: Any, max_values: int | None) -> list[Any]:
     parts = raw.split(":")
     kind = parts[0]
     if len(parts) == 3:
@@ -76,22 +77,33 @@ def _range(key: str, raw: str, example: Any) -> list[Any]:
             f"a grid needs {kind}:START:STOP:COUNT"
         )
     if len(parts) != 4:
-        raise ConfigError(f"range for `{key}` must be {kind}:START:STOP:COUNT; received {raw!r}")
+        raise ConfigError(f"range for `{key}` must be {kind}:START:STOP:COUNT; received {shown_literal(raw)}")
     try:
         start, stop, count = float(parts[1]), float(parts[2]), int(parts[3])
     except ValueError:
-        raise ConfigError(f"range for `{key}` must be {kind}:START:STOP:COUNT with numbers; received {raw!r}") from None
+        raise ConfigError(
+            f"range for `{key}` must be {kind}:START:STOP:COUNT with numbers; received {shown_literal(raw)}"
+        ) from None
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise ConfigError(f"range for `{key}` needs finite START and STOP; received {shown_literal(raw)}")
     if count < 1:
-        raise ConfigError(f"range for `{key}` needs COUNT >= 1; received {raw!r}")
+        raise ConfigError(f"range for `{key}` needs COUNT >= 1; received {shown_literal(raw)}")
+    if max_values is not None and count > max_values:
+        raise ConfigError(
+            f"range for `{key}` asks for {count} values, more than the sweep's limit of {max_values} trials "
+            f"({shown_literal(raw)}); check COUNT, or raise --max-trials to run it knowingly"
+        )
     if kind == "log":
         if start <= 0 or stop <= 0:
-            raise ConfigError(f"log range for `{key}` needs START and STOP > 0; received {raw!r}")
+            raise ConfigError(f"log range for `{key}` needs START and STOP > 0; received {shown_literal(raw)}")
         values = np.logspace(math.log10(start), math.log10(stop), count).tolist()
     else:
         values = np.linspace(start, stop, count).tolist()
     if isinstance(example, int) and not isinstance(example, bool):
         if any(abs(v - round(v)) > 1e-9 * max(1.0, abs(v)) for v in values):
-            raise ConfigError(f"setting `{key}` expects integers; range {raw!r} gives {values}")
+            raise ConfigError(
+                f"setting `{key}` expects integers; range {shown_literal(raw)} gives {shown_value(values)}"
+            )
         return [round(v) for v in values]
     # Print-friendly floats: 0.30000000000000004 -> 0.3.
     return [float(f"{v:.12g}") for v in values]
@@ -99,14 +111,14 @@ def _range(key: str, raw: str, example: Any) -> list[Any]:
 
 def _literals(key: str, raw: str, example: Any) -> list[Any]:
     try:
-        value = ast.literal_eval(f"[{raw}]")
-    except (ValueError, SyntaxError):
+        value = parse_literal(f"[{raw}]")
+    except ValueError:
         words = [w.strip() for w in raw.split(",")]
         if isinstance(example, bool) and all(w.lower() in ("true", "false") for w in words):
             return [w.lower() == "true" for w in words]
         if isinstance(example, str):
             return words
-        raise ConfigError(f"could not parse the values of `{key}` ({raw!r}) as Python literals") from None
+        raise ConfigError(f"could not parse the values of `{key}` ({shown_literal(raw)}) as Python literals") from None
     return list(value)
 
 
@@ -132,8 +144,11 @@ def axis_example(key: str, config_type: type, spec: SweepSpec | None = None) -> 
     return knob.example if knob is not None else fields[key]
 
 
-def parse_axis(text: str, config_type: type, spec: SweepSpec | None = None) -> tuple[str, tuple[Any, ...]]:
-    """Parse one ``key=values`` axis against the config's field types.
+def parse_axis(
+    text: str, config_type: type, spec: SweepSpec | None = None, *, max_values: int | None = None
+) -> tuple[str, tuple[Any, ...]]:
+    """Parse one ``key=values`` axis against the config's field types; a range of more than
+    ``max_values`` values is refused before any value is made.
 
     Returns:
         ``(key, values)`` with every value coerced to the setting's type.
@@ -143,20 +158,26 @@ def parse_axis(text: str, config_type: type, spec: SweepSpec | None = None) -> t
     if not raw:
         raise ConfigError(f"`{key}` has no values: give at least one, e.g. {key}={example!r}")
     head = raw.split(":", 1)[0]
-    values = _range(key, raw, example) if head in ("log", "lin") and ":" in raw else _literals(key, raw, example)
+    if head in ("log", "lin") and ":" in raw:
+        values = _range(key, raw, example, max_values)
+    else:
+        values = _literals(key, raw, example)
     if not values:
         raise ConfigError(f"`{key}` has no values: give at least one, e.g. {key}={example!r}")
     coerced = tuple(coerce_value(key, v, example) for v in values)
     if len(set(map(repr, coerced))) != len(coerced):
-        raise ConfigError(f"`{key}` lists a value twice: {list(coerced)}")
+        raise ConfigError(f"`{key}` lists a value twice: {shown_value(list(coerced))}")
     return key, coerced
 
 
-def parse_grid(axes: Iterable[str], config_type: type, spec: SweepSpec | None = None) -> Grid:
-    """Parse all axes; a key may appear once. An empty grid is one configuration."""
+def parse_grid(
+    axes: Iterable[str], config_type: type, spec: SweepSpec | None = None, *, max_values: int | None = None
+) -> Grid:
+    """Parse all axes; a key may appear once. An empty grid is one configuration. A range of
+    more than ``max_values`` values is refused before it is made (see :func:`parse_axis`)."""
     parsed: list[tuple[str, tuple[Any, ...]]] = []
     for text in axes:
-        key, values = parse_axis(text, config_type, spec)
+        key, values = parse_axis(text, config_type, spec, max_values=max_values)
         if any(k == key for k, _ in parsed):
             raise ConfigError(f"sweep key `{key}` is given twice; list all its values in one axis")
         parsed.append((key, values))

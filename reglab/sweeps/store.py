@@ -7,8 +7,11 @@ selection, the trials).
 
 Every finished trial's row is appended at once to ``trials.jsonl`` (one JSON
 object a line, flushed and fsynced): a crash can at most cut the line being
-written, which is ignored when read, so no finished row is ever lost, and
-``--resume`` reads this journal. ``results.csv``, the table for people and
+written, which is ignored when read (and removed before ``--resume`` appends,
+so the next row never lands on it), so no finished row is ever lost, and
+``--resume`` reads this journal. A journal or manifest that is malformed
+otherwise (not UTF-8, a line that is not a JSON object with a trial number)
+is refused in one sentence naming the file and the line. ``results.csv``, the table for people and
 tools, is rewritten *atomically* (temporary file, fsync, rename) from all the
 rows: after the first trial, then whenever a second has passed and ten times
 the last rewrite's duration (so rewriting costs at most a tenth of the sweep
@@ -30,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
+from ..core.files import os_reason, output_error
 from ..runs.run_dir import RunDir
 from .trial import _tuples
 
-__all__ = ["SweepStore", "read_results", "read_journal"]
+__all__ = ["SweepStore", "read_results", "read_journal", "repair_journal", "check_manifest"]
 
 RESULTS = "results.csv"
 JOURNAL = "trials.jsonl"
@@ -74,19 +78,85 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+_ROW_START = b'{"trial": '
+
+
+def _journal_row(line: bytes, path: Path, number: int) -> dict[str, Any]:
+    """One complete journal line as a row; a malformed one is refused naming the file and line."""
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"--resume: {path}, line {number}: {why}; a sweep journal holds one JSON row per line")
+
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("not UTF-8 text") from None
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError:
+        # A row appended after a line a crash had cut (before this was repaired):
+        # the complete row is the last one that starts in the line.
+        start = line.rfind(_ROW_START)
+        if start > 0:
+            return _journal_row(line[start:], path, number)
+        raise refuse("not JSON") from None
+    if not isinstance(row, dict):
+        raise refuse(f"a JSON {type(row).__name__}, not an object")
+    trial = row.get("trial")
+    if isinstance(trial, bool) or not isinstance(trial, int) or trial < 0:
+        raise refuse(f"no trial number (trial={trial!r})")
+    return dict(_tuples(row))  # JSON wrote the grid's tuples as lists
+
+
 def read_journal(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a ``trials.jsonl`` in the order written; a cut last line is ignored."""
+    """The rows of a ``trials.jsonl`` in the order written. A last line without its newline
+    (cut by a crash) is not a finished row and is ignored; any other malformed line is refused
+    with :class:`~reglab.core.errors.ConfigError` naming the file and the line."""
     path = Path(path)
     if not path.exists():
         return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:  # the line a crash cut short
-            continue
-        rows.append(_tuples(row))  # JSON wrote the grid's tuples as lists
-    return rows
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    complete = lines[:-1]  # the part after the last newline is empty, or a cut line
+    return [_journal_row(line, path, i + 1) for i, line in enumerate(complete) if line.strip()]
+
+
+def repair_journal(path: str | Path) -> int:
+    """Cut a last line that a crash left without its newline, so that the next row starts on a
+    line of its own (nothing complete is removed). Returns the number of bytes removed."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with path.open("rb+") as f:
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        if keep == len(data):
+            return 0
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - keep
+
+
+def check_manifest(path: str | Path, manifest: Any) -> dict[str, Any]:
+    """The manifest of ``sweep.json`` with what a resume needs, or one sentence naming the file."""
+    where = Path(path) / SWEEP
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"--resume: {where} is not a readable sweep manifest ({why})")
+
+    if not isinstance(manifest, dict):
+        raise refuse(f"a JSON {type(manifest).__name__}, not an object")
+    needs = {"experiment": str, "knobs": list, "trials": list, "device": str}
+    for key, kind in needs.items():
+        if not isinstance(manifest.get(key), kind):
+            raise refuse(f"no {key}" if key not in manifest else f"`{key}` is not a {kind.__name__}")
+    for i, trial in enumerate(manifest["trials"]):
+        fields = ("index", "point", "seed", "fold", "overrides")
+        if not isinstance(trial, dict) or any(k not in trial for k in fields) or trial["index"] != i:
+            raise refuse(f"trial {i} is not a trial record with {', '.join(fields)}")
+    manifest.setdefault("select", None)
+    return manifest
 
 
 class SweepStore:
@@ -107,28 +177,56 @@ class SweepStore:
     def create(cls, out: str | Path, experiment: str, manifest: dict[str, Any], knobs: Sequence[str]) -> SweepStore:
         """A new sweep folder with its ``sweep.json``."""
         store = cls(RunDir.create(out, experiment), knobs)
-        store.run_dir.write_json(SWEEP, manifest)
-        store.run_dir.write_text(RESULTS, "")
+        try:
+            store.run_dir.write_json(SWEEP, manifest)
+            store.run_dir.write_text(RESULTS, "")
+        except BaseException:
+            (store.path / RESULTS).unlink(missing_ok=True)
+            (store.path / SWEEP).unlink(missing_ok=True)
+            store.run_dir.discard_if_empty()
+            raise
         return store
 
     @classmethod
-    def open(cls, path: str | Path) -> tuple[SweepStore, dict[str, Any]]:
-        """An existing sweep folder, its manifest, and its finished rows loaded."""
+    def open(cls, path: str | Path, *, repair: bool = False) -> tuple[SweepStore, dict[str, Any]]:
+        """An existing sweep folder, its manifest, and its finished rows loaded.
+
+        With ``repair`` (a resume, which appends) a journal line cut by a crash is
+        removed first, so the next row is not glued to it. Anything unreadable is
+        refused with :class:`~reglab.core.errors.ConfigError` naming the file.
+        """
         path = Path(path)
         if not (path / SWEEP).is_file():
             raise ConfigError(f"--resume: {path} is not a sweep directory (no {SWEEP})")
         try:
-            manifest = json.loads((path / SWEEP).read_text())
+            manifest = json.loads((path / SWEEP).read_text(encoding="utf-8"))
             knobs = manifest["knobs"]
+            if not isinstance(knobs, list) or not all(isinstance(k, str) for k in knobs):
+                raise TypeError("`knobs` is not a list of names")
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError) as exc:
             raise ConfigError(
                 f"--resume: {path / SWEEP} is not a readable sweep manifest ({type(exc).__name__}: {exc})"
             ) from None
+        except OSError as exc:
+            raise ConfigError(f"--resume: {path / SWEEP} cannot be read ({os_reason(exc)})") from None
         store = cls(RunDir(path), knobs)
-        # A later row of a trial (a failed trial rerun) replaces the earlier one.
-        rows = read_journal(path / JOURNAL) if (path / JOURNAL).exists() else read_results(path / RESULTS)
+        try:
+            if repair:
+                repair_journal(path / JOURNAL)
+            # A later row of a trial (a failed trial rerun) replaces the earlier one.
+            rows = read_journal(path / JOURNAL) if (path / JOURNAL).exists() else read_results(path / RESULTS)
+        except ConfigError:  # the journal's own sentence, naming the line
+            raise
+        except OSError as exc:
+            raise ConfigError(
+                f"--resume: the journal in {path} cannot be read or repaired ({os_reason(exc)})"
+            ) from None
+        except (UnicodeDecodeError, ValueError, SyntaxError, csv.Error) as exc:
+            raise ConfigError(f"--resume: {path / RESULTS} is not a readable results table ({exc})") from None
         for row in rows:
-            store._rows[int(row["trial"])] = row
+            if not isinstance(row.get("trial"), int):
+                raise ConfigError(f"--resume: {path / RESULTS} has a row without a trial number: {row}")
+            store._rows[row["trial"]] = row
         return store, manifest
 
     @property
@@ -156,10 +254,13 @@ class SweepStore:
     def record_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """:meth:`record` for rows that finished together (a vectorized stack)."""
         lines = "".join(json.dumps(row) + "\n" for row in rows)
-        with open(self.path / JOURNAL, "a") as journal:
-            journal.write(lines)
-            journal.flush()
-            os.fsync(journal.fileno())
+        try:
+            with open(self.path / JOURNAL, "a", encoding="utf-8") as journal:
+                journal.write(lines)
+                journal.flush()
+                os.fsync(journal.fileno())
+        except OSError as exc:
+            raise output_error(self.path / JOURNAL, exc, "append to") from exc
         for row in rows:
             self._rows[int(row["trial"])] = row
         self._csv_stale = True

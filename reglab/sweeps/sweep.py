@@ -1,18 +1,22 @@
 """``run_sweep`` and ``resume_sweep``: the engine behind ``reglab sweep``.
 
 A sweep is the grid (see :mod:`reglab.sweeps.grid`) times the seeds times the
-validation folds. Every trial's config is built and validated before the
-sweep folder is created, so a bad value fails at once. Trials then run on a
-backend (``local`` processes, one ``vectorized`` stacked model, or ``ray``);
-each finished row is stored atomically. ``optuna`` searches ranges instead of
-a grid (:mod:`reglab.sweeps.space`, :mod:`.backends.optuna_search`). At the end (also after Ctrl-C)
+validation folds. Every trial's config, the device, the backend and the size
+of the grid (at most ``max_trials``) are checked before the sweep folder is
+created, so a bad value fails at once. Trials then run on a backend
+(``local`` processes, one ``vectorized`` stacked model, or ``ray``); each
+finished row is stored atomically. ``optuna`` searches ranges instead of a
+grid (:mod:`reglab.sweeps.space`, :mod:`.backends.optuna_search`). Ctrl-C and
+SIGTERM stop a sweep the same way (signals reach only the trials, see
+:mod:`reglab.core.signals`). At the end (also after an interruption)
 ``summary.json`` gets the per-configuration means and spreads, the selected
-configuration and why, and the test-optimal one, one plot per knob is drawn
-and ``report.html`` is written.
+configuration and why, the test-optimal one and the sessions (the run and each
+resume), one plot per knob is drawn and ``report.html`` is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -21,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.checks import check_choice, check_int
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, OutputError
+from ..core.signals import handle_signals, interruptible, protected
+from ..engine.devices import resolve_device
 from ..engine.display import progress_bar, show_progress
 from ..loggers import LoggerSpec
 from ..reports import write_report
@@ -38,8 +44,9 @@ from .options import SearchOptions
 from .reporting import EPOCHS_RUN, configured_epochs, scheduler_summary
 from .result_display import SweepDisplay
 from .selection import aggregate, parse_select, select, split_overrides
+from .sessions import MAX_TRIALS, check_resume_arguments, check_size, session_summary, sessions_so_far
 from .space import SearchSpace, parse_space, single_point_grid
-from .store import SweepStore
+from .store import SweepStore, check_manifest
 from .sweep_logging import SweepLogging
 from .trial import Trial, trial_from_json
 
@@ -60,6 +67,7 @@ class SweepResult(SweepDisplay):
     report: dict[str, Any]
     status: str = "complete"
     search: dict[str, Any] = dataclasses.field(default_factory=dict)  # summary's "scheduler", "optuna"
+    signum: int | None = None  # the signal that interrupted it (Ctrl-C: SIGINT), if one did
 
 
 def get_spec(experiment: str) -> SweepSpec:
@@ -112,14 +120,11 @@ def _execute(
     ray_address: str | None,
     quiet: bool,
     logging: SweepLogging | None = None,
-) -> str:
+) -> None:
+    """Run ``trials`` on ``backend`` (already resolved from ``auto``), storing rows as they finish."""
     experiment = make_ref(manifest["experiment"], manifest.get("source"))  # what workers load
     spec, device = get_spec(experiment), manifest["device"]
     trial_logger = logging.trial_spec if logging is not None else None
-    if backend == "auto":
-        backend = "vectorized" if vectorizable(spec, experiment, trials) else "local"
-    if backend == "vectorized" and spec.vectorized_trainer() is None:
-        raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
     search = SearchOptions.from_json(manifest.get("search"))
     bar = _progress(len(trials) if backend != "optuna" else 0, quiet)
     try:
@@ -166,17 +171,17 @@ def _execute(
         store.flush()  # results.csv holds every finished row, also after Ctrl-C or an error
         if bar is not None:
             bar.close()
-    return backend
 
 
 def _finish(
     store: SweepStore,
     manifest: dict[str, Any],
-    backend: str,
+    sessions: list[dict[str, Any]],
     status: str,
-    seconds: float,
+    signum: int | None = None,
     logging: SweepLogging | None = None,
 ) -> SweepResult:
+    backend = sessions[-1]["backend"]
     spec = get_spec(make_ref(manifest["experiment"], manifest.get("source")))
     knobs = manifest["knobs"]
     rows = store.rows
@@ -185,13 +190,12 @@ def _finish(
     counts = {s: sum(r.get("status") == s for r in rows) for s in ("complete", "diverged", "failed", "stopped")}
     counts["missing"] = max(0, len(manifest["trials"]) - len(rows))
     search = _search_summary(store, manifest, backend, rows)
-    store.write_json(
+    store.write_json(  # called with signals held (see _run): a burst of Ctrl-C cannot cut it
         "summary.json",
         {
             "experiment": manifest["experiment"],
             "status": status,
-            "backend": backend,
-            "seconds": seconds,
+            **session_summary(sessions),
             "trials": counts,
             **report,
             "configurations": configs,
@@ -209,7 +213,7 @@ def _finish(
     if logging is not None:
         logging.close(report, status)
     _write_report(store.path)
-    return SweepResult(store.path, backend, list(knobs), rows, configs, report, status, search)
+    return SweepResult(store.path, backend, list(knobs), rows, configs, report, status, search, signum)
 
 
 def _search_summary(
@@ -240,30 +244,58 @@ def _write_report(path: Path) -> None:
 
 
 def _run(
-    store: SweepStore, manifest: dict[str, Any], trials: list[Trial], logger: LoggerSpec | None, **options: Any
+    store: SweepStore,
+    manifest: dict[str, Any],
+    trials: list[Trial],
+    *,
+    resumed: bool,
+    reraise_interrupt: bool,
+    logger: LoggerSpec | None,
+    **options: Any,
 ) -> SweepResult:
+    sessions = sessions_so_far(store.path, manifest, resumed)
+    if options["backend"] == "auto":
+        experiment = make_ref(manifest["experiment"], manifest.get("source"))
+        options["backend"] = "vectorized" if vectorizable(get_spec(experiment), experiment, trials) else "local"
+    session: dict[str, Any] = {"backend": options["backend"], "seconds": None, "trials": len(trials)}
     start = time.perf_counter()
-    backend = options["backend"]
     logging = SweepLogging(logger, manifest["experiment"], store.path, manifest) if logger is not None else None
-    try:
-        backend = _execute(store, manifest, trials, logging=logging, **options)
-    except KeyboardInterrupt:
-        _finish(store, manifest, backend, "interrupted", time.perf_counter() - start, logging)
-        raise
-    return _finish(store, manifest, backend, "complete", time.perf_counter() - start, logging)
+
+    def ended(status: str) -> list[dict[str, Any]]:
+        session.update(seconds=time.perf_counter() - start, status=status)
+        return [*sessions, session]
+
+    with handle_signals(), protected(deliver=False):  # signals reach only the trials (see core/signals.py)
+        try:
+            with interruptible():
+                _execute(store, manifest, trials, logging=logging, **options)
+        except KeyboardInterrupt as exc:
+            result = _finish(
+                store, manifest, ended("interrupted"), "interrupted", getattr(exc, "signum", None), logging
+            )
+            if reraise_interrupt:
+                raise
+            return result
+        except OutputError as exc:  # e.g. the disk filled up: say where the finished trials are
+            with contextlib.suppress(OSError):
+                _finish(store, manifest, ended("failed"), "failed", logging=logging)
+            raise OutputError(
+                f"{exc}; the finished trials are kept in {store.path}: finish them with --resume"
+            ) from exc
+        return _finish(store, manifest, ended("complete"), "complete", logging=logging)
 
 
 def run_sweep(
-    experiment: str,
+    experiment: str | None,
     grid: list[str] | tuple[str, ...] = (),
     *,
-    seeds: int = 1,
+    seeds: int | None = None,
     select: str | Selection | None = None,
     backend: str = "auto",
     workers: int | None = None,
     ray_address: str | None = None,
-    device: str = "cpu",
-    out: str | Path = "sweeps",
+    device: str | None = None,
+    out: str | Path | None = None,
     resume: str | Path | None = None,
     quiet: bool = False,
     command: list[str] | None = None,
@@ -273,23 +305,26 @@ def run_sweep(
     scheduler: str | None = None,
     retries: int | None = None,
     logger: LoggerSpec | None = None,
+    max_trials: int | None = None,
+    reraise_interrupt: bool = True,
 ) -> SweepResult:
     """Run a sweep of ``experiment`` into a new folder ``out/EXPERIMENT/<timestamp>``.
 
     Args:
         experiment: an experiment reference: a registered name, ``path/to/file.py:NAME``
             or ``package.module:NAME`` (recorded in ``sweep.json`` as its name and
-            source, which every worker and ``--resume`` load).
+            source, which every worker and ``--resume`` load); None or empty with ``resume``.
         grid: axes such as ``"p1=0.1,0.5"`` or ``"lr=log:0.01:1:5"``.
-        seeds: seeds per configuration (the experiment's default seed, +1, +2...).
+        seeds: seeds per configuration (the experiment's default seed, +1, +2...); None: 1.
         select: ``"val=FRACTION"``, ``"kfold=K"`` or None (no selection).
         backend: ``auto`` (vectorized when possible, else local), ``local``, ``vectorized``, ``ray``,
             ``optuna`` (a search of the axes' ranges, see :mod:`reglab.sweeps.space`).
         workers: processes (local) or CPUs (ray); None: one per core.
         ray_address: an existing Ray cluster (``ray`` backend); None starts a local one.
-        device: where trials train.
-        out: the parent of sweep folders.
-        resume: a sweep folder to finish instead (then the other settings come from it).
+        device: where trials train; None: ``cpu``.
+        out: the parent of sweep folders; None: ``sweeps``.
+        resume: a sweep folder to finish instead; every setting then comes from its
+            ``sweep.json``, and giving an experiment, grid, seeds, select, device or out is refused.
         quiet: no progress bar.
         command: the command line recorded in ``sweep.json``.
         trials, sampler, pruner: ``optuna``'s budget (configurations), sampler and pruner.
@@ -298,32 +333,58 @@ def run_sweep(
         logger: log every trial to TensorBoard (``SWEEP/tb/trial-NNNN``) or
             MLflow (runs nested under the sweep's): its knobs and seed, its
             epochs where it trains through ``fit``, its final metrics.
+        max_trials: the most trials allowed (an Optuna budget included); None:
+            :data:`~reglab.sweeps.sessions.MAX_TRIALS` (10000).
+        reraise_interrupt: False returns an interrupted sweep's result (``status`` ``interrupted``)
+            instead of re-raising Ctrl-C or SIGTERM after the summary is written.
+
+    Everything is checked before the folder is made: the settings of every trial, the
+    device, the backend, the size of the grid.
 
     Returns:
         A :class:`SweepResult`.
     """
+    max_trials = MAX_TRIALS if max_trials is None else check_int("max_trials", max_trials, low=1)
     if resume is not None:
-        return resume_sweep(
-            resume, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet, logger=logger
+        check_resume_arguments(
+            experiment=experiment, grid=list(grid), seeds=seeds, select=select, device=device, out=out
         )
+        return resume_sweep(
+            resume,
+            backend=backend,
+            workers=workers,
+            ray_address=ray_address,
+            quiet=quiet,
+            reraise_interrupt=reraise_interrupt,
+            logger=logger,
+        )
+    if not experiment:
+        raise ConfigError("reglab sweep needs an experiment (or --resume DIR)")
     check_choice("backend", backend, BACKENDS)
     if workers is not None:
         check_int("workers", workers, low=1)
+    device = "cpu" if device is None else device
+    resolve_device(device)  # a bad device is refused for every backend, before the folder exists
     # Unknown names fail here, listing the valid ones; a user's file or module is loaded.
     found = get_experiment(experiment)
     experiment = found.ref  # NAME or SOURCE:NAME with an absolute path: what every worker can load
     spec = get_spec(experiment)
+    _check_backend(experiment, spec, backend)
+    seeds = 1 if seeds is None else seeds
     selection = parse_select(select)
     search = SearchOptions(trials, sampler, pruner, scheduler, retries).checked(backend, selection, workers)
     config_type, seed_list = get_experiment(experiment).config_type, _seeds(experiment, seeds)
+    splits = int(selection.value) if selection is not None and selection.kind == "kfold" else 1
     parsed: Grid | SearchSpace
     if backend == "optuna":
+        check_size(search.trials or 0, len(seed_list), splits, max_trials)
         parsed = parse_space(grid, config_type, spec)
         for corner in parsed.corners():  # every range's ends must make valid configs
             make_trials(experiment, single_point_grid(corner), spec, seed_list, selection)
         todo: list[Trial] = []
     else:
-        parsed = parse_grid(grid, config_type, spec)
+        parsed = parse_grid(grid, config_type, spec, max_values=max_trials)
+        check_size(len(parsed), len(seed_list), splits, max_trials)
         todo = make_trials(experiment, parsed, spec, seed_list, selection)
     if logger is not None:
         logger.check(experiment)  # before the folder is made
@@ -342,8 +403,26 @@ def run_sweep(
         "git": git_state(),
         "trials": [dataclasses.asdict(t) for t in todo],
     }
-    store = SweepStore.create(out, found.name, manifest, parsed.keys)
-    return _run(store, manifest, todo, logger, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    # From the folder's creation on, a signal is held until the trials run (where it is recorded).
+    with handle_signals(), protected(deliver=False):
+        store = SweepStore.create("sweeps" if out is None else out, found.name, manifest, parsed.keys)
+        return _run(
+            store,
+            manifest,
+            todo,
+            resumed=False,
+            reraise_interrupt=reraise_interrupt,
+            logger=logger,
+            backend=backend,
+            workers=workers,
+            ray_address=ray_address,
+            quiet=quiet,
+        )
+
+
+def _check_backend(experiment: str, spec: SweepSpec, backend: str) -> None:
+    if backend == "vectorized" and spec.vectorized_trainer() is None:
+        raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
 
 
 def _resume_backend(manifest: dict[str, Any], backend: str) -> str:
@@ -369,14 +448,43 @@ def resume_sweep(
     ray_address: str | None = None,
     quiet: bool = False,
     logger: LoggerSpec | None = None,
+    reraise_interrupt: bool = True,
 ) -> SweepResult:
     """Run the unfinished trials of the sweep in ``path`` (complete, diverged and stopped
     ones are kept); an Optuna search continues its study up to its budget; ``logger``
-    logs the trials run now."""
+    logs the trials run now.
+
+    A journal line cut by a crash is removed first; a malformed folder is refused in one
+    sentence naming the file. ``summary.json`` keeps the earlier sessions and adds this one.
+    """
     check_choice("backend", backend, BACKENDS)
-    store, manifest = SweepStore.open(path)
+    if workers is not None:
+        check_int("workers", workers, low=1)
+    _, manifest = SweepStore.open(path)  # read-only first: nothing is repaired for a refused resume
+    manifest = check_manifest(path, manifest)
+    try:
+        trials = [trial_from_json(t) for t in manifest["trials"]]
+        experiment = make_ref(manifest["experiment"], manifest.get("source"))
+        get_experiment(experiment)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"--resume: {Path(path) / 'sweep.json'} is not a readable sweep manifest ({exc})") from None
+    resolve_device(manifest["device"])
     backend = _resume_backend(manifest, backend)
-    done = store.finished()
-    trials = [trial_from_json(t) for t in manifest["trials"]]
-    todo = [t for t in trials if t.index not in done]
-    return _run(store, manifest, todo, logger, backend=backend, workers=workers, ray_address=ray_address, quiet=quiet)
+    _check_backend(experiment, get_spec(experiment), backend)
+    with handle_signals(), protected(deliver=False):
+        store, manifest = SweepStore.open(path, repair=True)
+        manifest = check_manifest(path, manifest)
+        done = store.finished()
+        todo = [t for t in trials if t.index not in done]
+        return _run(
+            store,
+            manifest,
+            todo,
+            resumed=True,
+            reraise_interrupt=reraise_interrupt,
+            logger=logger,
+            backend=backend,
+            workers=workers,
+            ray_address=ray_address,
+            quiet=quiet,
+        )

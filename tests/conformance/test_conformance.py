@@ -4,6 +4,7 @@ each defective one (tests/conformance/conformance_fixtures.py) on exactly the ri
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import pytest
@@ -339,3 +340,41 @@ def test_cuda_dropouts():
     report = check_dropout(fx.d2l_dropout, device="cuda")  # its mask is made on the CPU
     assert "keep_rate" in report.failed and "raised" in report["keep_rate"].measured
     assert check_penalty(fx.l2_half, device="cuda").ok
+
+
+@pytest.mark.parametrize(
+    "source, code, message",
+    [
+        (
+            "import sys\nsys.exit(0)\ndef f(x, p, training=True):\n    return x\n",
+            2,
+            "reglab: error: importing `{file}` called sys.exit(0): reglab check imports the module and runs its "
+            'top-level code; keep a script\'s own code under `if __name__ == "__main__":`\n',
+        ),
+        (
+            "import sys\ndef f(x, p, training=True):\n    sys.exit(0)\n",
+            1,
+            "reglab: error: `{file}:f` called sys.exit(0) while being checked; a dropout or penalty must return "
+            "its result, not end the program\n",
+        ),
+    ],
+    ids=["at import", "when called"],
+)
+def test_a_target_that_calls_sys_exit_fails_in_one_sentence_never_exit_0(tmp_path, capsys, source, code, message):
+    target = tmp_path / "exits.py"
+    target.write_text(source)
+    assert main(["check", f"{target}:f"]) == code
+    captured = capsys.readouterr()
+    assert captured.err == message.format(file=target) and captured.out == ""
+
+
+def test_a_module_is_looked_for_in_the_current_directory_first(tmp_path, monkeypatch):
+    elsewhere, here = tmp_path / "elsewhere", tmp_path / "here"
+    for folder, answer in ((elsewhere, "installed"), (here, "current directory")):
+        folder.mkdir()
+        (folder / "reglab_shadow_probe.py").write_text(f"def f(x, p):\n    return {answer!r}\n")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    monkeypatch.chdir(here)
+    monkeypatch.delitem(sys.modules, "reglab_shadow_probe", raising=False)
+    assert load_target("reglab_shadow_probe:f")(None, 0.5) == "current directory"
+    monkeypatch.delitem(sys.modules, "reglab_shadow_probe", raising=False)

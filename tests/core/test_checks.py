@@ -70,3 +70,16 @@ def test_bool_choice_and_int_tuple():
     for bad in ((1,), (0, 2), (2.0, 2), "2"):
         with pytest.raises(InvalidArgumentError, match="argument `size`"):
             check_int_tuple("size", bad, length=2)
+
+
+def test_the_sentence_stays_on_one_line_whatever_the_value():
+    from torch import nn
+
+    from reglab.core.checks import invalid_argument
+
+    tensor = str(invalid_argument("p", "a float", torch.zeros(2, 3, dtype=torch.int64)))
+    assert tensor.endswith("Received: p=<2-D torch.int64 tensor of shape (2, 3)>")
+    module = str(invalid_argument("p", "a float", nn.Sequential(nn.Linear(2, 2), nn.ReLU())))
+    assert module.endswith("Received: p=<Sequential object>")
+    long = str(invalid_argument("p", "a float", "x" * 10_000))
+    assert "\n" not in tensor + module + long and len(long) < 400 and long.endswith("xx'")

@@ -6,13 +6,16 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import re
 import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from reglab.cli import main
 from reglab.core.errors import ChecksumError, CorruptDataError, DataNotFoundError
 from reglab.data import fashion_mnist as fm
 from reglab.data import load_fashion_mnist, to_float_images
@@ -206,3 +209,43 @@ def test_real_data_shapes_dtypes_and_class_balance(fashion):
     assert int(fashion.train_images.max()) == 255 and int(fashion.train_images.min()) == 0
     X, _ = fashion.split("test", flatten=False)
     assert X.shape == (10000, 1, 28, 28) and X.dtype == torch.float32 and float(X.max()) == 1.0
+
+
+def _gzip_bomb(path: Path, header: bytes, zeros: int) -> None:
+    """``header`` then ``zeros`` zero bytes, gzip-compressed (about a thousandth of the size)."""
+    chunk = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(header)
+        for _ in range(zeros // len(chunk)):
+            f.write(chunk)
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        (b"", r"train-labels-idx1-ubyte\.gz: SHA-256 of the decompressed bytes"),  # not IDX: 4 bytes read
+        (
+            bytes([0, 0, 0x08, 1]) + (12).to_bytes(4, "big"),  # 12 labels announced, 64 MiB follow
+            r"train-labels-idx1-ubyte\.gz: more than 65536 unexpected bytes after the data of shape \(12,\)",
+        ),
+        (
+            bytes([0, 0, 0x08, 1]) + (2**32 - 1).to_bytes(4, "big"),  # a header announcing 4 GB
+            r"train-labels-idx1-ubyte\.gz: the IDX header announces shape \(4294967295,\)",
+        ),
+    ],
+)
+def test_a_gzip_bomb_is_refused_with_bounded_memory(isolated_data_env, monkeypatch, capsys, header, message):
+    folder = isolated_data_env["env"]
+    write_fake_fashion(folder)
+    trust_files(monkeypatch, folder)
+    _gzip_bomb(folder / "train-labels-idx1-ubyte.gz", header, 64 << 20)
+    tracemalloc.start()
+    try:
+        code = main(["data", "verify"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err
+    assert code == 1 and re.search(message, err), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert peak < 4 << 20  # the bomb inflates to 64 MiB; at most the margin of it is read

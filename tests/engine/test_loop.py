@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -301,3 +303,45 @@ def test_progress_bars_show_on_request_and_stay_out_of_a_pipe(capsys):
     assert capsys.readouterr().err == ""
     _tiny_fit([], epochs=1, progress=True)
     assert "epoch 1/1" in capsys.readouterr().err
+
+
+def _linear_fit(train, *, eval_sets=None, epochs=2, penalty=None):
+    model = nn.Linear(3, 2)
+    return fit(
+        model,
+        train,
+        loss_fn=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=epochs,
+        eval_sets=eval_sets,
+        penalty=penalty,
+        progress=False,
+    )
+
+
+def test_an_epoch_without_a_batch_is_refused_not_reported_as_loss_0():
+    x, y = torch.zeros(4, 3), torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(
+        InvalidArgumentError, match=r"argument `train`.*Received: train=<list with no batch in epoch 1>"
+    ):
+        _linear_fit([])
+    one_shot = ((x[i : i + 2], y[i : i + 2]) for i in (0, 2))  # a generator is exhausted after one pass
+    with pytest.raises(InvalidArgumentError, match=r"Received: train=<generator with no batch in epoch 2>"):
+        _linear_fit(one_shot)
+    with pytest.raises(InvalidArgumentError, match=r"argument `eval_sets\['test'\]`.*no batch after epoch 1"):
+        _linear_fit([(x, y)], eval_sets={"test": []})
+    with pytest.raises(InvalidArgumentError, match=r"argument `batches`"):
+        evaluate(nn.Linear(3, 2), [], nn.CrossEntropyLoss())
+
+
+def test_a_non_finite_penalty_stops_training_with_the_epoch_named():
+    x, y = torch.randn(8, 3), torch.zeros(8, dtype=torch.int64)
+    calls = {"n": 0}
+
+    def penalty(model):
+        calls["n"] += 1
+        return torch.tensor(math.inf if calls["n"] > 2 else 0.0)  # two batches per epoch: epoch 2 goes bad
+
+    with pytest.raises(DivergenceError, match="training diverged in epoch 2: the mean penalty is inf") as info:
+        _linear_fit([(x[:4], y[:4]), (x[4:], y[4:])], epochs=3, penalty=penalty)
+    assert info.value.epoch == 2 and len(info.value.history) == 1

@@ -375,3 +375,29 @@ def test_property_noise_shape_output_is_x_times_broadcast_mask(shape, data, p, s
         assert out is x
         return
     torch.testing.assert_close(out, x * mask * (1.0 / (1.0 - p)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "x, shown",
+    [
+        ([1.0, 2.0], "[1.0, 2.0]"),
+        (torch.ones(2, 3, dtype=torch.int64), "<2-D torch.int64 tensor of shape (2, 3)>"),
+        (torch.ones(4, dtype=torch.bool), "<1-D torch.bool tensor of shape (4,)>"),
+    ],
+)
+def test_an_input_that_is_not_a_float_tensor_gets_the_one_sentence(x, shown):
+    expected = f"Invalid value received for argument `x`. Expected a floating-point tensor. Received: x={shown}"
+    for call in (lambda: dropout(x, 0.5), lambda: Dropout(0.5)(x), lambda: Dropout(0.5).eval()(x)):
+        with pytest.raises(InvalidArgumentError) as info:
+            call()
+        assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4), (8, 64, 32, 32)], ids=["small", "above the CPU chunk"])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_channels_last_is_kept_at_every_size_with_the_same_mask(shape, inplace):
+    x = torch.randn(*shape).to(memory_format=torch.channels_last)
+    y = dropout(x.clone(memory_format=torch.preserve_format), 0.5, inplace=inplace, generator=gen(4))
+    reference = dropout(x.contiguous(), 0.5, generator=gen(4))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(y, reference)

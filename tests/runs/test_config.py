@@ -3,6 +3,8 @@
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reglab.core.checks import check_probability
 from reglab.core.errors import ConfigError, InvalidArgumentError
@@ -79,3 +81,63 @@ def test_json_round_trip_and_description():
     assert config_from_dict(Demo, data) == config
     rows = describe_config(Demo())
     assert ("p", "float", "0.2", "drop probability") in rows
+
+
+def test_a_setting_given_twice_is_refused():
+    with pytest.raises(ConfigError, match=r"^setting `lr` is given twice \(lr=0.1, lr=0.2\); give it once$"):
+        apply_overrides(Demo(), ["lr=0.1", "lr=0.2"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "-" * 3000 + "1",  # RecursionError in Python's parser
+        "-" * 9000 + "1",  # MemoryError in Python's parser
+        "1+" * 4500 + "1",  # RecursionError
+        "(" * 5000 + "1" + ")" * 5000,  # beyond the length limit
+        "1" * 20_000,
+    ],
+)
+def test_pathological_literals_get_one_sentence(raw):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Demo(), [f"lr={raw}"])
+    message = str(info.value)
+    assert message.startswith("setting `lr` expects a float (default 0.5); could not parse '")
+    assert len(message) < 300 and "\n" not in message
+
+
+# Every config field type an experiment uses, to fuzz the parser against.
+@dataclasses.dataclass(frozen=True)
+class AllTypes:
+    f: float = 0.5
+    i: int = 3
+    s: str = "x"
+    b: bool = False
+    t: tuple = (1, 2)
+    tf: tuple = (0.1, 0.2)
+    pairs: tuple = ((0.1, 0.2),)
+    p: float = 0.2
+
+    def __post_init__(self):
+        check_probability("p", self.p)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(
+    key=st.sampled_from(["f", "i", "s", "b", "t", "tf", "pairs", "p", "nope", ""]),
+    raw=st.one_of(
+        st.text(max_size=60),
+        st.from_regex(r"[-+()\[\]{},.:eE0-9 xjTrueFalsNn'\"\\]{0,80}", fullmatch=True),
+        st.builds(lambda n, c: c * n, st.integers(0, 3000), st.sampled_from(["-", "(", "[", "1+", "not ", "~"])),
+    ),
+    form=st.sampled_from(["{k}={v}", "{k}{v}", "{k} = {v}", "{v}"]),
+)
+def test_any_override_gives_a_config_or_reglabs_one_sentence(key, raw, form):
+    """The override parser never executes, crashes or raises anything but ConfigError or the
+    argument sentence (a range check of the config), whatever the text."""
+    try:
+        config = apply_overrides(AllTypes(), [form.format(k=key, v=raw)])
+    except (ConfigError, InvalidArgumentError) as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 600
+    else:
+        assert isinstance(config, AllTypes)

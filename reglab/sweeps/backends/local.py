@@ -4,8 +4,11 @@ Each worker runs ``torch.set_num_threads(1)`` (N single-threaded trials beat
 one N-threaded trial for small models, and they do not fight over cores).
 Results come back as trials finish and are handed to ``on_result`` in this
 process, which stores them at once. One worker (or one trial) runs in this
-process, without a pool. On Ctrl-C the pending trials are cancelled and the
-exception propagates; every finished row has already been stored.
+process, without a pool. On Ctrl-C or SIGTERM the workers are terminated at
+once and the exception propagates; every finished row has already been stored.
+The workers (:class:`~reglab.sweeps.backends.worker_pool.WorkerPool`) exit on
+their own if this process dies, even by SIGKILL; a worker that dies mid-trial
+(e.g. the out-of-memory killer) fails that trial only, and is replaced.
 
 Workers are forked on the CPU (fast, and they see experiments registered at
 run time, e.g. in tests); with CUDA they are spawned, since a forked process
@@ -21,14 +24,14 @@ import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 import torch
 
 from ...core.checks import check_int
 from ...loggers import LoggerSpec
-from ..trial import Trial, run_trial
+from ..trial import Trial, run_trial, trial_row
+from .worker_pool import WorkerPool
 
 __all__ = ["run_local", "default_workers"]
 
@@ -92,20 +95,9 @@ def run_local(
     if _context(device).get_start_method() == "fork":
         # Building an optimizer imports torch._dynamo (seconds): do it once here, not in every worker.
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(device), initializer=_init_worker)
-    pending: set[Future[dict[str, Any]]] = set()
-    try:
-        queue = list(trials)
-        # Keep at most 2 trials per worker queued, so Ctrl-C has little to cancel.
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:
-                pending.add(pool.submit(task, experiment, queue.pop(0), device))
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                done(future.result())
-    except BaseException:
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    calls = [(trial, (experiment, trial, device)) for trial in trials]
+    with WorkerPool(workers, _context(device), initializer=_init_worker) as pool:
+        for trial, row in pool.map_unordered(task, calls):
+            if isinstance(row, BaseException):  # the worker died (or could not run the trial at all)
+                row = trial_row(trial, {}, 0.0, "failed", str(row))
+            done(row)

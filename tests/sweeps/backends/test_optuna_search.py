@@ -214,7 +214,8 @@ def _wait_for(condition, process, timeout=120.0):
 
 @pytest.mark.slow
 def test_two_processes_work_on_one_study(fashion, tmp_path):
-    first = _reglab(*WEIGHT_DECAY, "--seeds", "3", "--select", "val=0.25", "--backend", "optuna", "--trials", "12", "--out", str(tmp_path))  # fmt: skip
+    # No pruner: weight-decay reports every recorded epoch, and this test is about sharing a study.
+    first = _reglab(*WEIGHT_DECAY, "--seeds", "3", "--select", "val=0.25", "--backend", "optuna", "--trials", "12", "--pruner", "none", "--out", str(tmp_path))  # fmt: skip
     _wait_for(lambda: list(tmp_path.glob("weight-decay/*/trials.jsonl")), first)
     (path,) = tmp_path.glob("weight-decay/*")
     second = _reglab("--resume", str(path))
@@ -236,7 +237,8 @@ def test_two_processes_work_on_one_study(fashion, tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_search_resumes_and_loses_nothing(fashion, tmp_path):
-    process = _reglab(*WEIGHT_DECAY, "--seeds", "2", "--select", "val=0.25", "--backend", "optuna", "--trials", "8", "--out", str(tmp_path))  # fmt: skip
+    # No pruner: weight-decay reports every recorded epoch, and this test is about a kill and its resume.
+    process = _reglab(*WEIGHT_DECAY, "--seeds", "2", "--select", "val=0.25", "--backend", "optuna", "--trials", "8", "--pruner", "none", "--out", str(tmp_path))  # fmt: skip
     journals = lambda: list(tmp_path.glob("weight-decay/*/trials.jsonl"))
     # Killed after an odd row: in the middle of a configuration (two seeds each).
     _wait_for(lambda: journals() and len(read_journal(journals()[0])) >= 5, process)
