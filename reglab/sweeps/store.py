@@ -241,7 +241,9 @@ class SweepStore:
     def columns(self) -> list[str]:
         metrics: list[str] = []
         for row in self.rows:
-            metrics.extend(k for k in row if k.startswith(("train_", "val_", "test_")) and k not in metrics)
+            metrics.extend(
+                k for k in row if k.startswith(("train_", "val_", "test_")) and k not in metrics and k not in self.knobs
+            )
         split_order = {"train": 0, "val": 1, "test": 2}
         metrics.sort(key=lambda k: (split_order[k.split("_", 1)[0]], k.split("_", 1)[1]))
         optional = [k for k in _OPTIONAL if any(k in row for row in self._rows.values())]

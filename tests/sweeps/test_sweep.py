@@ -175,6 +175,28 @@ def test_every_row_is_journalled_at_once_and_the_table_rewritten_at_most_every_s
     assert rewrites == [1, 6, 7] and read_results(store.path / "results.csv") == store.rows
 
 
+def test_a_knob_named_like_a_metric_is_one_column_of_the_table(tmp_path):
+    # e.g. train_subset: a knob, not a train_* metric
+    store = SweepStore.create(tmp_path, "x", {"knobs": ["train_subset"]}, ["train_subset"])
+    store.record(
+        {
+            "trial": 0,
+            "train_subset": 1000,
+            "seed": 1,
+            "fold": "",
+            "train_loss": 0.5,
+            "test_loss": 0.6,
+            "seconds": 1.0,
+            "status": "complete",
+            "error": "",
+        }
+    )
+    store.flush()
+    header = (store.path / "results.csv").read_text().splitlines()[0].split(",")
+    assert header.count("train_subset") == 1 and header.index("train_subset") < header.index("seed")
+    assert read_results(store.path / "results.csv")[0]["train_subset"] == 1000
+
+
 def test_a_journal_line_cut_by_a_crash_is_ignored_and_a_rerun_row_replaces_the_first(tmp_path):
     store = SweepStore.create(tmp_path, "x", {"knobs": ["lr"]}, ["lr"])
     store.record(_row(0))
