@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -79,7 +80,10 @@ def _fmt(item: dict[str, Any] | None, knobs: list[str], metric_keys: list[str]) 
     if item is None:
         return "-"
     point = ", ".join(f"{k}={item[k]}" for k in knobs) or "(defaults)"
-    numbers = "  ".join(f"{k} {item[k]:.4f}" for k in metric_keys if isinstance(item.get(k), float))
+    # (no val_* number without --select: a NaN there says nothing)
+    numbers = "  ".join(
+        f"{k} {item[k]:.4f}" for k in metric_keys if isinstance(item.get(k), float) and math.isfinite(item[k])
+    )
     return f"{point}  {numbers}"
 
 

@@ -107,6 +107,8 @@ def test_cli_sweep(tiny_experiment, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0 and "4 trials on the local backend: 4 complete" in out and "sweep directory:" in out
+    (optimal,) = [line for line in out.splitlines() if line.startswith("test-optimal:")]
+    assert "test_" in optimal and "nan" not in optimal  # no validation without --select: no val_* NaN shown
     (path,) = (tmp_path / tiny_experiment).iterdir()
     assert main(["sweep", "--resume", str(path), "--quiet"]) == 0  # nothing left to run
     assert len(read_results(path / "results.csv")) == 4
