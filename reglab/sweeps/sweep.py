@@ -180,6 +180,7 @@ def _finish(
     status: str,
     signum: int | None = None,
     logging: SweepLogging | None = None,
+    error: str | None = None,
 ) -> SweepResult:
     backend = sessions[-1]["backend"]
     spec = get_spec(make_ref(manifest["experiment"], manifest.get("source")))
@@ -195,6 +196,7 @@ def _finish(
         {
             "experiment": manifest["experiment"],
             "status": status,
+            **({"error": error} if error is not None else {}),
             **session_summary(sessions),
             "trials": counts,
             **report,
@@ -282,6 +284,12 @@ def _run(
             raise OutputError(
                 f"{exc}; the finished trials are kept in {store.path}: finish them with --resume"
             ) from exc
+        except Exception as exc:  # a backend's error: record it, keep what finished, then let it through
+            with contextlib.suppress(Exception):
+                _finish(
+                    store, manifest, ended("failed"), "failed", logging=logging, error=f"{type(exc).__name__}: {exc}"
+                )
+            raise
         return _finish(store, manifest, ended("complete"), "complete", logging=logging)
 
 

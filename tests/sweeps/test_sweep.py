@@ -77,6 +77,25 @@ def test_interrupt_keeps_finished_rows_and_resume_runs_only_the_rest(tiny_experi
     assert rows[0] == read_results(path / "results.csv")[0]  # the finished row is kept as it was
 
 
+def test_a_backend_error_leaves_a_failed_summary_and_the_finished_trials(tiny_experiment, tmp_path, monkeypatch):
+    real = local_backend.run_trial
+
+    def broken(experiment, trial, device):
+        if trial.index == 1:
+            raise RuntimeError("the backend broke")
+        return real(experiment, trial, device)
+
+    monkeypatch.setattr(local_backend, "run_trial", broken)
+    with pytest.raises(RuntimeError, match="the backend broke"):
+        run_sweep(tiny_experiment, ["lr=0.05,0.1"], backend="local", workers=1, out=tmp_path, quiet=True)
+    (path,) = (tmp_path / tiny_experiment).iterdir()
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"] == "RuntimeError: the backend broke"
+    assert [(r["trial"], r["status"]) for r in read_results(path / "results.csv")] == [(0, "complete")]
+    monkeypatch.setattr(local_backend, "run_trial", real)
+    assert [r["status"] for r in resume_sweep(path, workers=1, quiet=True).rows] == ["complete"] * 2
+
+
 def test_resume_reruns_failed_but_not_complete_trials(tiny_experiment, tmp_path):
     result = run_sweep(tiny_experiment, ["fail_at=0,1"], backend="local", workers=1, out=tmp_path, quiet=True)
     store, _ = SweepStore.open(result.path)
