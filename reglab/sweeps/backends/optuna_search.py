@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 
+from ...core.errors import MissingExtraError
 from ...runs.sweep_spec import SweepSpec
 from ..options import SearchOptions
 from ..reporting import EPOCHS_RUN, STOPPED, EpochReport, EpochReporter, finite
@@ -61,7 +62,7 @@ def _import_optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise ImportError("the optuna backend needs Optuna: pip install 'reglab[optuna]'") from None
+        raise MissingExtraError("the optuna backend needs Optuna: pip install 'reglab[optuna]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 

@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...core.errors import MissingExtraError
 from ...loggers import LoggerSpec
 from ...runs.runner import make_config
 from ...runs.sweep_spec import SweepSpec
@@ -60,7 +61,7 @@ def _import_ray() -> Any:
         import ray
         from ray import tune
     except ImportError:
-        raise ImportError("the ray backend needs Ray Tune: pip install 'reglab[ray]'") from None
+        raise MissingExtraError("the ray backend needs Ray Tune: pip install 'reglab[ray]'") from None
     return ray, tune
 
 
