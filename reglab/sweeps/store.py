@@ -23,7 +23,6 @@ them, and ``--resume`` writes them back.
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 import os
@@ -34,7 +33,7 @@ from typing import Any
 
 from ..core.errors import ConfigError
 from ..core.files import os_reason, output_error
-from ..runs.run_dir import RunDir
+from ..runs.run_dir import RunDir, read_csv_rows
 from .trial import _tuples
 
 __all__ = ["SweepStore", "read_results", "read_journal", "repair_journal", "check_manifest"]
@@ -52,30 +51,10 @@ _TAIL = ("seconds", "status", "error")
 _OPTIONAL = ("study_trial", "epochs_run", "node", "node_ip", "node_label")
 
 
-def _parse_cell(text: str) -> Any:
-    if text == "":
-        return ""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def read_results(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a ``results.csv``, with numbers and tuples parsed back."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for row in rows:
-        parsed = {k: _parse_cell(v) for k, v in row.items()}
-        for k in ("status", "error"):  # always text, even "nan"-like messages
-            if k in row:
-                parsed[k] = row[k]
-        out.append(parsed)
-    return out
+    """The rows of a ``results.csv``: numbers and tuples parsed back (``nan`` as a float),
+    ``status`` and ``error`` as text (see :func:`reglab.runs.run_dir.read_csv_rows`)."""
+    return read_csv_rows(path, text_columns=("status", "error"))
 
 
 _ROW_START = b'{"trial": '
