@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import TypeAlias
 
 from ..core.signals import Interrupted
+from ..loggers import LoggerSpec, logger_spec
 
 __all__ = [
     "EXIT_OK",
@@ -18,6 +21,7 @@ __all__ = [
     "error",
     "interrupted_exit_code",
     "add_logger_options",
+    "logger_from_args",
 ]
 
 #: What ``ArgumentParser.add_subparsers()`` returns, which each ``add_*_parser`` adds to
@@ -53,3 +57,11 @@ def add_logger_options(parser: argparse.ArgumentParser, tensorboard_where: str) 
         metavar="URI",
         help="MLflow tracking store or server (default: sqlite:///.../mlruns.db beside the --out folder)",
     )
+
+
+def logger_from_args(args: argparse.Namespace, out: str | Path) -> LoggerSpec | None:
+    """The logger ``--logger`` and ``--mlflow-uri`` ask for (MLflow's store beside ``out``), or None."""
+    if args.logger == "mlflow":
+        # The command prints its own lines; MLflow's INFO lines on opening a store are noise there.
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    return logger_spec(args.logger, mlflow_uri=args.mlflow_uri, out=out)

@@ -9,13 +9,20 @@ from typing import Any
 
 from ..core.errors import ConfigError
 from ..engine.callbacks import format_table_row
-from ..loggers import logger_spec
 from ..runs.config import describe_config
 from ..runs.experiment import get_experiment, list_experiments
 from ..runs.resume import resume_run, run_from_config
 from ..runs.runner import RunOutcome, run_experiment
 from ..runs.sources import entry_point_errors
-from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Subparsers, add_logger_options, interrupted_exit_code
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Subparsers,
+    add_logger_options,
+    interrupted_exit_code,
+    logger_from_args,
+)
 
 __all__ = ["add_run_parser", "add_list_parser", "cmd_list", "cmd_run"]
 
@@ -171,7 +178,7 @@ def _start(args: argparse.Namespace) -> RunOutcome:
         command=command,
         reraise_interrupt=False,
         checkpoint_every=args.checkpoint_every or 0,
-        logger=logger_spec(args.logger, mlflow_uri=args.mlflow_uri, out=args.out),
+        logger=logger_from_args(args, args.out),
     )
     if args.from_config is not None:
         if args.dry_run:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..core.signals import signal_name
-from .common import EXIT_INTERRUPTED, EXIT_OK, Subparsers, add_logger_options
+from .common import EXIT_INTERRUPTED, EXIT_OK, Subparsers, add_logger_options, logger_from_args
 
 __all__ = ["add_sweep_parser", "cmd_sweep"]
 
@@ -89,7 +89,6 @@ def _fmt(item: dict[str, Any] | None, knobs: list[str], metric_keys: list[str]) 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run (or resume) the sweep; print the selection and the folder. Returns the exit code."""
-    from ..loggers import logger_spec
     from ..sweeps import run_sweep
 
     if args.experiment is not None and "=" in args.experiment:  # `--resume DIR lr=0.1`: an axis, not a name
@@ -124,7 +123,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         pruner=args.pruner,
         scheduler=args.scheduler,
         retries=args.retries,
-        logger=logger_spec(args.logger, mlflow_uri=args.mlflow_uri, out=args.out if args.out is not None else "sweeps"),
+        logger=logger_from_args(args, args.out if args.out is not None else "sweeps"),
         max_trials=args.max_trials,
         reraise_interrupt=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,3 +55,14 @@ def test_an_unknown_logger_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["run", "dropout", "--logger", "wandb"])
     assert exit.value.code == 2 and "invalid choice: 'wandb'" in capsys.readouterr().err
+
+
+def test_the_cli_prints_no_info_lines_of_mlflow_opening_its_store(tmp_path):
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+    command = [sys.executable, "-m", "reglab", "run", "linear-regression", "epochs=1", "--quiet"]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "runs"), "--logger", "mlflow"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mlruns.db").is_file()  # the store was made (its tables created) ...
+    assert "INFO" not in done.stderr  # ... without MLflow's INFO lines on the command's stderr
