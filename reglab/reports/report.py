@@ -163,7 +163,36 @@ def _sweep_page(folder: Path) -> str:
         m.section("Sweep settings", m.key_values(settings)),
         m.section("Versions", _versions(summary.get("versions"))),
     ]
+    search = _search(summary)
+    if search:
+        sections.insert(1, m.section("Search", *search))
     return m.page(f"{experiment} sweep {folder.name}", _subtitle(status, folder), sections)
+
+
+def _search(summary: dict[str, Any]) -> list[str]:
+    """What an early-stopping scheduler saved and what an Optuna study holds, when the sweep had them."""
+    parts = []
+    scheduler = summary.get("scheduler")
+    if isinstance(scheduler, dict):
+        stopped = {k: scheduler.get(k) for k in ("name", "stopped", "epochs_trained", "epochs_full", "epochs_saved")}
+        if isinstance(scheduler.get("fraction_saved"), (int, float)):
+            stopped["fraction_saved"] = f"{scheduler['fraction_saved']:.1%}"
+        parts += [
+            m.paragraph("trials stopped early, and the epochs that saved against the full grid:"),
+            m.key_values(stopped),
+        ]
+    study = summary.get("optuna")
+    if isinstance(study, dict):
+        shown = {k: study.get(k) for k in ("sampler", "pruner", "budget", "configurations_finished") if k in study}
+        if isinstance(study.get("trials"), dict):
+            shown["trials by state"] = ", ".join(f"{n} {state}" for state, n in study["trials"].items())
+        if isinstance(study.get("best_params"), dict):
+            shown["best trial"] = study.get("best_trial")
+            shown["best value (validation objective)"] = study.get("best_value")
+            shown["best parameters"] = ", ".join(f"{k}={v}" for k, v in study["best_params"].items())
+        shown["storage"] = f"{study.get('storage')} (study {study.get('study')}): --resume continues it"
+        parts += [m.paragraph("the Optuna study:"), m.key_values(shown)]
+    return parts
 
 
 def _selection(summary: dict[str, Any], knobs: list[str]) -> list[str]:

@@ -109,6 +109,12 @@ def test_pruning_stops_hopeless_configurations_and_they_never_win(ridge, tmp_pat
     assert saved["name"] == "median pruner" and saved["stopped"] == sum(r["status"] == "stopped" for r in rows)
     assert saved["epochs_full"] == 20 * 2 * 10
     assert saved["epochs_saved"] == saved["epochs_full"] - sum(r["epochs_run"] for r in rows) > 0
+    # report.html shows both: what the pruner saved, and the study
+    page = (result.path / "report.html").read_text()
+    search = page[page.index("<h2>Search</h2>") :].split("</section>")[0]
+    assert f'<tr><th>epochs_saved</th><td class="num">{saved["epochs_saved"]}</td></tr>' in search
+    assert f"<tr><th>trials by state</th><td>{len(complete)} complete, {len(pruned)} pruned</td></tr>" in search
+    assert f"lr={study.best_params['lr']}" in search and "median pruner" in search
 
 
 def test_an_interrupted_search_resumes_its_study_and_reruns_nothing_finished(ridge, tmp_path, monkeypatch):
