@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
@@ -169,6 +170,7 @@ def _start(args: argparse.Namespace) -> RunOutcome:
             command=command,
             reraise_interrupt=False,
             checkpoint_every=args.checkpoint_every,
+            logger=logger_from_args(args, Path(args.resume).parent.parent),  # MLflow's store beside runs/
         )
     options: dict[str, Any] = dict(
         seed=args.seed,

@@ -118,6 +118,7 @@ class LoggerSpec:
         name: str = "",
         hparams: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
+        purge_step: int | None = None,
     ) -> RunLogger:
         """A logger for one run or trial, kept open across its fits (the caller closes it).
 
@@ -127,12 +128,14 @@ class LoggerSpec:
                 ``log_dir`` itself), MLflow's run name.
             hparams: the hyperparameters (a run's config, a trial's knobs and seed).
             tags: MLflow tags (TensorBoard has none).
+            purge_step: TensorBoard: hide the folder's earlier events from this step on
+                (a resumed run); MLflow starts a new run instead.
         """
         if self.kind == "tensorboard":
             if self.log_dir is None:
                 raise ConfigError("the tensorboard logger needs a folder: a run directory (out) or a log_dir")
             folder = Path(self.log_dir) / name if name else Path(self.log_dir)
-            return TensorBoardLogger(folder, hparams=hparams, close_after_fit=False)
+            return TensorBoardLogger(folder, hparams=hparams, close_after_fit=False, purge_step=purge_step)
         return MLflowLogger(
             str(self.tracking_uri),
             self.experiment or experiment,
@@ -143,12 +146,17 @@ class LoggerSpec:
             close_after_fit=False,
         )
 
-    def for_run(self, experiment: str, folder: Path | None, hparams: Mapping[str, Any]) -> RunLogger:
+    def for_run(
+        self, experiment: str, folder: Path | None, hparams: Mapping[str, Any], *, resumed_after: int | None = None
+    ) -> RunLogger:
         """The logger of a run whose directory is ``folder`` (None: a run without one):
         TensorBoard in ``folder/tb`` unless ``log_dir`` is set, MLflow's run named
-        after the folder and tagged with its path."""
+        after the folder and tagged with its path. ``resumed_after``: the epoch a
+        resumed run continues after (TensorBoard shows the epochs after it from this
+        session only)."""
         if self.kind == "tensorboard":
             spec = self if self.log_dir is not None or folder is None else self.replace(log_dir=str(folder / "tb"))
-            return spec.open(experiment, hparams=hparams)
+            purge_step = resumed_after + 1 if resumed_after is not None else None
+            return spec.open(experiment, hparams=hparams, purge_step=purge_step)
         tags = {"reglab.run_dir": str(folder.resolve())} if folder is not None else None
         return self.open(experiment, name=folder.name if folder is not None else "", hparams=hparams, tags=tags)

@@ -99,22 +99,31 @@ class TensorBoardLogger(RunLogger):
         log_dir: the run's folder of event files (made if missing).
         hparams: the hyperparameters of the run (flattened; see :class:`RunLogger`).
         close_after_fit: close when ``fit`` ends (False: the caller calls :meth:`close`).
+        purge_step: for a run resumed in the same folder, the first step it logs again:
+            TensorBoard then hides the earlier session's events from that step on
+            (``SummaryWriter``'s ``purge_step``), so a re-run epoch is shown once.
     """
 
     tool = "TensorBoard"
 
     def __init__(
-        self, log_dir: str | Path, *, hparams: Mapping[str, Any] | None = None, close_after_fit: bool = True
+        self,
+        log_dir: str | Path,
+        *,
+        hparams: Mapping[str, Any] | None = None,
+        close_after_fit: bool = True,
+        purge_step: int | None = None,
     ) -> None:
         if not isinstance(log_dir, (str, Path)) or not str(log_dir):
             raise invalid_argument("log_dir", "a folder path", log_dir)
         self._writer_type = import_summary_writer()
         super().__init__(hparams=hparams, close_after_fit=close_after_fit)
         self.log_dir = Path(log_dir)
+        self.purge_step = purge_step
         self._writer: Any = None
 
     def _start(self, hparams: dict[str, bool | int | float | str]) -> None:
-        self._writer = self._writer_type(log_dir=str(self.log_dir))
+        self._writer = self._writer_type(log_dir=str(self.log_dir), purge_step=self.purge_step)
         if hparams:
             self._writer.file_writer.add_summary(session_start(hparams))
         self._writer.flush()

@@ -35,8 +35,10 @@ import torch
 
 from ..core.checks import check_int
 from ..core.errors import ConfigError
+from ..engine.callbacks import Callback
 from ..engine.checkpoint import Checkpoint, load_checkpoint
 from ..engine.devices import resolve_device
+from ..loggers import LoggerSpec
 from .config import apply_overrides, config_from_dict, config_to_dict
 from .experiment import Experiment, RunContext, get_experiment
 from .run_dir import RunDir
@@ -94,6 +96,7 @@ def resume_run(
     command: list[str] | None = None,
     reraise_interrupt: bool = True,
     checkpoint_every: int | None = None,
+    logger: LoggerSpec | None = None,
 ) -> RunOutcome:
     """Continue the interrupted, diverged or failed run in ``run_dir`` (see the module).
 
@@ -102,6 +105,10 @@ def resume_run(
         overrides: ``key=value`` changes for the rest of the run (none: an exact continuation).
         device: None for the recorded device.
         checkpoint_every: None keeps the recorded interval.
+        logger: logs the continued epochs (TensorBoard: into the run's ``tb/`` again, the
+            curves going on from the checkpoint's epoch, though the HParams tab keeps the
+            first session's status; MLflow: a new MLflow run named after the folder);
+            checked before anything is written.
 
     Returns:
         The :class:`~reglab.runs.runner.RunOutcome` of the continued run.
@@ -145,6 +152,8 @@ def resume_run(
         optimizer_settings="current" if changes else "checkpoint",
     )
     torch_device = resolve_device(device if device is not None else record.get("device", "auto"))
+    if logger is not None:
+        logger.check(experiment.name)
     entry = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "from_epoch": from_epoch,
@@ -159,7 +168,13 @@ def resume_run(
         "config.json",
         {**record, "config": config_to_dict(config), "checkpoint_every": every, "resumes": resumes},
     )
-    ctx = RunContext(device=torch_device, run_dir=run, quiet=quiet, progress=progress, extra_callbacks=[checkpoint])
+    run_logger = (
+        logger.for_run(experiment.name, path, config_to_dict(config), resumed_after=from_epoch)
+        if logger is not None
+        else None
+    )
+    callbacks: list[Callback] = [cb for cb in (run_logger, checkpoint) if cb is not None]
+    ctx = RunContext(device=torch_device, run_dir=run, quiet=quiet, progress=progress, extra_callbacks=callbacks)
     return execute_run(
         experiment,
         config,
@@ -168,6 +183,7 @@ def resume_run(
         checkpoint=checkpoint,
         summary_extra={"resumes": resumes},
         seconds_before=float(previous.get("seconds") or 0.0),
+        logger=run_logger,
     )
 
 

@@ -167,3 +167,22 @@ def test_refusals_are_one_sentence_and_create_nothing(tiny_experiment, tmp_path,
     assert code == 2 and err.count("\n") == 1
     assert re.search(message, err), err
     assert sorted(runs.rglob("*")) == before
+
+
+def test_a_resumed_run_goes_on_logging_to_tensorboard_where_it_left_off(tiny_experiment, tmp_path, capsys):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from reglab.loggers import LoggerSpec
+    from tests.helpers import read_tensorboard
+
+    first = run_experiment(
+        "tiny", ["epochs=4", "interrupt_at=3"], out=tmp_path, quiet=True, checkpoint_every=1,
+        reraise_interrupt=False, logger=LoggerSpec("tensorboard"),
+    )  # fmt: skip
+    run = first.run_dir.path
+    assert main(["run", "--resume", str(run), "interrupt_at=0", "--quiet", "--logger", "tensorboard"]) == 0
+    # Epoch 3 ran twice (the checkpoint held epoch 2): TensorBoard keeps the resumed session's.
+    logged = read_tensorboard(run / "tb").scalars["train_loss"]
+    assert [step for step, _ in logged] == [1, 2, 3, 4]
+    expected = [float(row["train_loss"]) for row in _rows(run)]
+    assert [value for _, value in logged] == pytest.approx(expected, rel=1e-6)
+    # (The HParams tab keeps the first session's status: TensorBoard reads a tag's metadata once.)
