@@ -43,12 +43,21 @@ def check_size(points: int, seeds: int, splits: int, max_trials: int) -> None:
 
 def check_resume_arguments(**given: Any) -> None:
     """Refuse settings given together with ``--resume`` (it takes them from the sweep's folder)."""
-    extra = [name for name, value in given.items() if value not in (None, "", (), [])]
+    extra = [_as_given(name, value) for name, value in given.items() if value not in (None, "", (), [])]
     if extra:
         raise ConfigError(
             f"--resume takes the experiment and every setting from the sweep folder's sweep.json; "
             f"drop {', '.join(extra)}"
         )
+
+
+def _as_given(name: str, value: Any) -> str:
+    """A refused setting as the command line spells it: ``the experiment tiny``, ``the axes lr=0.3``, ``--seeds 2``."""
+    if name == "experiment":
+        return f"the experiment {value}"
+    if name == "grid":
+        return f"the axes {' '.join(map(str, value))}"
+    return f"--{name} {value}"
 
 
 def sessions_so_far(path: Path, manifest: dict[str, Any], resumed: bool) -> list[dict[str, Any]]:
