@@ -1,6 +1,6 @@
 """Comparing finished runs and writing self-contained HTML reports.
 
-- :mod:`~reglab.reports.sources`: run and sweep folders read back as samples
+- :mod:`~reglab.reports.samples`: run and sweep folders read back as samples
   (one seed of one configuration), with one sentence per folder left out.
 - :mod:`~reglab.reports.stats`: per-group summaries and Welch's t-test (scipy,
   the optional ``reglab[stats]`` extra).
@@ -16,7 +16,7 @@ write its report at the end of every sweep.
 
 from .comparison import Comparison, Group, compare, write_comparison
 from .report import REPORT, build_report, report_kind, write_report
-from .sources import Inputs, Sample, load_inputs
+from .samples import Inputs, Sample, load_inputs
 from .stats import Description, Difference, describe, welch_difference
 
 __all__ = [

@@ -1,6 +1,6 @@
 """``reglab compare``: runs grouped by configuration, compared over seeds.
 
-Samples (see :mod:`reglab.reports.sources`) whose configurations are equal
+Samples (see :mod:`reglab.reports.samples`) whose configurations are equal
 except for the seed form one group. :func:`compare` returns the configuration
 keys that differ between groups, each group's final metric (n, mean, standard
 deviation, min, max) and, for exactly two groups, the difference of their
@@ -24,7 +24,7 @@ from typing import Any
 
 from ..runs.run_dir import RunDir
 from ..runs.runner import versions
-from .sources import COMPARE_MARK, Inputs, Sample, is_number, load_inputs
+from .samples import COMPARE_MARK, Inputs, Sample, is_number, load_inputs
 from .stats import Description, Difference, describe, require_scipy, welch_difference
 
 __all__ = ["Group", "Comparison", "compare", "group_samples", "write_comparison", "comparison_figure", "format_value"]

@@ -21,7 +21,7 @@ from ..core.files import atomic_write_text
 from ..runs.run_dir import read_csv_rows
 from . import markup as m
 from .comparison import difference_sentence
-from .sources import COMPARE_MARK, RUN_MARK, SWEEP_MARK, read_json
+from .samples import COMPARE_MARK, RUN_MARK, SWEEP_MARK, read_json
 from .stats import Difference
 
 __all__ = ["REPORT", "report_kind", "build_report", "write_report"]
