@@ -16,6 +16,7 @@ loses the worker node leaves the head alone for the driver-loss and ASHA tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -157,9 +158,16 @@ class Cluster:
             ray.shutdown()
 
     def kill_worker(self) -> None:
-        """The worker node's machine is lost: its raylet and workers die at once."""
+        """The worker node's machine is lost: its raylet and workers die at once. Every
+        descendant of its ``ray start`` is killed, not only its process group: Ray's worker
+        processes may sit in groups of their own, and a surviving one would go on running
+        trials it is handed directly (a reused actor) after its node is gone."""
         assert self.worker is not None
+        doomed = _descendants(self.worker.pid)
         os.killpg(self.worker.pid, signal.SIGKILL)
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.worker.wait()
         self.worker = None
 
@@ -173,6 +181,21 @@ class Cluster:
                 process.wait()
         # Inside the test's PID namespace `ray stop` sees only this namespace's processes.
         subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=60)
+
+
+def _descendants(root: int) -> list[int]:
+    """The processes below ``root`` (by parent PID, from /proc), children first."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")"
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        found.extend(children)
+        frontier = children
+    return found
 
 
 def _wait_for_port(port: int, timeout: float = 60.0) -> None:
