@@ -14,7 +14,11 @@ it continued, overrides). Without overrides, on the same device and with the
 same code, the resumed run computes the numbers an uninterrupted run computes,
 bit for bit on the CPU. Overrides (``key=value``) change the continuation,
 e.g. ``lr=0.01`` after a divergence: the optimizer then keeps its saved state
-with the new config's hyperparameters. A ``complete`` run is not resumed.
+with the new config's hyperparameters. A ``complete`` run is resumed only to
+train it further (``epochs=N`` above its recorded epochs): it continues from
+the checkpoint saved at its end, as if it had been started with N epochs
+(bit for bit, unless the experiment's training depends on the epoch count,
+e.g. a schedule over all epochs).
 
 An experiment can be resumed when its training runs through one ``fit`` with
 ``ctx.callbacks()``; one that cannot says why at its registration
@@ -86,6 +90,21 @@ def _changes(before: Any, after: Any) -> dict[str, Any]:
     return {f.name: new[f.name] for f in dataclasses.fields(after) if getattr(before, f.name) != getattr(after, f.name)}
 
 
+def _check_extends(path: Path, file: Path, recorded: Any, config: Any) -> None:
+    """A complete run is continued only to train it further: ``epochs`` raised above the recorded value."""
+    before = getattr(recorded, "epochs", None)
+    if not isinstance(before, int) or isinstance(before, bool):
+        raise ConfigError(
+            f"--resume: the run in {path} is complete, nothing to continue; re-run its configuration with --from {file}"
+        )
+    after = config.epochs
+    if after <= before:
+        raise ConfigError(
+            f"--resume: the run in {path} is complete after its {before} epochs; give epochs=N with N > {before} "
+            f"to train it further (received epochs={after}), or re-run its configuration with --from {file}"
+        )
+
+
 def resume_run(
     run_dir: str | Path,
     overrides: Iterable[str] | Mapping[str, Any] = (),
@@ -125,11 +144,9 @@ def resume_run(
         except (json.JSONDecodeError, UnicodeDecodeError):
             previous = {}
     status = previous.get("status", "unknown (no readable summary.json)")
-    if status == "complete":
-        raise ConfigError(
-            f"--resume: the run in {path} is complete, nothing to continue; re-run its configuration with --from {file}"
-        )
     experiment, recorded = recorded_experiment(file, record)
+    if status == "complete":
+        _check_extends(path, file, recorded, apply_overrides(recorded, overrides))
     if experiment.cannot_resume:
         raise ConfigError(f"--resume: experiment {experiment.name!r} cannot resume: {experiment.cannot_resume}")
     if checkpoint_every is None:

@@ -142,7 +142,12 @@ def test_resume_and_from_find_a_users_experiment_again(tmp_path, user_experiment
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--resume", "{complete}"], r"is complete, nothing to continue; re-run its configuration with --from"),
+        (
+            ["run", "--resume", "{complete}"],
+            r"is complete after its 2 epochs; give epochs=N with N > 2 to train it "
+            r"further \(received epochs=2\), or re-run its configuration with --from",
+        ),
+        (["run", "--resume", "{complete}", "epochs=1"], r"N > 2 to train it further \(received epochs=1\)"),
         (["run", "--resume", "{plain}"], r"was not checkpointed; start runs with --checkpoint-every N"),
         (["run", "--resume", "{plain}", "--seed", "3"], r"--seed cannot change them \(use key=value\)"),
         (["run", "--from", "{unknown}"], r"records an experiment that cannot be found: unknown experiment 'gone'"),
@@ -154,7 +159,7 @@ def test_resume_and_from_find_a_users_experiment_again(tmp_path, user_experiment
 def test_refusals_are_one_sentence_and_create_nothing(tiny_experiment, tmp_path, capsys, args, message):
     runs = tmp_path / "runs"
     folders = {
-        "complete": run_experiment("tiny", out=runs, quiet=True, checkpoint_every=1).run_dir.path,
+        "complete": run_experiment("tiny", ["epochs=2"], out=runs, quiet=True, checkpoint_every=1).run_dir.path,
         "plain": run_experiment("tiny", ["interrupt_at=1"], out=runs, quiet=True, reraise_interrupt=False).run_dir.path,
         "nowhere": tmp_path / "nowhere",
         "unknown": tmp_path / "config.json",
@@ -186,3 +191,15 @@ def test_a_resumed_run_goes_on_logging_to_tensorboard_where_it_left_off(tiny_exp
     expected = [float(row["train_loss"]) for row in _rows(run)]
     assert [value for _, value in logged] == pytest.approx(expected, rel=1e-6)
     # (The HParams tab keeps the first session's status: TensorBoard reads a tag's metadata once.)
+
+
+def test_a_complete_run_trains_further_as_if_started_with_more_epochs(tiny_experiment, tmp_path, capsys):
+    reference = run_experiment("tiny", ["epochs=4"], out=tmp_path, quiet=True)
+    first = run_experiment("tiny", ["epochs=2"], out=tmp_path, quiet=True, checkpoint_every=2)
+    run = first.run_dir.path
+    assert first.status == "complete" and len(_rows(run)) == 2
+    assert main(["run", "--resume", str(run), "epochs=4", "--quiet"]) == 0
+    assert _rows(run) == _rows(reference.run_dir.path)
+    _assert_same_weights(run, reference.run_dir.path)
+    (entry,) = _json(run, "summary.json")["resumes"]
+    assert entry["from_epoch"] == 2 and entry["previous_status"] == "complete" and entry["overrides"] == {"epochs": 4}
