@@ -71,7 +71,6 @@ class _Sums:
         self.correct = torch.zeros((), dtype=dtype, device=device)
         self.penalty: torch.Tensor | None = None  # only with a penalty
         self.samples = 0
-        self.batches = 0
         self.classification: bool | None = None
 
     def add(
@@ -79,7 +78,6 @@ class _Sums:
     ) -> None:
         n = target.shape[0]
         self.samples += n
-        self.batches += 1
         self.loss += loss.detach() * n
         if penalty is not None:
             if self.penalty is None:
