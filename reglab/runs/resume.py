@@ -145,8 +145,9 @@ def resume_run(
             previous = {}
     status = previous.get("status", "unknown (no readable summary.json)")
     experiment, recorded = recorded_experiment(file, record)
+    config = apply_overrides(recorded, overrides)  # once: ``overrides`` may be a one-shot iterable
     if status == "complete":
-        _check_extends(path, file, recorded, apply_overrides(recorded, overrides))
+        _check_extends(path, file, recorded, config)
     if experiment.cannot_resume:
         raise ConfigError(f"--resume: experiment {experiment.name!r} cannot resume: {experiment.cannot_resume}")
     if checkpoint_every is None:
@@ -158,7 +159,6 @@ def resume_run(
         raise ConfigError(
             f"--resume: the run in {path} was not checkpointed; start runs with --checkpoint-every N to resume them"
         )
-    config = apply_overrides(recorded, overrides)
     changes = _changes(recorded, config)
     # No checkpoint yet (stopped in its first epoch): the run starts over in its folder.
     from_epoch = load_checkpoint(checkpoint_file)["epoch"] if checkpoint_file.is_file() else 0
