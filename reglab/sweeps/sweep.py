@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import sys
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.checks import check_choice, check_int
-from ..core.errors import ConfigError, MissingExtraError, OutputError
+from ..core.errors import ConfigError, OutputError
 from ..core.signals import handle_signals, interruptible, protected
 from ..engine.devices import resolve_device
 from ..engine.display import progress_bar, show_progress
@@ -429,21 +428,18 @@ def run_sweep(
         )
 
 
-#: The optional package a backend needs, and the extra that installs it.
-_BACKEND_EXTRAS = {"ray": ("ray", "ray"), "optuna": ("optuna", "optuna")}
-
-
 def _check_backend(experiment: str, spec: SweepSpec, backend: str) -> None:
     """Refuse, before the folder is made, a backend this experiment or this installation cannot run."""
     if backend == "vectorized" and spec.vectorized_trainer() is None:
         raise ConfigError(f"experiment {experiment!r} has no vectorized trainer; use --backend local or ray")
-    if backend in _BACKEND_EXTRAS:
-        package, extra = _BACKEND_EXTRAS[backend]
-        if importlib.util.find_spec(package) is None:
-            raise MissingExtraError(
-                f"--backend {backend} needs the {package} package, which is not installed: "
-                f"pip install 'reglab[{extra}]'"
-            )
+    if backend == "ray":  # a missing extra: one sentence naming it (MissingExtraError)
+        from .backends.ray_tune import import_ray
+
+        import_ray()
+    elif backend == "optuna":
+        from .backends.optuna_search import import_optuna
+
+        import_optuna()
 
 
 def _resume_backend(manifest: dict[str, Any], backend: str) -> str:

@@ -51,14 +51,15 @@ from ..space import SearchSpace
 from ..store import SweepStore
 from ..trial import Trial, run_trial, trial_row
 
-__all__ = ["run_optuna", "study_summary", "open_study", "STORAGE", "STUDY"]
+__all__ = ["run_optuna", "import_optuna", "study_summary", "open_study", "STORAGE", "STUDY"]
 
 STORAGE = "optuna.journal"
 STUDY = "reglab"
 _PRIMITIVE = (bool, int, float, str, type(None))
 
 
-def _import_optuna() -> Any:
+def import_optuna() -> Any:
+    """``optuna`` (quiet); without it a MissingExtraError naming the extra to install."""
     try:
         import optuna
     except ImportError:
@@ -69,7 +70,7 @@ def _import_optuna() -> Any:
 
 def open_study(path: str | Path, spec: SweepSpec, options: SearchOptions, *, seed: int = 0) -> Any:
     """The sweep folder's study (created on first use), with the options' sampler and pruner."""
-    optuna = _import_optuna()
+    optuna = import_optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -201,7 +202,7 @@ def run_optuna(
         device: where trials train.
         progress: a tqdm bar (or None) advanced per stored row.
     """
-    optuna = _import_optuna()
+    optuna = import_optuna()
     budget = int(options.trials or 0)
     knobs = space.keys
     val_key = spec.metric_key("val")
@@ -298,7 +299,7 @@ def _reusable_rows(store: SweepStore, study: Any, trial: Any) -> dict[tuple[str,
 
 def study_summary(path: str | Path, spec: SweepSpec, options: SearchOptions) -> dict[str, Any]:
     """The study's state for ``summary.json``: trials by state and Optuna's best trial."""
-    optuna = _import_optuna()
+    optuna = import_optuna()
     study = open_study(path, spec, options)
     trials = study.get_trials(deepcopy=False)
     states: dict[str, int] = {}

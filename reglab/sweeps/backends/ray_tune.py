@@ -50,13 +50,14 @@ from ..reporting import EPOCHS_RUN, STOPPED, EpochReport, EpochReporter
 from ..trial import Trial, metrics_of, run_trial, trial_row
 from .local import default_workers
 
-__all__ = ["run_ray", "node_columns", "NODE_LABEL"]
+__all__ = ["run_ray", "import_ray", "node_columns", "NODE_LABEL"]
 
 NODE_LABEL = "reglab-node"
 _NO_SIGINT_HANDLER = "TUNE_DISABLE_SIGINT_HANDLER"
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
+    """``ray`` and ``ray.tune``; without them a MissingExtraError naming the extra to install."""
     try:
         import ray
         from ray import tune
@@ -157,7 +158,7 @@ def run_ray(
     """
     if not trials:
         return
-    ray, tune = _import_ray()
+    ray, tune = import_ray()
     from ray.tune import Callback
 
     metric = spec.metric_key("val") if spec is not None and scheduler is not None else None
