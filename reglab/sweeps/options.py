@@ -6,8 +6,8 @@ pruner, a Ray Tune scheduler and retries; checked against the backend at once.
   median|sha|hyperband|none`` (default ``median``) on the per-epoch validation
   metric; it needs ``--select`` (the objective is the validation metric).
 - ``--backend ray``: ``--scheduler asha`` (Ray Tune's ASHA on the per-epoch
-  validation metric; needs ``--select``), ``--retries N`` (Tune's
-  ``FailureConfig(max_failures=N)``: a trial whose worker or node died runs again).
+  validation metric; needs ``--select``), ``--retries N`` (a trial
+  whose worker or node died runs again, up to N times, in a fresh Tune run).
 
 A setting given to a backend that does not use it is refused with one sentence.
 """

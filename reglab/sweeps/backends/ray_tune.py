@@ -19,10 +19,14 @@ report, with status ``stopped`` and the epoch reached. A fit's last epoch is
 reported with the trial's final row instead, so that the scheduler never cuts
 a trial that has finished its training.
 
-``retries`` is Tune's ``FailureConfig(max_failures=retries)``: a trial whose
-worker process or node died runs again from the start (trials are
-deterministic on the CPU, so its row is the one it would have had). A trial
-that raises inside reglab is not retried: it is recorded as failed.
+``retries``: a trial whose worker process or node died (its Tune trial
+errored) runs again from the start, up to ``retries`` times, in a fresh Tune
+run (``tune-N+1``) once the others have finished; trials are deterministic on
+the CPU, so its row is the one it would have had. Tune's own ``max_failures``
+is not used, because Ray 2.60's Tune can give up on a trial with retries left
+when the loss of its actor is reported twice. A trial still lost after its
+retries is recorded as failed with Ray's error; a trial that raises inside
+reglab is not retried: it is recorded as failed.
 
 Trials run in Ray's worker processes, which start with an empty registry: the
 experiment travels as its reference (``NAME`` or ``SOURCE:NAME``), and each
@@ -35,6 +39,7 @@ found there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -123,6 +128,79 @@ def _max_epochs(experiment: str, trials: Sequence[Trial]) -> int:
     return max(known)
 
 
+def _error_of(trial: Any) -> str:
+    """The first line of a failed Tune trial's last error (its type and message).
+
+    Tune has just pickled the error beside the trial's local files (its storage
+    copy is synced later)."""
+    error: Any = None
+    with contextlib.suppress(Exception):  # the file is Tune's; without it the trial still fails honestly
+        from ray import cloudpickle
+
+        error = cloudpickle.loads(Path(trial.pickled_error_file).read_bytes())
+    if error is None:
+        return "the trial's worker or node died"
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _fit_once(
+    tune: Any,
+    experiment: str,
+    trials: Sequence[Trial],
+    root: Path,
+    store: Any,
+    scheduler: Any,
+    workers: int | None,
+    device: str,
+    metric: str | None,
+    logger: LoggerSpec | None,
+) -> None:
+    """One Tune run of ``trials`` in a new ``root/tune-N``; Tune itself retries nothing.
+
+    Tune's own ``max_failures`` is not used: Ray 2.60's Tune can count the loss of one
+    actor twice and give up on a trial that had retries left (its second failure
+    arrives while the trial is already queued again), so lost trials are run again
+    by the caller, in a fresh Tune run.
+    """
+    space = {
+        "experiment": experiment,
+        "device": device,
+        "metric": metric,
+        "logger": dataclasses.asdict(logger) if logger is not None else None,
+        "trial": tune.grid_search(
+            [
+                {"index": t.index, "point": t.point, "seed": t.seed, "fold": t.fold, "overrides": t.overrides}
+                for t in trials
+            ]
+        ),
+    }
+    name = f"tune-{len(list(root.glob('tune-*'))) + 1}" if root.is_dir() else "tune-1"
+    tuner = tune.Tuner(
+        tune.with_resources(_trainable, {"cpu": 1}),
+        param_space=space,
+        tune_config=tune.TuneConfig(reuse_actors=True, scheduler=scheduler, max_concurrent_trials=workers),
+        run_config=tune.RunConfig(
+            storage_path=str(root),
+            name=name,
+            callbacks=[store],
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+    # Ctrl-C raises KeyboardInterrupt here (Tune would swallow it and end
+    # normally): the sweep then records itself as interrupted.
+    previous = os.environ.get(_NO_SIGINT_HANDLER)
+    os.environ[_NO_SIGINT_HANDLER] = "1"
+    try:
+        tuner.fit()
+    finally:
+        if previous is None:
+            del os.environ[_NO_SIGINT_HANDLER]
+        else:
+            os.environ[_NO_SIGINT_HANDLER] = previous
+
+
 def run_ray(
     experiment: str,
     trials: Sequence[Trial],
@@ -153,7 +231,7 @@ def run_ray(
         progress: a tqdm bar (or None) advanced per finished trial.
         spec: the experiment's sweep spec (the validation metric and its direction).
         scheduler: ``"asha"`` or None (every trial runs to the end).
-        retries: how often a trial whose worker or node died runs again.
+        retries: how often a trial whose worker or node died runs again (in a new Tune run).
         logger: each trial's logger spec (opened on the Ray worker), or None.
     """
     if not trials:
@@ -166,6 +244,8 @@ def run_ray(
     seen: set[int] = set()
     last_report: dict[int, dict[str, Any]] = {}
     stopped_by_scheduler: set[int] = set()
+    failures: dict[int, int] = {}  # trial index -> times its Tune trial errored
+    errors: dict[int, str] = {}  # trial index -> its last error, in one line
 
     def store(row: dict[str, Any]) -> None:
         seen.add(int(row["trial"]))
@@ -191,20 +271,27 @@ def run_ray(
             if index not in seen and index in by_index and index in stopped_by_scheduler:
                 store(_stopped_row(by_index[index], last_report[index], str(scheduler), metric))
 
-    tune_scheduler = None
-    if scheduler == "asha":
+        def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            index = trial.config["trial"]["index"]
+            failures[index] = failures.get(index, 0) + 1
+            errors[index] = _error_of(trial)
+
+    def make_scheduler() -> Any:  # a fresh one per Tune run: a scheduler keeps its trials' state
+        if scheduler != "asha":
+            return None
         from ray.tune.schedulers import ASHAScheduler
 
         assert spec is not None and metric is not None
-        tune_scheduler = ASHAScheduler(
+        return ASHAScheduler(
             time_attr="epoch",
             metric=metric,
             mode=spec.mode,
-            max_t=_max_epochs(experiment, trials),
+            max_t=max_epochs,
             grace_period=1,
             reduction_factor=2,
         )
 
+    max_epochs = _max_epochs(experiment, trials) if scheduler == "asha" else 0
     started = False
     if not ray.is_initialized():
         if address is None:
@@ -218,48 +305,18 @@ def run_ray(
             ray.init(address=address, log_to_driver=False)
         started = True
     try:
-        space = {
-            "experiment": experiment,
-            "device": device,
-            "metric": metric,
-            "logger": dataclasses.asdict(logger) if logger is not None else None,
-            "trial": tune.grid_search(
-                [
-                    {"index": t.index, "point": t.point, "seed": t.seed, "fold": t.fold, "overrides": t.overrides}
-                    for t in trials
-                ]
-            ),
-        }
         root = Path(storage).resolve()
-        name = f"tune-{len(list(root.glob('tune-*'))) + 1}" if root.is_dir() else "tune-1"
-        tuner = tune.Tuner(
-            tune.with_resources(_trainable, {"cpu": 1}),
-            param_space=space,
-            tune_config=tune.TuneConfig(reuse_actors=True, scheduler=tune_scheduler, max_concurrent_trials=workers),
-            run_config=tune.RunConfig(
-                storage_path=str(root),
-                name=name,
-                callbacks=[_Store()],
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=retries),
-            ),
-        )
-        # Ctrl-C raises KeyboardInterrupt here (Tune would swallow it and end
-        # normally): the sweep then records itself as interrupted.
-        previous = os.environ.get(_NO_SIGINT_HANDLER)
-        os.environ[_NO_SIGINT_HANDLER] = "1"
-        try:
-            results = tuner.fit()
-        finally:
-            if previous is None:
-                del os.environ[_NO_SIGINT_HANDLER]
-            else:
-                os.environ[_NO_SIGINT_HANDLER] = previous
-        # A trial that died without reporting (e.g. out of retries) is recorded as failed.
-        for result in results:
-            index = result.config["trial"]["index"]
-            if index not in seen and index in by_index:
-                store(trial_row(by_index[index], {}, 0.0, "failed", f"ray: {result.error}"))
+        pending = list(trials)
+        while pending:
+            before = dict(failures)
+            _fit_once(tune, experiment, pending, root, _Store(), make_scheduler(), workers, device, metric, logger)
+            left = [t for t in pending if t.index not in seen]
+            # A trial lost with its worker or node in this run goes again while it has retries left.
+            pending = [t for t in left if before.get(t.index, 0) < failures.get(t.index, 0) <= retries]
+            for t in left:
+                if t not in pending:
+                    reason = errors.get(t.index, "the trial ended without a result")
+                    store(trial_row(t, {}, 0.0, "failed", f"ray: {reason}"))
     finally:
         if started:
             ray.shutdown()

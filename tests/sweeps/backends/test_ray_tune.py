@@ -112,6 +112,54 @@ def test_ray_workers_import_a_users_experiment_file(tmp_path, user_experiments):
     assert result.path.parent == tmp_path / "user-linear"
 
 
+# An experiment whose trial takes its Ray worker process down the first `deaths` times
+# it runs; every attempt leaves a file in `marks`.
+CRASHING_EXPERIMENT = """
+
+@dataclass(frozen=True)
+class CrashConfig:
+    deaths: int = 0
+    marks: str = ""
+    seed: int = 0
+
+
+@register("user-crash", summary="dies with its worker the first `deaths` times", config_type=CrashConfig)
+def run_crash(config, ctx):
+    import os
+    import pathlib
+    import uuid
+
+    marks = pathlib.Path(config.marks)
+    attempts = len(list(marks.glob(f"{config.deaths}-*")))
+    (marks / f"{config.deaths}-{uuid.uuid4().hex}").touch()
+    if attempts < config.deaths:
+        os._exit(1)
+    return Result(summary={"attempts": attempts + 1})
+"""
+
+
+@inside
+def test_a_trial_whose_worker_dies_runs_again_then_fails_with_rays_error(tmp_path, user_experiments):
+    from tests.helpers import write_user_experiment
+
+    file = write_user_experiment(tmp_path / "exp.py", extra=CRASHING_EXPERIMENT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    grid = ["deaths=0,1,5", f"marks={marks}"]
+    result = run_sweep(
+        f"{file}:user-crash", grid, seeds=1, backend="ray", workers=2, retries=2, out=tmp_path, quiet=True
+    )
+    rows = {r["deaths"]: r for r in read_results(result.path / "results.csv")}
+    attempts = {deaths: len(list(marks.glob(f"{deaths}-*"))) for deaths in (0, 1, 5)}
+    assert attempts == {0: 1, 1: 2, 5: 3}  # retries=2: at most three runs of a trial
+    assert (rows[0]["status"], rows[1]["status"]) == ("complete", "complete"), rows
+    # Out of retries: failed, with Ray's reason in one line (not a traceback, not lost).
+    assert rows[5]["status"] == "failed" and rows[5]["error"].startswith("ray: "), rows[5]
+    assert "actor died" in rows[5]["error"].lower() and "\n" not in rows[5]["error"]
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["trials"]["complete"] == 2 and summary["trials"]["failed"] == 1
+
+
 # --- a two-node cluster --------------------------------------------------------------
 
 
@@ -294,6 +342,7 @@ def test_a_sweep_on_both_nodes_loses_the_worker_and_no_trial(cluster, reference,
     # The trial that was running on the lost node failed once and ran again on the head.
     tune_errors = list((result.path / "ray").glob("tune-*/*/error.txt"))
     assert tune_errors, "no trial was lost with the node"
+    assert (result.path / "ray" / "tune-2").is_dir()  # the lost trials' second Tune run
     summary = json.loads((result.path / "summary.json").read_text())
     assert summary["trials"] == {"complete": total, "diverged": 0, "failed": 0, "stopped": 0, "missing": 0}
 
