@@ -93,6 +93,9 @@ def knob_figure(
     ax.set_xlabel(knob + (" (log scale)" if scale else ""))
     ax.set_ylabel(f"{spec.metric} (mean ± std over {seeds} seed(s))" + (", log scale" if log_y else ""))
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    if plotted:
+        ax.legend()
+    else:  # e.g. every trial failed: an empty plot that says why, not a matplotlib warning
+        ax.text(0.5, 0.5, f"no finite {spec.metric} in these trials", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     return fig
