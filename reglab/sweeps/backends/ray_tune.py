@@ -43,7 +43,8 @@ import contextlib
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,16 @@ from .local import default_workers
 __all__ = ["run_ray", "import_ray", "node_columns", "NODE_LABEL"]
 
 NODE_LABEL = "reglab-node"
-_NO_SIGINT_HANDLER = "TUNE_DISABLE_SIGINT_HANDLER"
+# Tune's settings while reglab drives it: Ctrl-C raises KeyboardInterrupt in the
+# driver (Tune's own handler would end the run as if it had finished, and the sweep
+# then records itself as interrupted); Tune's legacy output engine, silent at
+# verbose=0 (the new one prints its boxes and each error even then); no traceback
+# per lost trial, as reglab says in one line what happened to it.
+_TUNE_ENV = {
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
+}
 
 
 def import_ray() -> Any:
@@ -188,17 +198,37 @@ def _fit_once(
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
-    # Ctrl-C raises KeyboardInterrupt here (Tune would swallow it and end
-    # normally): the sweep then records itself as interrupted.
-    previous = os.environ.get(_NO_SIGINT_HANDLER)
-    os.environ[_NO_SIGINT_HANDLER] = "1"
-    try:
+    with _tune_settings():
         tuner.fit()
+
+
+@contextlib.contextmanager
+def _tune_settings() -> Iterator[None]:
+    """``_TUNE_ENV`` in the environment, and Tune's "Trials did not complete" error
+    silenced (reglab records those trials itself), for one ``Tuner.fit``."""
+    import logging
+
+    previous = {key: os.environ.get(key) for key in _TUNE_ENV}
+    os.environ.update(_TUNE_ENV)
+    tune_logger = logging.getLogger("ray.tune.tune")
+    level = tune_logger.level
+    tune_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
     finally:
-        if previous is None:
-            del os.environ[_NO_SIGINT_HANDLER]
-        else:
-            os.environ[_NO_SIGINT_HANDLER] = previous
+        tune_logger.setLevel(level)
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _say(message: str) -> None:
+    """One line on stderr that leaves a progress bar intact."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"reglab: {message}", file=sys.stderr)
 
 
 def run_ray(
@@ -275,6 +305,11 @@ def run_ray(
             index = trial.config["trial"]["index"]
             failures[index] = failures.get(index, 0) + 1
             errors[index] = _error_of(trial)
+            if failures[index] <= retries:
+                then = f"it runs again once the others have finished (retry {failures[index]} of {retries})"
+            else:
+                then = "no retries left (--retries): it is recorded as failed"
+            _say(f"trial {index} lost its Ray worker or node ({errors[index]}); {then}")
 
     def make_scheduler() -> Any:  # a fresh one per Tune run: a scheduler keeps its trials' state
         if scheduler != "asha":

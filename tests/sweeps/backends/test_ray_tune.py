@@ -139,7 +139,7 @@ def run_crash(config, ctx):
 
 
 @inside
-def test_a_trial_whose_worker_dies_runs_again_then_fails_with_rays_error(tmp_path, user_experiments):
+def test_a_trial_whose_worker_dies_runs_again_then_fails_with_rays_error(tmp_path, user_experiments, capfd):
     from tests.helpers import write_user_experiment
 
     file = write_user_experiment(tmp_path / "exp.py", extra=CRASHING_EXPERIMENT)
@@ -158,6 +158,12 @@ def test_a_trial_whose_worker_dies_runs_again_then_fails_with_rays_error(tmp_pat
     assert "actor died" in rows[5]["error"].lower() and "\n" not in rows[5]["error"]
     summary = json.loads((result.path / "summary.json").read_text())
     assert summary["trials"]["complete"] == 2 and summary["trials"]["failed"] == 1
+    # Each loss is one line of reglab's; Tune's tracebacks and boxes stay out of the terminal.
+    out, err = capfd.readouterr()
+    said = [line for line in err.splitlines() if line.startswith("reglab: trial ")]
+    assert len(said) == 1 + 3 and sum("no retries left" in line for line in said) == 1, err
+    assert "Traceback" not in out + err and "Trials did not complete" not in out + err
+    assert "Configuration for experiment" not in out + err
 
 
 # --- a two-node cluster --------------------------------------------------------------
