@@ -311,6 +311,8 @@ def run_ray(
                 then = "no retries left (--retries): it is recorded as failed"
             _say(f"trial {index} lost its Ray worker or node ({errors[index]}); {then}")
 
+    max_epochs = _max_epochs(experiment, trials) if scheduler == "asha" else 0
+
     def make_scheduler() -> Any:  # a fresh one per Tune run: a scheduler keeps its trials' state
         if scheduler != "asha":
             return None
@@ -326,7 +328,6 @@ def run_ray(
             reduction_factor=2,
         )
 
-    max_epochs = _max_epochs(experiment, trials) if scheduler == "asha" else 0
     started = False
     if not ray.is_initialized():
         if address is None:
